@@ -1,0 +1,218 @@
+//! Error classes, stable error codes, and the errors of the vocabulary itself.
+//!
+//! Every crate of the family has one `thiserror` enum. Each variant knows three things that the
+//! caller acts on without parsing a message:
+//!
+//! - its [`ErrorClass`]: **transient** (retry with backoff, the same input may succeed later),
+//!   **definite** (pause the task and tell the user; retrying cannot help), or **bug** (an invariant
+//!   of ours broke; stop and report);
+//! - its stable [`ErrorCode`], printed as `DM-NNNNN`, which never changes meaning once released
+//!   (the ranges per crate are listed on [`ErrorCode`]);
+//! - a one-line workaround that tells the user what to do.
+//!
+//! The [`ClassifiedError`] trait exposes the three; `docs/error-codes.md` lists every code.
+//! Messages follow the house style: one layer, lowercase, no trailing period.
+
+use std::fmt;
+
+/// What the caller should do about an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorClass {
+    /// The same operation may succeed later (lost connection, deadlock, lock wait timeout,
+    /// an unreachable coordination store): retry with backoff.
+    Transient,
+    /// Retrying cannot help (bad configuration, a missing privilege, malformed input, a
+    /// downstream constraint violation): pause the task and tell the user what to fix.
+    Definite,
+    /// An invariant of this program broke: stop, keep the evidence, report it.
+    Bug,
+}
+
+impl fmt::Display for ErrorClass {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(match self {
+            ErrorClass::Transient => "transient",
+            ErrorClass::Definite => "definite",
+            ErrorClass::Bug => "bug",
+        })
+    }
+}
+
+/// A stable error code, printed as `DM-NNNNN`.
+///
+/// Ranges, one per crate, so that a code tells where it came from:
+///
+/// | range | crate |
+/// |---|---|
+/// | 10000-10999 | dm-core |
+/// | 11000-11999 | dm-binlog |
+/// | 12000-12999 | dm-causality |
+/// | 13000-13999 | dm-sink |
+/// | 14000-14999 | dm-syncer |
+/// | 15000-15999 | dm-dumpload |
+/// | 16000-16999 | dm-coord |
+/// | 17000-17999 | dm-shardddl |
+/// | 18000-18999 | dm-cluster |
+/// | 19000-19999 | dm-testkit |
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ErrorCode(pub u32);
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "DM-{:05}", self.0)
+    }
+}
+
+/// An error that knows its class, its stable code and what the user can do about it.
+pub trait ClassifiedError: std::error::Error + Send + Sync + 'static {
+    /// Whether to retry, pause or stop.
+    fn class(&self) -> ErrorClass;
+    /// The stable code of this kind of error.
+    fn code(&self) -> ErrorCode;
+    /// One line telling the user what to do.
+    fn workaround(&self) -> &'static str;
+}
+
+/// Errors of the shared vocabulary: text that does not parse into a position, a GTID set, a
+/// value, or a schema that contradicts itself. All of them are definite: the input is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CoreError {
+    /// A GTID set string is malformed; `part` is the piece that failed.
+    #[error("invalid {flavor} GTID set `{input}`: `{part}` {reason}")]
+    InvalidGtidSet {
+        /// `MySQL` or `MariaDB`.
+        flavor: &'static str,
+        /// The whole text that was parsed.
+        input: String,
+        /// The part of it that is wrong.
+        part: String,
+        /// Why that part is wrong.
+        reason: String,
+    },
+    /// A single GTID is malformed.
+    #[error("invalid {flavor} GTID `{input}`: {reason}")]
+    InvalidGtid {
+        /// `MySQL` or `MariaDB`.
+        flavor: &'static str,
+        /// The text that was parsed.
+        input: String,
+        /// Why it is wrong.
+        reason: String,
+    },
+    /// Two GTID sets (or a set and a GTID) of different flavours were combined.
+    #[error("cannot combine a {left} GTID set with a {right} one")]
+    GtidFlavorMismatch {
+        /// Flavour of the left operand.
+        left: &'static str,
+        /// Flavour of the right operand.
+        right: &'static str,
+    },
+    /// A binlog file name has no numeric extension.
+    #[error("invalid binlog file name `{input}`: {reason}")]
+    InvalidBinlogFileName {
+        /// The text that was parsed.
+        input: String,
+        /// Why it is wrong.
+        reason: String,
+    },
+    /// A binlog file sequence number cannot grow any further.
+    #[error("binlog file `{name}` has no successor: its sequence number is at the maximum")]
+    BinlogSequenceExhausted {
+        /// The last file name.
+        name: String,
+    },
+    /// A DECIMAL literal is not a decimal number.
+    #[error("invalid decimal `{input}`: {reason}")]
+    InvalidDecimal {
+        /// The text that was parsed.
+        input: String,
+        /// Why it is wrong.
+        reason: String,
+    },
+    /// A table schema contradicts itself (duplicate column, key on a missing column, two PKs).
+    #[error("invalid schema of table {table}: {reason}")]
+    InvalidTableSchema {
+        /// The table, quoted.
+        table: String,
+        /// What is contradictory.
+        reason: String,
+    },
+    /// A row does not have as many values as its table has columns.
+    #[error("row of table {table} has {actual} values, the table has {expected} columns")]
+    RowWidthMismatch {
+        /// The table, quoted.
+        table: String,
+        /// Number of columns in the schema.
+        expected: usize,
+        /// Number of values in the row.
+        actual: usize,
+    },
+}
+
+impl ClassifiedError for CoreError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            CoreError::RowWidthMismatch { .. } => ErrorClass::Bug,
+            _ => ErrorClass::Definite,
+        }
+    }
+
+    fn code(&self) -> ErrorCode {
+        ErrorCode(match self {
+            CoreError::InvalidGtidSet { .. } => 10001,
+            CoreError::InvalidGtid { .. } => 10002,
+            CoreError::GtidFlavorMismatch { .. } => 10003,
+            CoreError::InvalidBinlogFileName { .. } => 10004,
+            CoreError::BinlogSequenceExhausted { .. } => 10005,
+            CoreError::InvalidDecimal { .. } => 10006,
+            CoreError::InvalidTableSchema { .. } => 10007,
+            CoreError::RowWidthMismatch { .. } => 10008,
+        })
+    }
+
+    fn workaround(&self) -> &'static str {
+        match self {
+            CoreError::InvalidGtidSet { .. } | CoreError::InvalidGtid { .. } => {
+                "write MySQL GTID sets as `uuid:1-5:7,uuid:tag:1-3` and MariaDB ones as `domain-server-sequence,...`; copy them from @@gtid_executed or @@gtid_binlog_pos"
+            }
+            CoreError::GtidFlavorMismatch { .. } => {
+                "check the source's `flavor`: a MySQL source has uuid-based GTIDs, a MariaDB source domain-server-sequence ones"
+            }
+            CoreError::InvalidBinlogFileName { .. } => {
+                "give the binlog file name as SHOW BINARY LOGS prints it, such as `mysql-bin.000042`"
+            }
+            CoreError::BinlogSequenceExhausted { .. } => {
+                "run RESET MASTER upstream only after re-syncing, or start from a GTID set"
+            }
+            CoreError::InvalidDecimal { .. } => {
+                "write decimals as digits with an optional sign and point, such as `-12.50`"
+            }
+            CoreError::InvalidTableSchema { .. } => {
+                "check the CREATE TABLE statement the schema was built from"
+            }
+            CoreError::RowWidthMismatch { .. } => {
+                "report this bug with the table's CREATE TABLE and the binlog position"
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_print_with_prefix_and_five_digits() {
+        assert_eq!(ErrorCode(10001).to_string(), "DM-10001");
+        let error = CoreError::GtidFlavorMismatch {
+            left: "MySQL",
+            right: "MariaDB",
+        };
+        assert_eq!(error.code(), ErrorCode(10003));
+        assert_eq!(error.class(), ErrorClass::Definite);
+        assert_eq!(
+            error.to_string(),
+            "cannot combine a MySQL GTID set with a MariaDB one"
+        );
+    }
+}

@@ -1,0 +1,50 @@
+//! # dm-core: the vocabulary every stage shares
+//!
+//! Positions, GTID sets, locations, table schemas, values, row changes, DDL events, the [`Sink`]
+//! trait, and the error classes. No I/O and no database client: every other crate depends on this
+//! one, and this one on nothing but `thiserror`.
+//!
+//! ```text
+//!            +-------------------- dm-core (this crate) -------------------+
+//!            | Location{BinlogPosition, GtidSet, suffix}  TableSchema  Value |
+//!            | RowChange  DdlEvent  Sink  ErrorClass/ErrorCode               |
+//!            +---------------------------------------------------------------+
+//!                 ^              ^              ^              ^
+//!   dm-binlog (decodes events)   dm-causality   dm-sink (implements Sink)   dm-coord
+//!                 ^                                                  ^
+//!             dm-syncer, dm-dumpload, dm-shardddl  ->  dm-cluster  ->  dm (facade)
+//! ```
+//!
+//! Invariants kept by the types:
+//! - a [`BinlogPosition`] only compares with positions of the same file base (`PartialOrd` only);
+//! - a [`GtidSet`] is MySQL *or* MariaDB; mixing flavours is an error, and the set order is
+//!   inclusion (see [`gtid`] for the semantics of each flavour);
+//! - a [`Value`] keeps what the upstream stored: signedness, exact decimals, zero dates, negative
+//!   and fractional times, binary bytes;
+//! - a [`RowChange`] always has the images its kind needs, as wide as its schema.
+//!
+//! Error model: parsing and validation return [`CoreError`], which is always definite (the input
+//! is wrong) except a row/schema width mismatch, which is a bug of the caller.
+
+pub mod ddl;
+pub mod error;
+pub mod gtid;
+pub mod location;
+pub mod position;
+pub mod row;
+pub mod schema;
+pub mod sink;
+pub mod value;
+
+pub use ddl::{DdlEvent, DdlKind, DdlStatement, DdlTarget};
+pub use error::{ClassifiedError, CoreError, ErrorClass, ErrorCode};
+pub use gtid::{Flavor, Gtid, GtidSet, MariaDbGtid, MariaDbGtidSet, MySqlGtid, MySqlGtidSet};
+pub use location::Location;
+pub use position::{BinlogFileName, BinlogPosition};
+pub use row::{Row, RowChange, RowChangeKind};
+pub use schema::{
+    ColumnDefinition, ColumnType, IntegerWidth, KeyColumn, KeyDefinition, KeyKind, TableRef,
+    TableSchema, quote_identifier,
+};
+pub use sink::{ApplyMode, Sink};
+pub use value::{Date, DateTime, Decimal, Time, Timestamp, Value};

@@ -1,0 +1,14 @@
+//! # dm-syncer: incremental replication of one subtask (not built yet)
+//!
+//! **Status: planned.** No code yet. Will keep a downstream equal to a live upstream:
+//!
+//! ```text
+//! EventStream --> event loop (filters, routes, schema tracker) --+--> DML: causality --> workers --> Sink
+//!                                                                +--> DDL worker (drain, execute once)
+//!                         checkpoints advance only after the Sink acknowledged
+//! ```
+//!
+//! - the `CheckpointStore` and `SchemaTracker` traits and their downstream-backed implementations;
+//! - filters (block-allow list, routes, event filters, expression filters), safe mode,
+//!   pause/resume/stop at transaction boundaries, retry of transient errors;
+//! - exactly-once apply across crashes, including tables without keys.

@@ -1,0 +1,98 @@
+//! The test kit's error type.
+
+use std::time::Duration;
+
+use dm_core::{ClassifiedError, ErrorClass, ErrorCode};
+
+/// What went wrong while starting, using or checking a test server.
+#[derive(Debug, thiserror::Error)]
+pub enum TestkitError {
+    /// A server binary is not installed; tests skip (or fail when `CI=true`).
+    #[error("`{binary}` is not available: {hint}")]
+    MissingBinary {
+        /// The binary's name or path.
+        binary: String,
+        /// What to do about it.
+        hint: String,
+    },
+    /// A file or process operation failed.
+    #[error("could not {action}: {source}")]
+    Io {
+        /// What was being done.
+        action: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A server exited or never answered during start-up.
+    #[error("{server} did not start: {reason}\n--- last lines of its log ---\n{log_tail}")]
+    ServerDidNotStart {
+        /// Which server.
+        server: String,
+        /// What was observed.
+        reason: String,
+        /// The end of its log.
+        log_tail: String,
+    },
+    /// A SQL statement failed.
+    #[error("SQL failed on {server}: {sql}: {source}")]
+    Sql {
+        /// Which server.
+        server: String,
+        /// The statement (shortened).
+        sql: String,
+        /// The client error.
+        #[source]
+        source: mysql_async::Error,
+    },
+    /// A condition did not become true in time.
+    #[error("timed out after {after:?} waiting for {what}")]
+    Timeout {
+        /// What was awaited.
+        what: String,
+        /// How long.
+        after: Duration,
+    },
+}
+
+impl TestkitError {
+    /// Whether this is the "binary not installed" case that tests may skip on.
+    pub fn is_missing_binary(&self) -> bool {
+        matches!(self, TestkitError::MissingBinary { .. })
+    }
+}
+
+impl ClassifiedError for TestkitError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            TestkitError::Timeout { .. } | TestkitError::Sql { .. } => ErrorClass::Transient,
+            _ => ErrorClass::Definite,
+        }
+    }
+
+    fn code(&self) -> ErrorCode {
+        ErrorCode(match self {
+            TestkitError::MissingBinary { .. } => 19001,
+            TestkitError::Io { .. } => 19002,
+            TestkitError::ServerDidNotStart { .. } => 19003,
+            TestkitError::Sql { .. } => 19004,
+            TestkitError::Timeout { .. } => 19005,
+        })
+    }
+
+    fn workaround(&self) -> &'static str {
+        match self {
+            TestkitError::MissingBinary { .. } => {
+                "run `bash scripts/setup.sh` to install mariadb-server and etcd-server"
+            }
+            TestkitError::Io { .. } => {
+                "check free disk space and permissions of the temp directory"
+            }
+            TestkitError::ServerDidNotStart { .. } => "read the server log lines in the message",
+            TestkitError::Sql { .. } => "check the statement against the server's error message",
+            TestkitError::Timeout { .. } => {
+                "the machine may be overloaded; rerun with fewer test threads"
+            }
+        }
+    }
+}

@@ -1,0 +1,32 @@
+//! # dm: move a live MySQL or MariaDB database into a MySQL-compatible store
+//!
+//! The facade of the `dm-*` crates: it re-exports each stage under a short name so that an
+//! embedding service depends on one package. Each stage is its own crate behind small traits;
+//! see `ARCHITECTURE.md` for how they fit together and which ones are built today.
+//!
+//! | module | crate | status |
+//! |---|---|---|
+//! | [`core`] | `dm-core`: positions, GTID sets, schemas, values, row changes, `Sink` | built |
+//! | [`binlog`] | `dm-binlog`: binlog client and relay log | planned |
+//! | [`causality`] | `dm-causality`: conflict detection, compaction, batching | planned |
+//! | [`sink`] | `dm-sink`: the MySQL-compatible downstream | planned |
+//! | [`syncer`] | `dm-syncer`: incremental replication | planned |
+//! | [`dumpload`] | `dm-dumpload`: consistent dump and parallel load | planned |
+//! | [`coord`] | `dm-coord`: coordination store, election, keepalive | planned |
+//! | [`shardddl`] | `dm-shardddl`: shard DDL coordination | planned |
+//! | [`cluster`] | `dm-cluster`: master and worker roles | planned |
+
+pub use dm_binlog as binlog;
+pub use dm_causality as causality;
+pub use dm_cluster as cluster;
+pub use dm_coord as coord;
+pub use dm_core as core;
+pub use dm_dumpload as dumpload;
+pub use dm_shardddl as shardddl;
+pub use dm_sink as sink;
+pub use dm_syncer as syncer;
+
+/// The README's Rust examples, compiled and run as doc tests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
