@@ -15,6 +15,14 @@ pub enum TestkitError {
         /// What to do about it.
         hint: String,
     },
+    /// The shared fixtures (`../shared/fixtures`) are not there; tests skip (or fail in CI).
+    #[error("fixture `{path}` is not available: {hint}")]
+    MissingFixture {
+        /// Where it was looked for.
+        path: String,
+        /// What to do about it.
+        hint: String,
+    },
     /// A file or process operation failed.
     #[error("could not {action}: {source}")]
     Io {
@@ -56,9 +64,18 @@ pub enum TestkitError {
 }
 
 impl TestkitError {
-    /// Whether this is the "binary not installed" case that tests may skip on.
+    /// Whether this is the "binary not installed" case.
     pub fn is_missing_binary(&self) -> bool {
         matches!(self, TestkitError::MissingBinary { .. })
+    }
+
+    /// Whether a prerequisite outside the repository (a server binary, the shared fixtures) is
+    /// missing: the case tests skip on outside CI.
+    pub fn is_missing_prerequisite(&self) -> bool {
+        matches!(
+            self,
+            TestkitError::MissingBinary { .. } | TestkitError::MissingFixture { .. }
+        )
     }
 }
 
@@ -77,6 +94,7 @@ impl ClassifiedError for TestkitError {
             TestkitError::ServerDidNotStart { .. } => 19003,
             TestkitError::Sql { .. } => 19004,
             TestkitError::Timeout { .. } => 19005,
+            TestkitError::MissingFixture { .. } => 19006,
         })
     }
 
@@ -84,6 +102,9 @@ impl ClassifiedError for TestkitError {
         match self {
             TestkitError::MissingBinary { .. } => {
                 "run `bash scripts/setup.sh` to install mariadb-server and etcd-server"
+            }
+            TestkitError::MissingFixture { .. } => {
+                "check out the shared material beside the repository (../shared) or set DM_SHARED_DIR"
             }
             TestkitError::Io { .. } => {
                 "check free disk space and permissions of the temp directory"

@@ -14,8 +14,9 @@
 //! - every process a test starts is stopped when its handle drops, on panic too, and a watchdog
 //!   stops it if the test process is killed; its temp directory is removed;
 //! - servers listen on 127.0.0.1 only;
-//! - a missing binary is [`TestkitError::MissingBinary`]: with [`or_skip!`] the test is skipped
-//!   with a loud message, except when `CI=true`, where it fails.
+//! - a missing binary is [`TestkitError::MissingBinary`], missing shared fixtures
+//!   [`TestkitError::MissingFixture`]: with [`or_skip!`] the test is skipped with a loud message,
+//!   except when `CI=true`, where it fails.
 //!
 //! ```no_run
 //! # async fn example() {
@@ -27,6 +28,7 @@
 
 pub mod error;
 pub mod etcd;
+pub mod fixtures;
 pub mod mariadb;
 pub mod process;
 pub mod sql;
@@ -36,6 +38,7 @@ use std::time::{Duration, Instant};
 
 pub use error::TestkitError;
 pub use etcd::{Etcd, EtcdCluster, EtcdTiming};
+pub use fixtures::shared_fixture;
 pub use mariadb::{MariaDb, MariaDbOptions};
 pub use process::process_alive;
 pub use sql::{SchemaDifference, TableChecksum, compare_schemas, compare_tables};
@@ -48,7 +51,7 @@ pub fn is_ci() -> bool {
 /// What a test does when starting a server failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SkipDecision {
-    /// The binary is missing outside CI: skip the test with a loud message.
+    /// A binary or fixture is missing outside CI: skip the test with a loud message.
     Skip,
     /// Anything else, or any failure in CI: fail the test.
     Fail,
@@ -56,7 +59,7 @@ pub enum SkipDecision {
 
 /// Decides between skipping and failing; see [`or_skip!`].
 pub fn skip_decision(error: &TestkitError, in_ci: bool) -> SkipDecision {
-    if error.is_missing_binary() && !in_ci {
+    if error.is_missing_prerequisite() && !in_ci {
         SkipDecision::Skip
     } else {
         SkipDecision::Fail
@@ -68,13 +71,14 @@ pub fn announce_skip(error: &TestkitError) {
     eprintln!(
         "\n************************************************************\n\
          SKIPPED: {error}\n\
-         (this test needs a real server; with CI=true it fails instead)\n\
+         (this test needs a real server or the shared fixtures; with CI=true it fails instead)\n\
          ************************************************************\n"
     );
 }
 
-/// Unwraps a server start, or skips the test (returns from it) when the server binary is not
-/// installed, or panics: on any other error, and on a missing binary when `CI=true`.
+/// Unwraps a server start (or a fixture lookup), or skips the test (returns from it) when the
+/// server binary or fixture is missing, or panics: on any other error, and on a missing binary or
+/// fixture when `CI=true`.
 #[macro_export]
 macro_rules! or_skip {
     ($start:expr) => {
@@ -85,7 +89,7 @@ macro_rules! or_skip {
                     $crate::announce_skip(&error);
                     return;
                 }
-                $crate::SkipDecision::Fail => panic!("could not start a test server: {error}"),
+                $crate::SkipDecision::Fail => panic!("test prerequisite failed: {error}"),
             },
         }
     };

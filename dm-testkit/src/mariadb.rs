@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use mysql_async::{Conn, Opts, OptsBuilder};
@@ -327,6 +327,12 @@ impl MariaDb {
 
 /// Returns the pristine data directory for this `mariadbd` version, building it once.
 fn template_directory(mariadbd: &Path, install_db: &Path) -> Result<PathBuf, TestkitError> {
+    // Servers started in parallel by one test wait for one build instead of each running
+    // mariadb-install-db (other test processes are handled by the rename below).
+    static BUILDING: Mutex<()> = Mutex::new(());
+    let _one_build_at_a_time = BUILDING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     static VERSION: OnceLock<String> = OnceLock::new();
     let version = match VERSION.get() {
         Some(version) => version.clone(),

@@ -62,20 +62,35 @@ impl Leftovers {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn servers_start_in_parallel_replicate_rows_and_leave_nothing_behind() {
     let started = Instant::now();
-    let (upstream, downstream, etcd) = tokio::join!(
+    let (upstream, second_upstream, downstream, etcd) = tokio::join!(
         MariaDb::start_with(MariaDbOptions::named("upstream")),
+        MariaDb::start_with(MariaDbOptions::named("second-upstream")),
         MariaDb::start_with(MariaDbOptions::named("downstream")),
         Etcd::start(),
     );
     let upstream = or_skip!(upstream);
+    let second_upstream = or_skip!(second_upstream);
     let downstream = or_skip!(downstream);
     let etcd = or_skip!(etcd);
     eprintln!(
-        "two MariaDB instances and one etcd started in parallel in {:?}",
+        "three MariaDB instances and one etcd started in parallel in {:?}",
         started.elapsed()
     );
-    assert_ne!(upstream.port(), downstream.port());
-    assert_ne!(upstream.server_id(), downstream.server_id());
+    let ports = [upstream.port(), second_upstream.port(), downstream.port()];
+    let server_ids = [
+        upstream.server_id(),
+        second_upstream.server_id(),
+        downstream.server_id(),
+    ];
+    for index in 0..3 {
+        for other in index + 1..3 {
+            assert_ne!(ports[index], ports[other], "ports are unique");
+            assert_ne!(
+                server_ids[index], server_ids[other],
+                "server ids are unique"
+            );
+        }
+    }
     assert!(upstream.url().starts_with("mysql://root@127.0.0.1:"));
     assert!(etcd.is_healthy(0).await);
 
@@ -126,11 +141,12 @@ async fn servers_start_in_parallel_replicate_rows_and_leave_nothing_behind() {
 
     let leftovers = [
         Leftovers::of_mariadb(&upstream),
+        Leftovers::of_mariadb(&second_upstream),
         Leftovers::of_mariadb(&downstream),
         Leftovers::of_etcd(&etcd),
     ];
     assert!(leftovers.iter().all(|owned| owned.pids.len() >= 2));
-    drop((upstream, downstream, etcd));
+    drop((upstream, second_upstream, downstream, etcd));
     for owned in &leftovers {
         owned.assert_gone();
     }
