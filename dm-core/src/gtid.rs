@@ -842,41 +842,39 @@ impl GtidSet {
         }
     }
 
-    /// Every transaction in either set.
-    pub fn union(&self, other: &GtidSet) -> Result<GtidSet, CoreError> {
+    /// Applies the flavour's operation to two sets of the same flavour.
+    fn combine(
+        &self,
+        other: &GtidSet,
+        mysql: fn(&MySqlGtidSet, &MySqlGtidSet) -> MySqlGtidSet,
+        mariadb: fn(&MariaDbGtidSet, &MariaDbGtidSet) -> MariaDbGtidSet,
+    ) -> Result<GtidSet, CoreError> {
         match (self, other) {
-            (GtidSet::MySql(left), GtidSet::MySql(right)) => Ok(GtidSet::MySql(left.union(right))),
+            (GtidSet::MySql(left), GtidSet::MySql(right)) => Ok(GtidSet::MySql(mysql(left, right))),
             (GtidSet::MariaDb(left), GtidSet::MariaDb(right)) => {
-                Ok(GtidSet::MariaDb(left.union(right)))
+                Ok(GtidSet::MariaDb(mariadb(left, right)))
             }
             _ => Err(self.mismatch(other.flavor())),
         }
+    }
+
+    /// Every transaction in either set.
+    pub fn union(&self, other: &GtidSet) -> Result<GtidSet, CoreError> {
+        self.combine(other, MySqlGtidSet::union, MariaDbGtidSet::union)
     }
 
     /// The transactions of `self` that `other` lacks (MariaDB: the domains where `self` is ahead).
     pub fn subtract(&self, other: &GtidSet) -> Result<GtidSet, CoreError> {
-        match (self, other) {
-            (GtidSet::MySql(left), GtidSet::MySql(right)) => {
-                Ok(GtidSet::MySql(left.subtract(right)))
-            }
-            (GtidSet::MariaDb(left), GtidSet::MariaDb(right)) => {
-                Ok(GtidSet::MariaDb(left.subtract(right)))
-            }
-            _ => Err(self.mismatch(other.flavor())),
-        }
+        self.combine(other, MySqlGtidSet::subtract, MariaDbGtidSet::subtract)
     }
 
     /// The transactions in both sets.
     pub fn intersection(&self, other: &GtidSet) -> Result<GtidSet, CoreError> {
-        match (self, other) {
-            (GtidSet::MySql(left), GtidSet::MySql(right)) => {
-                Ok(GtidSet::MySql(left.intersection(right)))
-            }
-            (GtidSet::MariaDb(left), GtidSet::MariaDb(right)) => {
-                Ok(GtidSet::MariaDb(left.intersection(right)))
-            }
-            _ => Err(self.mismatch(other.flavor())),
-        }
+        self.combine(
+            other,
+            MySqlGtidSet::intersection,
+            MariaDbGtidSet::intersection,
+        )
     }
 }
 

@@ -262,11 +262,7 @@ impl MariaDb {
     pub async fn connect(&self) -> Result<Conn, TestkitError> {
         Conn::new(self.opts())
             .await
-            .map_err(|source| TestkitError::Sql {
-                server: self.name.clone(),
-                sql: "<connect>".into(),
-                source,
-            })
+            .map_err(sql::sql_error(&self.name, "<connect>"))
     }
 
     /// Runs SQL text, which may hold several statements separated by `;`.

@@ -28,16 +28,25 @@ fn shorten(sql: &str) -> String {
     format!("{}...", &sql[..end])
 }
 
+/// Wraps a client error with the server and the statement.
+pub(crate) fn sql_error(
+    server: &str,
+    sql: &str,
+) -> impl FnOnce(mysql_async::Error) -> TestkitError {
+    let (server, sql) = (server.to_owned(), shorten(sql));
+    move |source| TestkitError::Sql {
+        server,
+        sql,
+        source,
+    }
+}
+
 /// Runs SQL text that may hold several statements separated by `;`.
 pub async fn execute(connection: &mut Conn, server: &str, sql: &str) -> Result<(), TestkitError> {
     connection
         .query_drop(sql)
         .await
-        .map_err(|source| TestkitError::Sql {
-            server: server.to_owned(),
-            sql: shorten(sql),
-            source,
-        })
+        .map_err(sql_error(server, sql))
 }
 
 /// A value as text; `None` for NULL. Text-protocol results are always bytes or NULL.
@@ -58,11 +67,7 @@ pub async fn query_text(
     let rows: Vec<Row> = connection
         .query(sql)
         .await
-        .map_err(|source| TestkitError::Sql {
-            server: server.to_owned(),
-            sql: shorten(sql),
-            source,
-        })?;
+        .map_err(sql_error(server, sql))?;
     Ok(rows
         .iter()
         .map(|row| {
