@@ -284,7 +284,12 @@ impl MariaDb {
     /// Stops the server cleanly (SIGTERM, then SIGKILL after 30 s); the data stays for
     /// [`MariaDb::restart`].
     pub async fn stop(&mut self) -> Result<(), TestkitError> {
-        self.process.stop(Duration::from_secs(30))
+        self.process.terminate();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.process.has_exited() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.process.kill()
     }
 
     /// Kills the server (SIGKILL), as a crash would; the data stays for [`MariaDb::restart`].

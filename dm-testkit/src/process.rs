@@ -12,7 +12,6 @@ use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::time::Duration;
 
 use crate::error::TestkitError;
 
@@ -228,26 +227,16 @@ impl ServerProcess {
         }
     }
 
-    /// Sends SIGTERM and waits up to `timeout` for a clean exit, then SIGKILL.
-    pub fn stop(&mut self, timeout: Duration) -> Result<(), TestkitError> {
-        let Some(mut child) = self.child.take() else {
-            return Ok(());
-        };
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        let deadline = std::time::Instant::now() + timeout;
-        while std::time::Instant::now() < deadline {
-            if !matches!(child.try_wait(), Ok(None)) {
-                return self.forget_pid();
-            }
-            std::thread::sleep(Duration::from_millis(20));
+    /// Asks the server to shut down cleanly (SIGTERM) without waiting; poll
+    /// [`ServerProcess::has_exited`], then call [`ServerProcess::kill`] to reap it (or force it).
+    pub fn terminate(&self) {
+        if let Some(child) = &self.child {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
         }
-        let _ = child.kill();
-        let _ = child.wait();
-        self.forget_pid()
     }
 
     /// Sends SIGKILL (a crash) and reaps the process.

@@ -233,7 +233,7 @@ async fn comparison_reports_the_first_difference() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_server_restarts_with_its_data() {
+async fn a_stopped_or_killed_server_restarts_with_its_data() {
     let mut server = or_skip!(MariaDb::start().await);
     server
         .execute(
@@ -261,6 +261,17 @@ async fn a_killed_server_restarts_with_its_data() {
         file_after > file_before,
         "{file_after} after {file_before}:{position_before}"
     );
+
+    // A clean stop (SIGTERM) keeps the data too, and frees the process.
+    let pid = server.pid().expect("running");
+    server.stop().await.expect("stop");
+    assert!(!process_alive(pid) && server.pid().is_none());
+    server.restart().await.expect("restart after a clean stop");
+    let rows = server
+        .query("SELECT COUNT(*) FROM d.t")
+        .await
+        .expect("count");
+    assert_eq!(rows, vec![vec![Some("2".to_owned())]]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
