@@ -173,7 +173,7 @@ async fn main() -> Result<()> {
     );
     let location = Location {
         position: BinlogPosition::new(BinlogFileName::parse(&file)?, offset),
-        gtid_set: Some(GtidSet::parse(flavor, &gtid_text)?),
+        gtid_set: Some(std::sync::Arc::new(GtidSet::parse(flavor, &gtid_text)?)),
         suffix: 0,
     };
     println!("  {location}");

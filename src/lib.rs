@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | [`core`] | `dm-core`: positions, GTID sets, schemas, values, row changes, `Sink` | built |
 //! | [`binlog`] | `dm-binlog`: binlog client and relay log | planned |
-//! | [`causality`] | `dm-causality`: conflict detection, compaction, batching | planned |
+//! | [`causality`] | `dm-causality`: causality keys, conflict detection, compaction, batching | built |
 //! | [`sink`] | `dm-sink`: the MySQL-compatible downstream | planned |
 //! | [`syncer`] | `dm-syncer`: incremental replication | planned |
 //! | [`dumpload`] | `dm-dumpload`: consistent dump and parallel load | planned |

@@ -85,6 +85,9 @@ pub struct Conflict {
 pub struct CausalityDetector {
     workers: usize,
     pending: KeyMap<Pending>,
+    /// An empty map with capacity, swapped with `pending` by each sweep: sweeping by copying
+    /// leaves no tombstones (which lengthen probes) and allocates nothing once warm.
+    spare: KeyMap<Pending>,
     /// Per worker, the highest acknowledged sequence.
     acknowledged: Vec<u64>,
     next_sequence: u64,
@@ -104,6 +107,7 @@ impl CausalityDetector {
         Ok(CausalityDetector {
             workers,
             pending: KeyMap::default(),
+            spare: KeyMap::default(),
             acknowledged: vec![0; workers],
             next_sequence: 1,
             sweep_at: MINIMUM_SWEEP_SIZE,
@@ -194,6 +198,7 @@ impl CausalityDetector {
     /// drain), as DM does after a conflict or a checkpoint flush.
     pub fn reset(&mut self) {
         self.pending.clear();
+        self.spare.clear();
         let last = self.next_sequence - 1;
         self.acknowledged
             .iter_mut()
@@ -203,12 +208,13 @@ impl CausalityDetector {
     /// Drops keys whose last change was acknowledged; keeps the map proportional to what is in
     /// flight.
     fn sweep(&mut self) {
-        let acknowledged = &self.acknowledged;
-        self.pending.retain(|_, state| {
-            acknowledged
-                .get(state.worker as usize)
-                .is_some_and(|done| state.sequence > *done)
-        });
+        self.spare.clear();
+        for (key, state) in &self.pending {
+            if self.is_pending(state) {
+                self.spare.insert(*key, *state);
+            }
+        }
+        std::mem::swap(&mut self.pending, &mut self.spare);
         self.sweep_at = (self.pending.len() * 2).max(MINIMUM_SWEEP_SIZE);
     }
 }

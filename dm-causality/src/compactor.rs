@@ -36,7 +36,7 @@
 
 use std::sync::Arc;
 
-use dm_core::{Location, Row, RowChange, RowChangeKind, TableSchema};
+use dm_core::{Location, Row, RowChange, RowChangeKind, TableRef, TableSchema};
 use hashbrown::HashTable;
 
 use crate::causality::KeyHasher;
@@ -136,21 +136,24 @@ impl Compactor {
 
     /// Adds a change (in binlog order) of the table whose keys are `keys`.
     pub fn push(&mut self, change: RowChange, idempotent: bool, keys: &TableKeys) {
-        keys.causality_keys(&change, &mut self.keys);
-        let (probe_row, identity_changes) = match change.kind() {
-            RowChangeKind::Insert { after } => (after, false),
-            RowChangeKind::Update { before, after } => (before, !keys.same_identity(before, after)),
-            RowChangeKind::Delete { before } => (before, false),
-        };
-        let probe_hash = match keys.identity_hash(probe_row) {
-            Some(hash) if !idempotent => hash,
-            _ => {
-                let index = self.slots.len();
-                self.touch(index);
-                self.slots
-                    .push(Slot::Plain(PendingChange { change, idempotent }));
-                return;
+        let identities = keys.causality_keys_and_identity(&change, &mut self.keys);
+        // The identity the change is found under, and whether the row leaves it.
+        let (probe, identity_changes) = match change.kind() {
+            RowChangeKind::Insert { after } => (identities.after.map(|hash| (hash, after)), false),
+            RowChangeKind::Update { before, after } => (
+                identities.before.map(|hash| (hash, before)),
+                identities.before != identities.after || !keys.same_identity(before, after),
+            ),
+            RowChangeKind::Delete { before } => {
+                (identities.before.map(|hash| (hash, before)), false)
             }
+        };
+        let Some((probe_hash, probe_row)) = probe.filter(|_| !idempotent) else {
+            let index = self.slots.len();
+            self.touch(index);
+            self.slots
+                .push(Slot::Plain(PendingChange { change, idempotent }));
+            return;
         };
         let found = find_identity(
             &self.identities,
@@ -159,19 +162,20 @@ impl Compactor {
             probe_row,
             &change,
             keys,
-        )
-        .filter(|index| self.can_merge(*index, &change));
+        );
+        let merge_into = found.filter(|index| self.can_merge(*index, &change));
         if identity_changes {
             // The row leaves this identity: nothing may merge into it under the old one.
             forget_identity(
                 &mut self.identities,
                 &self.slots,
+                change.table(),
                 probe_hash,
                 probe_row,
                 keys,
             );
         }
-        let index = match found {
+        let index = match merge_into {
             Some(index) => {
                 if let Some(Slot::Row(slot)) = self.slots.get_mut(index) {
                     slot.identity_moved |= identity_changes;
@@ -186,18 +190,10 @@ impl Compactor {
             }
         };
         self.touch(index);
-        let Some(Slot::Row(slot)) = self.slots.get(index) else {
-            return;
-        };
-        let Some(row) = slot.identity_row() else {
-            return;
-        };
-        let Some(hash) = keys.identity_hash(row) else {
-            return;
-        };
-        forget_identity(&mut self.identities, &self.slots, hash, row, keys);
-        self.identities
-            .insert_unique(hash, (hash, index), |(hash, _)| *hash);
+        // A merge that keeps the identity leaves the entry that found the slot in place.
+        if merge_into.is_none() || identity_changes {
+            upsert_identity(&mut self.identities, &self.slots, index, keys);
+        }
     }
 
     /// Whether merging the change into slot `index` keeps the order of every unique value it
@@ -243,6 +239,29 @@ impl Compactor {
     }
 }
 
+/// A test for identity-map entries: does the entry point at a slot of `table` whose row has the
+/// identity of `row`? (Entries whose slot moved to another identity no longer pass.)
+fn holds_identity<'a>(
+    slots: &'a [Slot],
+    keys: &'a TableKeys,
+    table: &'a TableRef,
+    hash: u64,
+    row: &'a Row,
+) -> impl Fn(&(u64, usize)) -> bool + 'a {
+    move |(entry_hash, index)| {
+        *entry_hash == hash
+            && match slots.get(*index) {
+                Some(Slot::Row(slot)) => {
+                    slot.schema.table() == table
+                        && slot
+                            .identity_row()
+                            .is_some_and(|slot_row| keys.same_identity(slot_row, row))
+                }
+                _ => false,
+            }
+    }
+}
+
 /// The slot holding the row with `row`'s identity, if any.
 fn find_identity(
     identities: &HashTable<(u64, usize)>,
@@ -253,38 +272,47 @@ fn find_identity(
     keys: &TableKeys,
 ) -> Option<usize> {
     identities
-        .find(hash, |(entry_hash, index)| {
-            *entry_hash == hash
-                && match slots.get(*index) {
-                    Some(Slot::Row(slot)) => {
-                        slot.schema.table() == change.table()
-                            && slot
-                                .identity_row()
-                                .is_some_and(|slot_row| keys.same_identity(slot_row, row))
-                    }
-                    _ => false,
-                }
-        })
+        .find(hash, holds_identity(slots, keys, change.table(), hash, row))
         .map(|(_, index)| *index)
+}
+
+/// Points the identity of slot `index`'s row at `index`, replacing an entry for that identity.
+fn upsert_identity(
+    identities: &mut HashTable<(u64, usize)>,
+    slots: &[Slot],
+    index: usize,
+    keys: &TableKeys,
+) {
+    let Some(Slot::Row(slot)) = slots.get(index) else {
+        return;
+    };
+    let Some(row) = slot.identity_row() else {
+        return;
+    };
+    let Some(hash) = keys.identity_hash(row) else {
+        return;
+    };
+    let verifies = holds_identity(slots, keys, slot.schema.table(), hash, row);
+    match identities.find_entry(hash, verifies) {
+        Ok(mut entry) => entry.get_mut().1 = index,
+        Err(absent) => {
+            absent
+                .into_table()
+                .insert_unique(hash, (hash, index), |(hash, _)| *hash);
+        }
+    }
 }
 
 /// Removes the entry of `row`'s identity, if one verifies.
 fn forget_identity(
     identities: &mut HashTable<(u64, usize)>,
     slots: &[Slot],
+    table: &TableRef,
     hash: u64,
     row: &Row,
     keys: &TableKeys,
 ) {
-    let verifies = |(entry_hash, index): &(u64, usize)| {
-        *entry_hash == hash
-            && match slots.get(*index) {
-                Some(Slot::Row(slot)) => slot
-                    .identity_row()
-                    .is_some_and(|slot_row| keys.same_identity(slot_row, row)),
-                _ => false,
-            }
-    };
+    let verifies = holds_identity(slots, keys, table, hash, row);
     if let Ok(entry) = identities.find_entry(hash, verifies) {
         entry.remove();
     }

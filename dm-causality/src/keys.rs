@@ -51,6 +51,15 @@ struct UniqueKey {
     identifies_rows: bool,
 }
 
+/// The identity hashes of a change's images (`None`: no image, or no identity).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ImageIdentities {
+    /// Identity of the before image.
+    pub before: Option<u64>,
+    /// Identity of the after image.
+    pub after: Option<u64>,
+}
+
 /// The unique keys of one target table, ready to compute causality keys of its changes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TableKeys {
@@ -129,6 +138,7 @@ impl TableKeys {
         self.table_tag
     }
 
+    #[inline]
     fn key_hash(key: &UniqueKey, row: &Row) -> Option<u64> {
         let mut key_hasher = hasher();
         key_hasher.write_u64(key.tag);
@@ -145,12 +155,32 @@ impl TableKeys {
     /// Appends the change's causality keys to `keys` (cleared first), without duplicates: every
     /// unique value of the before and after images, or the table key when there is none.
     pub fn causality_keys(&self, change: &RowChange, keys: &mut Vec<u64>) {
+        self.causality_keys_and_identity(change, keys);
+    }
+
+    /// [`TableKeys::causality_keys`], also returning the identity hashes of the before and after
+    /// images (the same values [`TableKeys::identity_hash`] gives), computed in the same pass.
+    pub fn causality_keys_and_identity(
+        &self,
+        change: &RowChange,
+        keys: &mut Vec<u64>,
+    ) -> ImageIdentities {
         keys.clear();
-        for row in [change.before(), change.after()].into_iter().flatten() {
-            for key in &self.keys {
-                if let Some(hash) = Self::key_hash(key, row)
-                    && !keys.contains(&hash)
-                {
+        let mut identities = ImageIdentities::default();
+        for (image, row) in [(0, change.before()), (1, change.after())] {
+            let Some(row) = row else { continue };
+            for (index, key) in self.keys.iter().enumerate() {
+                let Some(hash) = Self::key_hash(key, row) else {
+                    continue;
+                };
+                if Some(index) == self.identity {
+                    if image == 0 {
+                        identities.before = Some(hash);
+                    } else {
+                        identities.after = Some(hash);
+                    }
+                }
+                if !keys.contains(&hash) {
                     keys.push(hash);
                 }
             }
@@ -158,6 +188,7 @@ impl TableKeys {
         if keys.is_empty() {
             keys.push(self.table_tag);
         }
+        identities
     }
 
     /// The hash of a row's identity (PK or first not-null unique key); `None` when the table has

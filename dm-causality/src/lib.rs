@@ -35,6 +35,6 @@ pub mod planner;
 pub use causality::{CausalityDetector, Conflict, Routing};
 pub use compactor::{Compactor, PendingChange};
 pub use error::CausalityError;
-pub use keys::TableKeys;
+pub use keys::{ImageIdentities, TableKeys};
 pub use normalize::Comparison;
 pub use planner::{BatchPlanner, BatchUnit, UnitKind};

@@ -128,6 +128,7 @@ fn float_number(value: f64) -> Number<'static> {
     }
 }
 
+#[inline]
 fn number(value: &Value) -> Option<Number<'_>> {
     Some(match value {
         Value::Int(value) => Number::Integer(i128::from(*value)),
@@ -196,6 +197,7 @@ fn binary_prefix(bytes: &[u8], comparison: Comparison) -> &[u8] {
 }
 
 /// Feeds the comparable form of `value` into `hasher`. Values that compare equal feed equal bytes.
+#[inline]
 pub fn hash_value(value: &Value, comparison: Comparison, hasher: &mut impl Hasher) {
     if let Some(number) = number(value) {
         match number {
@@ -323,6 +325,7 @@ fn hash_exact(value: &Value, hasher: &mut impl Hasher) {
 }
 
 /// Whether a unique index with this comparison considers the two values equal.
+#[inline]
 pub fn values_equal(left: &Value, right: &Value, comparison: Comparison) -> bool {
     match (number(left), number(right)) {
         (Some(left), Some(right)) => return left == right,

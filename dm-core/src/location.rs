@@ -14,6 +14,7 @@
 
 use std::cmp::Ordering;
 use std::fmt;
+use std::sync::Arc;
 
 use crate::gtid::GtidSet;
 use crate::position::BinlogPosition;
@@ -24,7 +25,9 @@ pub struct Location {
     /// File and byte offset.
     pub position: BinlogPosition,
     /// Executed GTIDs up to and including this point; `None` when replicating by position only.
-    pub gtid_set: Option<GtidSet>,
+    /// Shared: every event of a transaction carries the same set, and copying a location must
+    /// not copy the set (change it with `Arc::make_mut`).
+    pub gtid_set: Option<Arc<GtidSet>>,
     /// 0 for upstream events; 1, 2, ... for events an operator injected at this position.
     pub suffix: u32,
 }
@@ -42,7 +45,7 @@ impl Location {
     /// Orders two locations; see the module documentation for the rule.
     pub fn compare(&self, other: &Location) -> Option<Ordering> {
         let by_gtid = match (&self.gtid_set, &other.gtid_set) {
-            (Some(left), Some(right)) => left.partial_cmp(right),
+            (Some(left), Some(right)) => left.as_ref().partial_cmp(right.as_ref()),
             _ => None,
         };
         match by_gtid {
@@ -83,7 +86,7 @@ mod tests {
     fn location(position: &str, gtid: Option<&str>, suffix: u32) -> Location {
         Location {
             position: BinlogPosition::parse(position).unwrap(),
-            gtid_set: gtid.map(|text| GtidSet::parse(Flavor::MariaDb, text).unwrap()),
+            gtid_set: gtid.map(|text| Arc::new(GtidSet::parse(Flavor::MariaDb, text).unwrap())),
             suffix,
         }
     }

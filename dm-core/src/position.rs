@@ -14,13 +14,17 @@
 use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use crate::error::CoreError;
 
 /// A binlog file name split into its base, sequence number and the width of that number.
+///
+/// The base is shared (`Arc<str>`): every event's location carries a file name, and copying one
+/// must not allocate.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct BinlogFileName {
-    base: String,
+    base: Arc<str>,
     sequence: u64,
     width: usize,
 }
@@ -28,7 +32,7 @@ pub struct BinlogFileName {
 impl BinlogFileName {
     /// Builds a name from parts; the width grows to fit the sequence if needed.
     pub fn new(base: impl Into<String>, sequence: u64, width: usize) -> Result<Self, CoreError> {
-        let base = base.into();
+        let base: String = base.into();
         if base.is_empty() {
             return Err(CoreError::InvalidBinlogFileName {
                 input: format!(".{sequence:0width$}"),
@@ -37,7 +41,7 @@ impl BinlogFileName {
         }
         let width = width.max(digit_count(sequence));
         Ok(BinlogFileName {
-            base,
+            base: Arc::from(base),
             sequence,
             width,
         })
@@ -62,7 +66,7 @@ impl BinlogFileName {
             .parse::<u64>()
             .map_err(|_| invalid("the sequence number is too large"))?;
         Ok(BinlogFileName {
-            base: base.to_owned(),
+            base: Arc::from(base),
             sequence,
             width: extension.len(),
         })
