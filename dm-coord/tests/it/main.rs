@@ -1,0 +1,7 @@
+//! Integration tests of dm-coord: the conformance suite on every store, and election and
+//! keepalive on top of them.
+
+mod conformance;
+mod election;
+mod keepalive;
+mod partition;
