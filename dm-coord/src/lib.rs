@@ -10,7 +10,8 @@
 //!        v
 //!   CoordStore ----+--> MemCoordStore      in one process (tests, single-process use)     built
 //!                  +--> embedded store     persistent, single machine, the default        next
-//!                  +--> EtcdCoordStore     several machines                               next
+//!                  +--> EtcdCoordStore     several machines (feature `etcd`)              built
+//!   AnyCoordStore: the runtime choice between them
 //! ```
 //!
 //! Invariants every store keeps (the conformance suite in [`testsuite`], feature `testsuite`,
@@ -25,8 +26,11 @@
 //! Error model: [`CoordError`]; unreachable stores are transient (retry with backoff), wrong
 //! endpoints, credentials, compacted revisions and lost leases are definite.
 
+pub mod any;
 pub mod election;
 pub mod error;
+#[cfg(feature = "etcd")]
+pub mod etcd;
 pub mod keepalive;
 pub mod keys;
 pub mod lease;
@@ -36,8 +40,11 @@ pub mod store;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
 
+pub use any::AnyCoordStore;
 pub use election::{Election, LeaderGuard};
 pub use error::CoordError;
+#[cfg(feature = "etcd")]
+pub use etcd::{EtcdCoordStore, EtcdOptions, connect_with_backoff, with_backoff};
 pub use keepalive::{MemberKeepalive, alive_members};
 pub use lease::LeaseKeeper;
 pub use memory::MemCoordStore;

@@ -128,12 +128,10 @@ impl StoreState {
                 | Operation::Range { .. } => {}
             }
         }
-        let writes = operations.iter().any(Operation::writes);
-        let revision = if writes {
-            self.revision + 1
-        } else {
-            self.revision
-        };
+        // The revision the writes get; it becomes the store's only if something changed (as in
+        // etcd, deleting a missing key is no change).
+        let revision = self.revision + 1;
+        let history_before = self.history.len();
         let mut results = Vec::with_capacity(operations.len());
         for operation in operations {
             results.push(match operation {
@@ -159,8 +157,7 @@ impl StoreState {
                 Operation::Range { prefix } => OperationResult::Read(self.range(prefix)),
             });
         }
-        // etcd raises the revision for a writing transaction even when a delete found nothing.
-        if writes {
+        if self.history.len() > history_before {
             self.revision = revision;
         }
         self.trim();
@@ -217,7 +214,7 @@ impl StoreState {
             kv: KeyValue {
                 key: key.to_owned(),
                 value: Vec::new(),
-                create_revision: previous.create_revision,
+                create_revision: 0,
                 mod_revision: revision,
                 version: 0,
                 lease: None,

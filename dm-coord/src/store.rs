@@ -259,8 +259,8 @@ pub enum EventKind {
 pub struct WatchEvent {
     /// Put or delete.
     pub kind: EventKind,
-    /// The key after a put; for a delete, the key with an empty value and `mod_revision` set to
-    /// the deleting revision.
+    /// The key after a put; for a delete, only the key and `mod_revision` (the deleting
+    /// revision), everything else empty or zero, as etcd reports it.
     pub kv: KeyValue,
 }
 

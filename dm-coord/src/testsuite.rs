@@ -56,11 +56,17 @@ pub async fn put_get_delete<S: CoordStore>(store: S) {
     );
     assert!(store.delete("/suite/k").await.expect("delete"));
     assert_eq!(store.get("/suite/k").await.expect("get"), None);
+    let after_delete = store.current_revision().await.expect("revision");
+    assert!(after_delete > second);
     assert!(
         !store.delete("/suite/k").await.expect("delete"),
         "nothing left to delete"
     );
-    assert!(store.current_revision().await.expect("revision") > second);
+    assert_eq!(
+        store.current_revision().await.expect("revision"),
+        after_delete,
+        "deleting a missing key changes nothing, so the revision stays (as in etcd)"
+    );
 }
 
 /// A range returns exactly the keys under the prefix, in key order.
@@ -211,10 +217,11 @@ pub async fn lease_expiry<S: CoordStore>(store: S) {
         waited <= LEASE_TTL + Duration::from_secs(2),
         "expired {waited:?} after the last keep-alive (TTL {LEASE_TTL:?})"
     );
-    assert!(matches!(
-        store.keep_alive(lease).await,
-        Err(crate::CoordError::LeaseNotFound { .. })
-    ));
+    let after = store.keep_alive(lease).await;
+    assert!(
+        matches!(after, Err(crate::CoordError::LeaseNotFound { .. })),
+        "keep-alive of an expired lease: {after:?}"
+    );
 }
 
 /// Revoking a lease deletes its keys at once; the lease is then unusable.
@@ -293,6 +300,7 @@ pub async fn watch_from_revision<S: CoordStore>(store: S) {
         seen.windows(2).all(|pair| pair[0].2 < pair[1].2),
         "revisions increase: {seen:?}"
     );
+    assert_eq!(seen[5].2, seen[4].2 + 1, "the delete is the next revision");
 
     // Live, many, read slowly: every event arrives once, in order.
     let writer = {

@@ -3,5 +3,6 @@
 
 mod conformance;
 mod election;
+mod etcd;
 mod keepalive;
 mod partition;
