@@ -12,7 +12,7 @@
 //! | [`sink`] | `dm-sink`: the MySQL-compatible downstream | planned |
 //! | [`syncer`] | `dm-syncer`: incremental replication | planned |
 //! | [`dumpload`] | `dm-dumpload`: consistent dump and parallel load | planned |
-//! | [`coord`] | `dm-coord`: coordination store, election, keepalive | planned |
+//! | [`coord`] | `dm-coord`: coordination store (memory, redb, etcd), election, keepalive | built |
 //! | [`shardddl`] | `dm-shardddl`: shard DDL coordination | planned |
 //! | [`cluster`] | `dm-cluster`: master and worker roles | planned |
 

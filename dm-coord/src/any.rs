@@ -11,6 +11,8 @@ use crate::store::{CoordStore, KeyValue, LeaseId, Revision, Txn, TxnResult, Watc
 pub enum AnyCoordStore {
     /// In this process.
     Memory(MemCoordStore),
+    /// Persistent, in a local directory.
+    Embedded(crate::embedded::RedbCoordStore),
     /// On an etcd cluster (boxed: the client is large, and a store is cloned rarely).
     #[cfg(feature = "etcd")]
     Etcd(Box<crate::etcd::EtcdCoordStore>),
@@ -20,6 +22,7 @@ macro_rules! dispatch {
     ($self:ident, $store:ident => $call:expr) => {
         match $self {
             AnyCoordStore::Memory($store) => $call,
+            AnyCoordStore::Embedded($store) => $call,
             #[cfg(feature = "etcd")]
             AnyCoordStore::Etcd($store) => $call,
         }

@@ -9,7 +9,7 @@
 //!        |   Election, MemberKeepalive, keys (DM's layout, hex components)
 //!        v
 //!   CoordStore ----+--> MemCoordStore      in one process (tests, single-process use)     built
-//!                  +--> embedded store     persistent, single machine, the default        next
+//!                  +--> RedbCoordStore     persistent, single machine, the default        built
 //!                  +--> EtcdCoordStore     several machines (feature `etcd`)              built
 //!   AnyCoordStore: the runtime choice between them
 //! ```
@@ -28,6 +28,7 @@
 
 pub mod any;
 pub mod election;
+pub mod embedded;
 pub mod error;
 #[cfg(feature = "etcd")]
 pub mod etcd;
@@ -42,6 +43,7 @@ pub mod testsuite;
 
 pub use any::AnyCoordStore;
 pub use election::{Election, LeaderGuard};
+pub use embedded::RedbCoordStore;
 pub use error::CoordError;
 #[cfg(feature = "etcd")]
 pub use etcd::{EtcdCoordStore, EtcdOptions, connect_with_backoff, with_backoff};

@@ -7,16 +7,20 @@
 //! ```
 //!
 //! For tests and for a master and workers living in one process. Clones share one store. The
+//! embedded persistent store ([`crate::RedbCoordStore`]) is this engine plus a journal that makes
+//! every transition durable before it is visible. The
 //! mutex is a plain `std` mutex held only for a state transition, never across an `.await`. The
 //! lease reaper and the watch feeders run on the tokio runtime the store was created in; the reaper
 //! stops when the last clone of the store is dropped, a feeder when its watcher is dropped.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 
+use crate::embedded::RedbJournal;
 use crate::error::CoordError;
 use crate::state::StoreState;
 use crate::store::{CoordStore, KeyValue, LeaseId, Operation, Revision, Txn, TxnResult, Watcher};
@@ -33,6 +37,10 @@ struct Shared {
     state: Mutex<StoreState>,
     /// Woken after every change.
     changed: Notify,
+    /// Where changes are made durable, for the embedded store; `None` in memory.
+    journal: Option<RedbJournal>,
+    /// Set when persisting failed: memory and disk may differ, so every later call fails.
+    broken: AtomicBool,
 }
 
 impl Shared {
@@ -42,6 +50,33 @@ impl Shared {
         self.state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Runs one state transition (at the current time), persists what it changed, then wakes the
+    /// watchers. Nothing is visible to anyone before it is durable.
+    fn transition<T>(
+        &self,
+        change: impl FnOnce(&mut StoreState, Instant) -> Result<T, CoordError>,
+    ) -> Result<T, CoordError> {
+        if let Some(journal) = &self.journal
+            && self.broken.load(Ordering::SeqCst)
+        {
+            return Err(journal.broken_error());
+        }
+        let mut state = self.state();
+        let result = change(&mut state, Instant::now());
+        if let Some(journal) = &self.journal {
+            let entries = state.take_journal();
+            if !entries.is_empty()
+                && let Err(error) = journal.persist(&entries, state.revision(), state.next_lease())
+            {
+                self.broken.store(true, Ordering::SeqCst);
+                return Err(error);
+            }
+        }
+        drop(state);
+        self.changed.notify_waiters();
+        result
     }
 }
 
@@ -59,9 +94,16 @@ impl MemCoordStore {
 
     /// A store keeping `history` events for watches from past revisions.
     pub fn with_history(history: usize) -> Self {
+        MemCoordStore::from_parts(StoreState::new(history), None)
+    }
+
+    /// A store on `state`, persisting through `journal` when given (the embedded store).
+    pub(crate) fn from_parts(state: StoreState, journal: Option<RedbJournal>) -> Self {
         let shared = Arc::new(Shared {
-            state: Mutex::new(StoreState::new(history)),
+            state: Mutex::new(state),
             changed: Notify::new(),
+            journal,
+            broken: AtomicBool::new(false),
         });
         tokio::spawn(reap_leases(Arc::downgrade(&shared)));
         MemCoordStore { shared }
@@ -72,12 +114,6 @@ impl MemCoordStore {
     pub fn compact(&self, revision: Revision) {
         self.shared.state().compact(revision);
     }
-
-    fn mutate<T>(&self, change: impl FnOnce(&mut StoreState) -> T) -> T {
-        let result = change(&mut self.shared.state());
-        self.shared.changed.notify_waiters();
-        result
-    }
 }
 
 /// The lease reaper: ends expired leases until the store is gone.
@@ -87,10 +123,8 @@ async fn reap_leases(shared: Weak<Shared>) {
         let Some(shared) = shared.upgrade() else {
             return;
         };
-        let expired = shared.state().expire(Instant::now());
-        if expired > 0 {
-            shared.changed.notify_waiters();
-        }
+        // A failure to persist marks the store broken; its callers see the error.
+        let _ = shared.transition(|state, now| Ok(state.expire(now)));
     }
 }
 
@@ -138,15 +172,17 @@ impl Default for MemCoordStore {
 
 impl CoordStore for MemCoordStore {
     async fn get(&self, key: &str) -> Result<Option<KeyValue>, CoordError> {
-        let mut state = self.shared.state();
-        state.expire(Instant::now());
-        Ok(state.get(key))
+        self.shared.transition(|state, now| {
+            state.expire(now);
+            Ok(state.get(key))
+        })
     }
 
     async fn range(&self, prefix: &str) -> Result<(Vec<KeyValue>, Revision), CoordError> {
-        let mut state = self.shared.state();
-        state.expire(Instant::now());
-        Ok((state.range(prefix), state.revision()))
+        self.shared.transition(|state, now| {
+            state.expire(now);
+            Ok((state.range(prefix), state.revision()))
+        })
     }
 
     async fn put(
@@ -174,19 +210,21 @@ impl CoordStore for MemCoordStore {
     }
 
     async fn txn(&self, txn: Txn) -> Result<TxnResult, CoordError> {
-        self.mutate(|state| state.txn(&txn, Instant::now()))
+        self.shared.transition(|state, now| state.txn(&txn, now))
     }
 
     async fn grant_lease(&self, ttl: Duration) -> Result<LeaseId, CoordError> {
-        self.mutate(|state| state.grant_lease(ttl, Instant::now()))
+        self.shared
+            .transition(|state, now| state.grant_lease(ttl, now))
     }
 
     async fn keep_alive(&self, lease: LeaseId) -> Result<Duration, CoordError> {
-        self.mutate(|state| state.keep_alive(lease, Instant::now()))
+        self.shared
+            .transition(|state, now| state.keep_alive(lease, now))
     }
 
     async fn revoke_lease(&self, lease: LeaseId) -> Result<(), CoordError> {
-        self.mutate(|state| state.revoke_lease(lease))
+        self.shared.transition(|state, _| state.revoke_lease(lease))
     }
 
     async fn watch(&self, prefix: &str, from: Revision) -> Result<Watcher, CoordError> {

@@ -22,6 +22,24 @@ use crate::store::{
     TxnResult, WatchEvent,
 };
 
+/// A change a persistent store must write, recorded when journaling is on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JournalEntry {
+    /// A key was put (the full key after the put).
+    Put(KeyValue),
+    /// A key was deleted.
+    Delete(String),
+    /// A lease was granted.
+    LeaseGranted {
+        /// The lease.
+        lease: LeaseId,
+        /// Its time to live.
+        ttl: Duration,
+    },
+    /// A lease ended (revoked or expired); its keys' deletions are recorded separately.
+    LeaseEnded(LeaseId),
+}
+
 /// A live lease.
 #[derive(Debug, Clone)]
 struct Lease {
@@ -44,6 +62,8 @@ pub struct StoreState {
     /// Every event at or below this revision has been trimmed.
     compacted: Revision,
     history_limit: usize,
+    /// Changes not yet taken by a persistent store; `None` when nothing persists them.
+    journal: Option<Vec<JournalEntry>>,
 }
 
 /// Where a watcher continues: the sequence number of the next event it needs.
@@ -61,6 +81,75 @@ impl StoreState {
             history_start: 0,
             compacted: 0,
             history_limit: history_limit.max(1),
+            journal: None,
+        }
+    }
+
+    /// A store rebuilt from persisted keys and leases, recording its changes from now on. Leases
+    /// get their full TTL again (as etcd does after a restart); keys under a lease that no longer
+    /// exists are deleted (and journaled). History starts empty: watches from before `revision`
+    /// are [`CoordError::Compacted`].
+    pub fn restore(
+        keys: Vec<KeyValue>,
+        leases: Vec<(LeaseId, Duration)>,
+        revision: Revision,
+        next_lease: i64,
+        history_limit: usize,
+        now: Instant,
+    ) -> Self {
+        let mut state = StoreState::new(history_limit);
+        state.revision = revision;
+        state.compacted = revision;
+        state.journal = Some(Vec::new());
+        state.next_lease = next_lease.max(1);
+        for (lease, ttl) in leases {
+            state.next_lease = state.next_lease.max(lease.0 + 1);
+            state.leases.insert(
+                lease,
+                Lease {
+                    ttl,
+                    deadline: now + ttl,
+                    keys: BTreeSet::new(),
+                },
+            );
+        }
+        let mut orphans = Vec::new();
+        for kv in keys {
+            if let Some(lease) = kv.lease {
+                match state.leases.get_mut(&lease) {
+                    Some(lease) => {
+                        lease.keys.insert(kv.key.clone());
+                    }
+                    None => orphans.push(kv.key.clone()),
+                }
+            }
+            state.keys.insert(kv.key.clone(), kv);
+        }
+        state.delete_lease_keys(orphans.into_iter().collect());
+        state
+    }
+
+    /// Starts recording changes for a persistent store.
+    pub fn enable_journal(&mut self) {
+        self.journal.get_or_insert_with(Vec::new);
+    }
+
+    /// The changes recorded since the last call (empty when journaling is off).
+    pub fn take_journal(&mut self) -> Vec<JournalEntry> {
+        self.journal
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// The id the next granted lease gets.
+    pub fn next_lease(&self) -> i64 {
+        self.next_lease
+    }
+
+    fn record(&mut self, entry: impl FnOnce() -> JournalEntry) {
+        if let Some(journal) = &mut self.journal {
+            journal.push(entry());
         }
     }
 
@@ -197,6 +286,7 @@ impl StoreState {
             kind: EventKind::Put,
             kv: kv.clone(),
         });
+        self.record(|| JournalEntry::Put(kv.clone()));
         self.keys.insert(key.to_owned(), kv);
     }
 
@@ -220,6 +310,7 @@ impl StoreState {
                 lease: None,
             },
         });
+        self.record(|| JournalEntry::Delete(key.to_owned()));
         true
     }
 
@@ -240,6 +331,7 @@ impl StoreState {
                 keys: BTreeSet::new(),
             },
         );
+        self.record(|| JournalEntry::LeaseGranted { lease, ttl });
         Ok(lease)
     }
 
@@ -260,6 +352,7 @@ impl StoreState {
             .leases
             .remove(&lease)
             .ok_or(CoordError::LeaseNotFound { lease })?;
+        self.record(|| JournalEntry::LeaseEnded(lease));
         self.delete_lease_keys(state.keys);
         Ok(())
     }
@@ -286,6 +379,7 @@ impl StoreState {
             .collect();
         for lease in &expired {
             if let Some(state) = self.leases.remove(lease) {
+                self.record(|| JournalEntry::LeaseEnded(*lease));
                 self.delete_lease_keys(state.keys);
             }
         }

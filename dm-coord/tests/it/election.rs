@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use dm_coord::{Election, MemCoordStore, Operation, Txn, keys};
+use dm_coord::{CoordStore, Election, MemCoordStore, Operation, Txn, keys};
 use tokio::time::Instant;
 
 use crate::partition::Partitionable;
@@ -70,20 +70,23 @@ async fn a_resigning_leader_hands_over_at_once() {
     assert!(second.is_leader());
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_deposed_leader_knows_before_another_can_lead_and_cannot_write() {
-    let store = MemCoordStore::new();
+/// The scenario both stores run: a leader is cut off from the store; it must notice before a
+/// successor can lead, and its fenced writes must fail. Returns (noticed, replaced) after the cut.
+pub async fn deposed_leader_scenario<S: CoordStore>(
+    store: S,
+    ttl: Duration,
+) -> (Duration, Duration) {
     let cut_off = Partitionable::new(store.clone());
     let old = Election::new(cut_off.clone(), keys::MASTER_LEADER)
-        .campaign(b"old".to_vec(), TTL)
+        .campaign(b"old".to_vec(), ttl)
         .await
         .expect("old leads");
     let next = {
         let election = Election::new(store.clone(), keys::MASTER_LEADER);
-        tokio::spawn(async move { election.campaign(b"next".to_vec(), TTL).await })
+        tokio::spawn(async move { election.campaign(b"next".to_vec(), ttl).await })
     };
-    tokio::time::sleep(TTL).await;
-    assert!(old.is_leader());
+    tokio::time::sleep(ttl).await;
+    assert!(old.is_leader() && !next.is_finished());
 
     // The old leader is partitioned away: its keep-alives fail from now on.
     cut_off.cut();
@@ -105,7 +108,6 @@ async fn a_deposed_leader_knows_before_another_can_lead_and_cannot_write() {
 
     // A write fenced by the old leadership fails; one fenced by the new succeeds.
     let write = |value: &str| Txn::new().and_then([Operation::put("/dm-master/state", value)]);
-    use dm_coord::CoordStore;
     let stale = store.txn(old.fence(write("stale"))).await.expect("txn");
     assert!(
         !stale.succeeded,
@@ -113,4 +115,10 @@ async fn a_deposed_leader_knows_before_another_can_lead_and_cannot_write() {
     );
     let fresh = store.txn(next.fence(write("fresh"))).await.expect("txn");
     assert!(fresh.succeeded);
+    (noticed, replaced)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deposed_leader_knows_before_another_can_lead_and_cannot_write() {
+    deposed_leader_scenario(MemCoordStore::new(), TTL).await;
 }

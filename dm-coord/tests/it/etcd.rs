@@ -12,6 +12,10 @@ use dm_coord::{
 use dm_core::{ClassifiedError, ErrorClass};
 use dm_testkit::{EtcdCluster, EtcdTiming, or_skip};
 
+async fn compact(store: EtcdCoordStore, revision: dm_coord::Revision) {
+    store.compact(revision).await.expect("compact");
+}
+
 async fn store_for(cluster: &EtcdCluster) -> EtcdCoordStore {
     connect_with_backoff(
         &EtcdOptions::new(cluster.endpoints()),
@@ -45,17 +49,28 @@ conformance!(
     3,
     testsuite::watch_from_revision
 );
+conformance!(etcd_cluster_range_by_prefix, 3, testsuite::range_by_prefix);
+conformance!(etcd_cluster_lease_revoke, 3, testsuite::lease_revoke);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_cluster_watch_compacted() {
+    let cluster = or_skip!(EtcdCluster::start_cluster(3, EtcdTiming::default()).await);
+    testsuite::watch_compacted(store_for(&cluster).await, compact).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deposed_leader_knows_before_another_can_lead_on_etcd() {
+    let cluster = or_skip!(EtcdCluster::start().await);
+    let (noticed, replaced) =
+        crate::election::deposed_leader_scenario(store_for(&cluster).await, Duration::from_secs(3))
+            .await;
+    eprintln!("etcd: deposed leader noticed after {noticed:?}, replaced after {replaced:?}");
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn etcd_watch_compacted() {
     let cluster = or_skip!(EtcdCluster::start().await);
-    testsuite::watch_compacted(
-        store_for(&cluster).await,
-        |store: EtcdCoordStore, revision| async move {
-            store.compact(revision).await.expect("compact");
-        },
-    )
-    .await;
+    testsuite::watch_compacted(store_for(&cluster).await, compact).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,6 +3,7 @@
 
 mod conformance;
 mod election;
+mod embedded;
 mod etcd;
 mod keepalive;
 mod partition;
