@@ -51,9 +51,20 @@ impl<S: CoordStore> Election<S> {
     /// The current leader's key and value, if any.
     pub async fn leader(&self) -> Result<Option<KeyValue>, CoordError> {
         let (candidates, _) = self.store.range(&self.prefix).await?;
-        Ok(candidates
-            .into_iter()
-            .min_by_key(|candidate| candidate.create_revision))
+        Ok(leader_of(candidates))
+    }
+
+    /// Follows the leadership: the observer yields the leader (or `None`) now and after every
+    /// change of leader.
+    pub async fn observe(&self) -> Result<LeaderObserver<S>, CoordError> {
+        let (candidates, revision) = self.store.range(&self.prefix).await?;
+        let watcher = self.store.watch(&self.prefix, revision + 1).await?;
+        Ok(LeaderObserver {
+            election: self.clone(),
+            watcher,
+            pending: Some(leader_of(candidates)),
+            last: None,
+        })
     }
 
     /// Campaigns with `value` (the candidate's name or address) and a lease of `ttl`; returns
@@ -113,6 +124,51 @@ impl<S: CoordStore> Election<S> {
                     () = keeper.lost() => {
                         return Err(CoordError::LeaseNotFound { lease: keeper.lease() });
                     }
+                }
+            }
+        }
+    }
+}
+
+fn leader_of(candidates: Vec<KeyValue>) -> Option<KeyValue> {
+    candidates
+        .into_iter()
+        .min_by_key(|candidate| candidate.create_revision)
+}
+
+/// Yields the leader each time it changes (see [`Election::observe`]).
+#[derive(Debug)]
+pub struct LeaderObserver<S: CoordStore> {
+    election: Election<S>,
+    watcher: crate::store::Watcher,
+    /// The leader to report next.
+    pending: Option<Option<KeyValue>>,
+    /// The leader key last reported.
+    last: Option<Option<String>>,
+}
+
+impl<S: CoordStore> LeaderObserver<S> {
+    /// The leader after the next change (the current one on the first call); `None` inside means
+    /// no candidate leads. Ends with the watch's error, if any.
+    ///
+    /// Cancel safety: cancel-safe; a change is never lost, the leader is re-read after each event.
+    pub async fn next(&mut self) -> Result<Option<KeyValue>, CoordError> {
+        loop {
+            if let Some(leader) = self.pending.take() {
+                let key = leader.as_ref().map(|leader| leader.key.clone());
+                if self.last.as_ref() != Some(&key) {
+                    self.last = Some(key);
+                    return Ok(leader);
+                }
+            }
+            match self.watcher.next().await {
+                Some(Ok(_)) => self.pending = Some(self.election.leader().await?),
+                Some(Err(error)) => return Err(error),
+                None => {
+                    return Err(CoordError::Unavailable {
+                        endpoint: self.election.prefix.clone(),
+                        reason: "the election watch ended".into(),
+                    });
                 }
             }
         }

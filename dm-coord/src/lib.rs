@@ -42,7 +42,7 @@ pub mod store;
 pub mod testsuite;
 
 pub use any::AnyCoordStore;
-pub use election::{Election, LeaderGuard};
+pub use election::{Election, LeaderGuard, LeaderObserver};
 pub use embedded::RedbCoordStore;
 pub use error::CoordError;
 #[cfg(feature = "etcd")]

@@ -122,3 +122,36 @@ pub async fn deposed_leader_scenario<S: CoordStore>(
 async fn a_deposed_leader_knows_before_another_can_lead_and_cannot_write() {
     deposed_leader_scenario(MemCoordStore::new(), TTL).await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn observers_see_every_change_of_leader() {
+    let store = MemCoordStore::new();
+    let election = Election::new(store.clone(), keys::MASTER_LEADER);
+    let mut observer = election.observe().await.expect("observe");
+    assert_eq!(
+        observer.next().await.expect("now"),
+        None,
+        "nobody leads yet"
+    );
+    let first = election.campaign(b"a".to_vec(), TTL).await.expect("a");
+    let leader = observer.next().await.expect("change").expect("a leads");
+    assert_eq!(leader.value, b"a");
+    let second = {
+        let election = election.clone();
+        tokio::spawn(async move { election.campaign(b"b".to_vec(), TTL).await })
+    };
+    first.resign().await.expect("resign");
+    let leader = observer.next().await.expect("change").expect("b leads");
+    assert_eq!(
+        leader.value, b"b",
+        "a queued candidate is not reported until it leads"
+    );
+    second
+        .await
+        .expect("task")
+        .expect("b")
+        .resign()
+        .await
+        .expect("resign");
+    assert_eq!(observer.next().await.expect("change"), None);
+}
