@@ -7,7 +7,7 @@
 //! | module | crate | status |
 //! |---|---|---|
 //! | [`core`] | `dm-core`: positions, GTID sets, schemas, values, row changes, `Sink` | built |
-//! | [`binlog`] | `dm-binlog`: binlog client and relay log | planned |
+//! | [`binlog`] | `dm-binlog`: binlog event layer and file reader; replica protocol and relay log next | partly built |
 //! | [`causality`] | `dm-causality`: causality keys, conflict detection, compaction, batching | built |
 //! | [`sink`] | `dm-sink`: the MySQL-compatible downstream | planned |
 //! | [`syncer`] | `dm-syncer`: incremental replication | planned |

@@ -1,22 +1,31 @@
-//! # dm-binlog: where every byte of incremental replication enters (not built yet)
+//! # dm-binlog: where every byte of incremental replication enters
 //!
-//! **Status: planned.** This crate holds no code yet; nothing here reads a binlog today. It is
-//! the subject of the "dm-binlog" issue and will provide:
+//! **Status: the event layer is built** (framing, header, format description, CRC32 checksums,
+//! decoding of the control events of both flavours, table maps, rows-event framing, a file reader
+//! that tails files being written). Still to come, in this order: exact row-value decoding into
+//! `dm_core::Value`, the replica-protocol `RemoteSource` for both flavours, the relay log, the
+//! stream controller and the `binlog-dump` example.
 //!
 //! ```text
-//! upstream MySQL/MariaDB --(replica protocol)--> RemoteSource --+
+//! upstream MySQL/MariaDB --(replica protocol)--> RemoteSource --+               (to come)
 //!                                                               +--> EventStream --> dm-syncer
-//! relay directory (<server-uuid>.NNNNNN/) ------> RelaySource --+
-//!            ^
-//!            +-- RelayWriter (copies the upstream binlog locally, resumes from relay.meta)
+//! relay directory / binlog file ----> BinlogFileReader ---------+
+//!                                          |  frame() -> EventDecoder::decode() -> Event
 //! ```
 //!
-//! - `BinlogSource` / `EventStream`: open a stream at a position or GTID set, yield owned,
-//!   decoded events in order; never lose or repeat an event across reconnects;
-//! - `RemoteSource`: the replica protocol for both flavours (MySQL `COM_BINLOG_DUMP[_GTID]`,
-//!   MariaDB capability handshake and its GTID / GTID_LIST / compressed events), heartbeats and
-//!   CRC32 checksums;
-//! - exact decoding of every column type into `dm_core::Value`, with signedness and charsets
-//!   taken from the schema when the binlog does not carry them;
-//! - `RelayWriter` / `RelaySource`: DM's relay-log layout, tailing files still being written,
-//!   purging only what no reader still needs.
+//! Invariants:
+//! - decoding never panics: malformed bytes are [`BinlogError::Malformed`] naming `file:offset`;
+//! - a damaged event (CRC32 mismatch) is [`BinlogError::ChecksumMismatch`], never decoded;
+//! - an event not yet completely written is [`Read::Partial`] ("wait"), not an error.
+
+pub mod bytes;
+pub mod error;
+pub mod event;
+pub mod file;
+
+pub use error::BinlogError;
+pub use event::{
+    Event, EventData, EventDecoder, EventHeader, FormatDescription, Frame, RowsEvent, RowsKind,
+    TableMap, event_type_name, frame,
+};
+pub use file::{BinlogFileReader, Read};

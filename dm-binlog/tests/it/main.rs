@@ -1,0 +1,7 @@
+//! Integration tests of dm-binlog: the event layer against real MySQL binlogs (the shared
+//! fixtures), against a live MariaDB's binlog, against files still being written, and against
+//! random bytes.
+
+mod fixtures;
+mod mariadb;
+mod partial;
