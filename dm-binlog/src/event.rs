@@ -13,7 +13,8 @@
 //!
 //! Decoded here: format description, rotate, query, xid, stop, heartbeat, MySQL GTID / anonymous
 //! GTID / PREVIOUS_GTIDS (untagged and 8.3+ tagged), MariaDB GTID / GTID_LIST / BINLOG_CHECKPOINT /
-//! ANNOTATE_ROWS, table map (types, metadata, null bitmap; optional metadata kept raw) and the
+//! ANNOTATE_ROWS and the compressed query and rows events (inflated: consumers see a plain QUERY
+//! or rows event), table map (types, metadata, null bitmap; optional metadata kept raw) and the
 //! framing of rows events (table id, flags, column bitmaps; the row images are kept raw for the
 //! value decoder). Other types are recognised by name and kept undecoded.
 
@@ -61,6 +62,55 @@ pub mod event_type {
     pub const MARIADB_BINLOG_CHECKPOINT: u8 = 161;
     pub const MARIADB_GTID: u8 = 162;
     pub const MARIADB_GTID_LIST: u8 = 163;
+    pub const MARIADB_QUERY_COMPRESSED: u8 = 165;
+    pub const MARIADB_WRITE_ROWS_COMPRESSED_V1: u8 = 166;
+    pub const MARIADB_UPDATE_ROWS_COMPRESSED_V1: u8 = 167;
+    pub const MARIADB_DELETE_ROWS_COMPRESSED_V1: u8 = 168;
+    pub const MARIADB_WRITE_ROWS_COMPRESSED: u8 = 169;
+    pub const MARIADB_UPDATE_ROWS_COMPRESSED: u8 = 170;
+    pub const MARIADB_DELETE_ROWS_COMPRESSED: u8 = 171;
+}
+
+/// The largest a compressed part may claim to inflate to (MariaDB's max_allowed_packet ceiling):
+/// a larger claim is malformed, not an allocation.
+const MAXIMUM_INFLATED: usize = 1 << 30;
+
+/// Inflates a MariaDB compressed part: `[0x80 | n][original length, n bytes, big-endian][zlib]`.
+fn inflate(data: &[u8]) -> Result<Vec<u8>, String> {
+    use std::io::Read as _;
+    let (&header, rest) = data.split_first().ok_or("the compressed part is empty")?;
+    if header & 0x80 == 0 {
+        return Err(format!(
+            "compressed-part header {header:#04x} lacks the 0x80 marker"
+        ));
+    }
+    let width = usize::from(header & 0x07);
+    if !(1..=4).contains(&width) {
+        return Err(format!(
+            "compressed-part length takes {width} bytes, not 1 to 4"
+        ));
+    }
+    let length_bytes = rest
+        .get(..width)
+        .ok_or("the compressed part ends in its length")?;
+    let length = length_bytes
+        .iter()
+        .fold(0usize, |value, byte| (value << 8) | usize::from(*byte));
+    if length > MAXIMUM_INFLATED {
+        return Err(format!("the compressed part claims {length} bytes"));
+    }
+    let mut inflated = Vec::with_capacity(length);
+    flate2::read::ZlibDecoder::new(&rest[width..])
+        .take(length as u64 + 1)
+        .read_to_end(&mut inflated)
+        .map_err(|error| format!("the compressed part does not inflate: {error}"))?;
+    if inflated.len() != length {
+        return Err(format!(
+            "the compressed part inflates to {} bytes, its header says {length}",
+            inflated.len()
+        ));
+    }
+    Ok(inflated)
 }
 
 /// The name of an event type, as MySQL and MariaDB document it.
@@ -565,12 +615,12 @@ impl EventDecoder {
                     next_file: text(reader.rest()),
                 }
             }
-            t::QUERY => {
+            t::QUERY | t::MARIADB_QUERY_COMPRESSED => {
                 let thread_id = reader.u32("thread id")?;
                 let execution_time = reader.u32("execution time")?;
                 let schema_length = reader.u8("schema length")?;
                 let error_code = reader.u16("error code")?;
-                let status_length = match self.format.post_header_length(t::QUERY) {
+                let status_length = match self.format.post_header_length(header.event_type) {
                     Some(length) if length < 13 => 0,
                     _ => reader.u16("status variables length")?,
                 };
@@ -579,12 +629,17 @@ impl EventDecoder {
                     .to_vec();
                 let schema = text(reader.take(usize::from(schema_length), "schema")?);
                 reader.take(1, "schema terminator")?;
+                let sql = if header.event_type == t::MARIADB_QUERY_COMPRESSED {
+                    inflate(reader.rest())?
+                } else {
+                    reader.rest().to_vec()
+                };
                 EventData::Query {
                     thread_id,
                     execution_time,
                     error_code,
                     schema,
-                    sql: reader.rest().to_vec(),
+                    sql,
                     status_variables,
                 }
             }
@@ -669,15 +724,27 @@ impl EventDecoder {
                 sql: reader.rest().to_vec(),
             },
             t::TABLE_MAP => EventData::TableMap(self.decode_table_map(&mut reader)?),
-            t::WRITE_ROWS_V1 | t::WRITE_ROWS_V2 => EventData::Rows(self.decode_rows(
+            t::WRITE_ROWS_V1
+            | t::WRITE_ROWS_V2
+            | t::MARIADB_WRITE_ROWS_COMPRESSED_V1
+            | t::MARIADB_WRITE_ROWS_COMPRESSED => EventData::Rows(self.decode_rows(
                 header.event_type,
                 RowsKind::Write,
                 &mut reader,
             )?),
-            t::UPDATE_ROWS_V1 | t::UPDATE_ROWS_V2 | t::PARTIAL_UPDATE_ROWS => EventData::Rows(
-                self.decode_rows(header.event_type, RowsKind::Update, &mut reader)?,
-            ),
-            t::DELETE_ROWS_V1 | t::DELETE_ROWS_V2 => EventData::Rows(self.decode_rows(
+            t::UPDATE_ROWS_V1
+            | t::UPDATE_ROWS_V2
+            | t::PARTIAL_UPDATE_ROWS
+            | t::MARIADB_UPDATE_ROWS_COMPRESSED_V1
+            | t::MARIADB_UPDATE_ROWS_COMPRESSED => EventData::Rows(self.decode_rows(
+                header.event_type,
+                RowsKind::Update,
+                &mut reader,
+            )?),
+            t::DELETE_ROWS_V1
+            | t::DELETE_ROWS_V2
+            | t::MARIADB_DELETE_ROWS_COMPRESSED_V1
+            | t::MARIADB_DELETE_ROWS_COMPRESSED => EventData::Rows(self.decode_rows(
                 header.event_type,
                 RowsKind::Delete,
                 &mut reader,
@@ -738,7 +805,13 @@ impl EventDecoder {
                 | event_type::UPDATE_ROWS_V2
                 | event_type::DELETE_ROWS_V2
                 | event_type::PARTIAL_UPDATE_ROWS
+                | event_type::MARIADB_WRITE_ROWS_COMPRESSED
+                | event_type::MARIADB_UPDATE_ROWS_COMPRESSED
+                | event_type::MARIADB_DELETE_ROWS_COMPRESSED
         );
+        let compressed = (event_type::MARIADB_WRITE_ROWS_COMPRESSED_V1
+            ..=event_type::MARIADB_DELETE_ROWS_COMPRESSED)
+            .contains(&code);
         if version_two {
             let extra_length = reader.u16("extra data length")?;
             reader.take(usize::from(extra_length).saturating_sub(2), "extra data")?;
@@ -766,7 +839,11 @@ impl EventDecoder {
             column_count,
             columns_present,
             columns_present_after,
-            rows: reader.rest().to_vec(),
+            rows: if compressed {
+                inflate(reader.rest())?
+            } else {
+                reader.rest().to_vec()
+            },
         })
     }
 }

@@ -136,3 +136,99 @@ async fn a_live_mariadb_binlog_matches_show_binlog_events() {
         .expect("gtid position");
     assert!(field(&position[0], 0).starts_with("3-"), "{position:?}");
 }
+
+/// Reads a closed binlog file of a server to the end.
+fn events_of(server: &MariaDb, file: &str) -> Vec<dm_binlog::Event> {
+    let mut reader =
+        BinlogFileReader::open(server.directory().join("data").join(file)).expect("open");
+    let mut events = Vec::new();
+    loop {
+        match reader.read_next().expect("decode") {
+            Read::Event { event, .. } => events.push(event),
+            Read::End => return events,
+            Read::Partial { offset, .. } => panic!("partial event at {offset} in a closed binlog"),
+        }
+    }
+}
+
+/// What a consumer sees of an event: statements and row images, not how they were stored.
+fn content(event: &dm_binlog::Event) -> Option<String> {
+    match &event.data {
+        EventData::Query { sql, .. } => Some(format!(
+            "query of {} bytes, crc32 {:08x}",
+            sql.len(),
+            crc32fast::hash(sql)
+        )),
+        EventData::Rows(rows) => Some(format!(
+            "{:?} columns {:?} row images: {} bytes, crc32 {:08x}",
+            rows.kind,
+            rows.columns_present,
+            rows.rows.len(),
+            crc32fast::hash(&rows.rows)
+        )),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compressed_events_inflate_to_what_an_uncompressed_server_writes() {
+    let compressing = MariaDbOptions::named("compressing")
+        .arg("--log-bin-compress=ON")
+        .arg("--log-bin-compress-min-len=10");
+    let (compressing, plain) = tokio::join!(
+        MariaDb::start_with(compressing),
+        MariaDb::start_with(MariaDbOptions::named("plain")),
+    );
+    let compressing = or_skip!(compressing);
+    let plain = or_skip!(plain);
+    // Rows over 255 bytes (multi-byte original lengths) and a statement over 255 bytes.
+    let workload = format!(
+        "CREATE DATABASE c;
+         CREATE TABLE c.t (id INT PRIMARY KEY, note VARCHAR(2000), /* {} */ n INT);
+         INSERT INTO c.t VALUES (1, REPEAT('a', 300), 1), (2, REPEAT('xyz', 500), 2), (3, 'short', 3);
+         UPDATE c.t SET note = REPEAT('b', 1200), n = n + 10 WHERE id < 3;
+         DELETE FROM c.t WHERE id = 2;
+         FLUSH BINARY LOGS;",
+        "c".repeat(300)
+    );
+    compressing
+        .execute(&workload)
+        .await
+        .expect("compressing workload");
+    plain.execute(&workload).await.expect("plain workload");
+
+    let compressed_types: Vec<String> = compressing
+        .query("SHOW BINLOG EVENTS IN 'mysql-bin.000001'")
+        .await
+        .expect("show")
+        .into_iter()
+        .filter_map(|row| row[2].clone())
+        .filter(|kind| kind.contains("compressed"))
+        .collect();
+    for expected in [
+        "Query_compressed",
+        "Write_rows_compressed_v1",
+        "Update_rows_compressed_v1",
+        "Delete_rows_compressed_v1",
+    ] {
+        assert!(
+            compressed_types.iter().any(|kind| kind == expected),
+            "{expected} in {compressed_types:?}"
+        );
+    }
+
+    let compressed: Vec<String> = events_of(&compressing, "mysql-bin.000001")
+        .iter()
+        .filter_map(content)
+        .collect();
+    let uncompressed: Vec<String> = events_of(&plain, "mysql-bin.000001")
+        .iter()
+        .filter_map(content)
+        .collect();
+    // CREATE DATABASE, CREATE TABLE, and one insert, update and delete rows event.
+    assert_eq!(compressed.len(), 5, "{compressed:#?}");
+    assert_eq!(
+        compressed, uncompressed,
+        "inflated events equal the uncompressed server's"
+    );
+}
