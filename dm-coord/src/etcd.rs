@@ -403,15 +403,14 @@ impl CoordStore for EtcdCoordStore {
         } else {
             from
         };
-        let (sender, receiver) = mpsc::channel(Watcher::CAPACITY);
-        let feeder = tokio::spawn(feed_etcd_watch(
+        let (client, endpoints, prefix) = (
             self.client.clone(),
             self.endpoints.clone(),
             prefix.to_owned(),
-            start,
-            sender,
-        ));
-        Ok(Watcher::new(receiver, Some(feeder)))
+        );
+        Ok(Watcher::spawn(move |sender| {
+            feed_etcd_watch(client, endpoints, prefix, start, sender)
+        }))
     }
 
     async fn current_revision(&self) -> Result<Revision, CoordError> {

@@ -229,14 +229,11 @@ impl CoordStore for MemCoordStore {
 
     async fn watch(&self, prefix: &str, from: Revision) -> Result<Watcher, CoordError> {
         let cursor = self.shared.state().cursor_from(from)?;
-        let (sender, receiver) = mpsc::channel(Watcher::CAPACITY);
-        let feeder = tokio::spawn(feed_watcher(
-            self.shared.clone(),
-            prefix.to_owned(),
-            cursor,
-            sender,
-        ));
-        Ok(Watcher::new(receiver, Some(feeder)))
+        let shared = self.shared.clone();
+        let prefix = prefix.to_owned();
+        Ok(Watcher::spawn(move |sender| {
+            feed_watcher(shared, prefix, cursor, sender)
+        }))
     }
 
     async fn current_revision(&self) -> Result<Revision, CoordError> {

@@ -295,6 +295,18 @@ impl Watcher {
         Watcher { receiver, feeder }
     }
 
+    /// A watcher fed by the task `feed` builds from the sending end of its bounded channel: the
+    /// one way stores make watchers, so every watch has the same bound.
+    pub fn spawn<Feed, Feeding>(feed: Feed) -> Self
+    where
+        Feed: FnOnce(mpsc::Sender<Result<WatchEvent, CoordError>>) -> Feeding,
+        Feeding: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let (sender, receiver) = mpsc::channel(Watcher::CAPACITY);
+        let feeder = tokio::spawn(feed(sender));
+        Watcher::new(receiver, Some(feeder))
+    }
+
     /// The next event; `None` once the store closed the watch. An `Err` ends the watch (for
     /// example [`CoordError::Compacted`]).
     ///
