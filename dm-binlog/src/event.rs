@@ -74,6 +74,8 @@ pub mod event_type {
 /// The largest a compressed part may claim to inflate to (MariaDB's max_allowed_packet ceiling):
 /// a larger claim is malformed, not an allocation.
 const MAXIMUM_INFLATED: usize = 1 << 30;
+/// Capacity reserved before inflating; more is allocated only as real data arrives.
+const INITIAL_INFLATE_CAPACITY: usize = 1 << 20;
 
 /// Inflates a MariaDB compressed part: `[0x80 | n][original length, n bytes, big-endian][zlib]`.
 fn inflate(data: &[u8]) -> Result<Vec<u8>, String> {
@@ -99,7 +101,8 @@ fn inflate(data: &[u8]) -> Result<Vec<u8>, String> {
     if length > MAXIMUM_INFLATED {
         return Err(format!("the compressed part claims {length} bytes"));
     }
-    let mut inflated = Vec::with_capacity(length);
+    // Grow as the data really inflates: a damaged header must not make us allocate its claim.
+    let mut inflated = Vec::with_capacity(length.min(INITIAL_INFLATE_CAPACITY));
     flate2::read::ZlibDecoder::new(&rest[width..])
         .take(length as u64 + 1)
         .read_to_end(&mut inflated)
@@ -418,6 +421,14 @@ pub enum EventData {
     TableMap(TableMap),
     /// WRITE/UPDATE/DELETE_ROWS (v1, v2, partial update).
     Rows(RowsEvent),
+    /// TRANSACTION_PAYLOAD (MySQL 8.0.20+ `binlog_transaction_compression`): a whole
+    /// transaction's events, decompressed and decoded.
+    TransactionPayload {
+        /// The compression: 0 zstd, 255 none.
+        compression: u8,
+        /// The events of the transaction, in order.
+        events: Vec<Event>,
+    },
     /// HEARTBEAT: the source is alive; no new events.
     Heartbeat {
         /// The source's current binlog file.
@@ -724,6 +735,7 @@ impl EventDecoder {
                 sql: reader.rest().to_vec(),
             },
             t::TABLE_MAP => EventData::TableMap(self.decode_table_map(&mut reader)?),
+            t::TRANSACTION_PAYLOAD => self.decode_transaction_payload(&mut reader)?,
             t::WRITE_ROWS_V1
             | t::WRITE_ROWS_V2
             | t::MARIADB_WRITE_ROWS_COMPRESSED_V1
@@ -750,6 +762,89 @@ impl EventDecoder {
                 &mut reader,
             )?),
             _ => EventData::Undecoded,
+        })
+    }
+
+    /// The payload header is (type, length, value) fields ended by a 0 type: 1 payload size,
+    /// 2 compression type, 3 uncompressed size. Then the payload: the events, compressed.
+    fn decode_transaction_payload(&self, reader: &mut ByteReader<'_>) -> Result<EventData, String> {
+        let mut payload_size = None;
+        let mut compression = 0u8;
+        let mut uncompressed_size = None;
+        loop {
+            let field = reader.length_encoded("payload header field")?;
+            if field == 0 {
+                break;
+            }
+            let length = reader.length_encoded("payload header field length")?;
+            let value_bytes = reader.take(
+                usize::try_from(length).unwrap_or(usize::MAX),
+                "payload header value",
+            )?;
+            let value = ByteReader::new(value_bytes).length_encoded("payload header value")?;
+            match field {
+                1 => payload_size = Some(value),
+                2 => {
+                    compression =
+                        u8::try_from(value).map_err(|_| format!("compression type {value}"))?
+                }
+                3 => uncompressed_size = Some(value),
+                _ => {}
+            }
+        }
+        let payload = match payload_size {
+            Some(size) => reader.take(usize::try_from(size).unwrap_or(usize::MAX), "payload")?,
+            None => reader.rest(),
+        };
+        let expected = uncompressed_size.unwrap_or(0);
+        if expected > MAXIMUM_INFLATED as u64 {
+            return Err(format!("the payload claims {expected} uncompressed bytes"));
+        }
+        let events_bytes = match compression {
+            0 => {
+                use std::io::Read as _;
+                let mut decoder = ruzstd::decoding::StreamingDecoder::new(payload)
+                    .map_err(|error| format!("the payload is not a zstd frame: {error}"))?;
+                let mut inflated =
+                    Vec::with_capacity((expected as usize).min(INITIAL_INFLATE_CAPACITY));
+                (&mut decoder)
+                    .take(expected + 1)
+                    .read_to_end(&mut inflated)
+                    .map_err(|error| format!("the payload does not decompress: {error}"))?;
+                inflated
+            }
+            255 => payload.to_vec(),
+            other => return Err(format!("unknown payload compression type {other}")),
+        };
+        if uncompressed_size.is_some_and(|size| size != events_bytes.len() as u64) {
+            return Err(format!(
+                "the payload decompresses to {} bytes, its header says {expected}",
+                events_bytes.len()
+            ));
+        }
+        // The events inside are complete events of the same format but without checksums: the
+        // payload event's own checksum covers them.
+        let mut inner = self.clone();
+        inner.format.checksum = false;
+        let mut events = Vec::new();
+        let mut offset = 0usize;
+        while offset < events_bytes.len() {
+            let rest = &events_bytes[offset..];
+            let length = match frame(rest)? {
+                Frame::Complete { length } => length,
+                Frame::Partial => {
+                    return Err(format!("the payload ends inside an event at byte {offset}"));
+                }
+            };
+            let event = inner
+                .decode(&rest[..length], offset as u64)
+                .map_err(|error| format!("inside the payload: {error}"))?;
+            events.push(event);
+            offset += length;
+        }
+        Ok(EventData::TransactionPayload {
+            compression,
+            events,
         })
     }
 

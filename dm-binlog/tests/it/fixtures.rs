@@ -14,6 +14,8 @@ use dm_testkit::{or_skip, shared_fixture};
 struct ReadResult {
     events: Vec<(u64, dm_binlog::Event)>,
     counts: BTreeMap<String, u64>,
+    /// Counts of the events inside TRANSACTION_PAYLOAD events.
+    payload_counts: BTreeMap<String, u64>,
     partial: Option<u64>,
 }
 
@@ -22,6 +24,7 @@ fn read_all(path: &Path) -> ReadResult {
     let mut result = ReadResult {
         events: Vec::new(),
         counts: BTreeMap::new(),
+        payload_counts: BTreeMap::new(),
         partial: None,
     };
     loop {
@@ -34,6 +37,14 @@ fn read_all(path: &Path) -> ReadResult {
                     .counts
                     .entry(event_type_name(event.header.event_type).to_owned())
                     .or_default() += 1;
+                if let EventData::TransactionPayload { events, .. } = &event.data {
+                    for inner in events {
+                        *result
+                            .payload_counts
+                            .entry(event_type_name(inner.header.event_type).to_owned())
+                            .or_default() += 1;
+                    }
+                }
                 result.events.push((offset, event));
             }
             Read::Partial { available, .. } => {
@@ -78,25 +89,38 @@ fn every_fixture_reads_with_the_counts_its_readme_lists() {
         let name = columns[1].trim().trim_matches('`');
         let listed = columns[5].trim();
         let (counted, trailing) = listed.split_once(';').unwrap_or((listed, ""));
-        let counted = counted.split('[').next().unwrap_or_default();
-        let mut expected = BTreeMap::new();
-        for part in counted
-            .split(',')
-            .map(str::trim)
-            .filter(|part| !part.is_empty())
-        {
-            let (abbreviation, count) = part.rsplit_once(' ').expect("NAME count");
-            expected.insert(
-                readme_name(abbreviation),
-                count.parse::<u64>().expect("count"),
-            );
-        }
+        let (counted, inside) = counted.split_once('[').unwrap_or((counted, ""));
+        let parse_counts = |text: &str| {
+            let mut counts = BTreeMap::new();
+            for part in text
+                .split(',')
+                .map(str::trim)
+                .filter(|part| !part.is_empty())
+            {
+                let (abbreviation, count) = part.rsplit_once(' ').expect("NAME count");
+                counts.insert(
+                    readme_name(abbreviation),
+                    count.parse::<u64>().expect("count"),
+                );
+            }
+            counts
+        };
+        let expected = parse_counts(counted);
+        let expected_inside = parse_counts(
+            inside
+                .trim_start_matches("inside payload:")
+                .trim_end_matches(']'),
+        );
         let mut path = directory.join(name);
         if name.ends_with(".gz") {
             path = unpacked(&path, scratch.path());
         }
         let result = read_all(&path);
         assert_eq!(result.counts, expected, "{name}");
+        assert_eq!(
+            result.payload_counts, expected_inside,
+            "{name}: events inside payloads"
+        );
         let trailing_bytes = trailing
             .split_whitespace()
             .next()
