@@ -11,7 +11,7 @@
 //! verifies each event's CRC32 when the format says events carry one. Decoding never panics: bytes
 //! that do not follow the format are [`BinlogError::Malformed`], naming the event's position.
 //!
-//! Decoded here: format description, rotate, query, xid, stop, heartbeat, MySQL GTID / anonymous
+//! Decoded here: format description, rotate, query, xid, stop, heartbeat, MySQL GTID / tagged GTID / anonymous
 //! GTID / PREVIOUS_GTIDS (untagged and 8.3+ tagged), MariaDB GTID / GTID_LIST / BINLOG_CHECKPOINT /
 //! ANNOTATE_ROWS and the compressed query and rows events (inflated: consumers see a plain QUERY
 //! or rows event), table map (types, metadata, null bitmap; optional metadata kept raw) and the
@@ -691,6 +691,7 @@ impl EventDecoder {
                 }
             }
             t::PREVIOUS_GTIDS => EventData::PreviousGtids(decode_previous_gtids(&mut reader)?),
+            t::GTID_TAGGED => decode_tagged_gtid(&mut reader)?,
             t::MARIADB_GTID => {
                 let sequence = reader.u64("sequence")?;
                 let domain = reader.u32("domain")?;
@@ -943,6 +944,65 @@ impl EventDecoder {
     }
 }
 
+/// GTID_TAGGED (MySQL 8.3+): a message of MySQL's serialization format: format version, message
+/// size, last non-ignorable field id, then fields by id: 0 flags, 1 source uuid (16 varints),
+/// 2 transaction number, 3 tag, 4 last committed, 5 sequence number (signed ones zig-zag),
+/// then timestamps and versions, which are not needed here.
+fn decode_tagged_gtid(reader: &mut ByteReader<'_>) -> Result<EventData, String> {
+    let _format_version = reader.serialized_varint("format version")?;
+    let _message_size = reader.serialized_varint("message size")?;
+    let _last_non_ignorable = reader.serialized_varint("last non-ignorable field")?;
+    let mut uuid = None;
+    let mut transaction = None;
+    let mut tag = String::new();
+    let mut last_committed = None;
+    let mut sequence_number = None;
+    while reader.remaining() > 0 {
+        match reader.serialized_varint("field id")? {
+            0 => {
+                reader.serialized_varint("flags")?;
+            }
+            1 => {
+                let mut bytes = [0u8; 16];
+                for byte in &mut bytes {
+                    let value = reader.serialized_varint("source uuid byte")?;
+                    *byte = u8::try_from(value)
+                        .map_err(|_| format!("uuid byte {value} exceeds 255"))?;
+                }
+                uuid = Some(bytes);
+            }
+            2 => {
+                let value = reader.serialized_signed("transaction number")?;
+                transaction = Some(
+                    u64::try_from(value)
+                        .map_err(|_| format!("transaction number {value} is negative"))?,
+                );
+            }
+            3 => {
+                let length = reader.serialized_varint("tag length")?;
+                let bytes = reader.take(usize::try_from(length).unwrap_or(usize::MAX), "tag")?;
+                tag = String::from_utf8_lossy(bytes).to_ascii_lowercase();
+            }
+            4 => last_committed = Some(reader.serialized_signed("last committed")?),
+            5 => sequence_number = Some(reader.serialized_signed("sequence number")?),
+            // Later fields (timestamps, lengths, versions) are not needed: stop here.
+            _ => break,
+        }
+    }
+    let (Some(uuid), Some(transaction)) = (uuid, transaction) else {
+        return Err("the tagged GTID has no source uuid or transaction number".into());
+    };
+    Ok(EventData::MySqlGtid {
+        gtid: MySqlGtid {
+            source: dm_core::gtid::ServerUuid(uuid),
+            tag,
+            transaction,
+        },
+        last_committed,
+        sequence_number,
+    })
+}
+
 /// PREVIOUS_GTIDS: untagged (count as u64) or MySQL 8.3+ tagged (format byte, 6-byte count,
 /// format byte; a tag per entry).
 fn decode_previous_gtids(reader: &mut ByteReader<'_>) -> Result<MySqlGtidSet, String> {
@@ -964,13 +1024,9 @@ fn decode_previous_gtids(reader: &mut ByteReader<'_>) -> Result<MySqlGtidSet, St
         let mut uuid = [0u8; 16];
         uuid.copy_from_slice(source);
         let tag = if tagged {
-            let length = reader.u8("tag length")?;
-            if length & 1 != 0 {
-                return Err(format!(
-                    "tag length byte {length:#04x} uses a multi-byte length"
-                ));
-            }
-            String::from_utf8_lossy(reader.take(usize::from(length >> 1), "tag")?).into_owned()
+            let length = reader.serialized_varint("tag length")?;
+            let bytes = reader.take(usize::try_from(length).unwrap_or(usize::MAX), "tag")?;
+            String::from_utf8_lossy(bytes).into_owned()
         } else {
             String::new()
         };

@@ -172,6 +172,27 @@ fn positions_chain_and_gtids_decode_as_the_servers_wrote_them() {
         "55778904-0299-11f1-b1b8-4ef0c4956feb:1-13:mytag:1-2"
     );
 
+    // MySQL 9.6's tagged GTID event (type 42): the transaction after PREVIOUS_GTIDS' mytag:1-2.
+    let tagged = read_all(&directory.join("my96_0-gtid-tagged.binlog"))
+        .events
+        .into_iter()
+        .find_map(|(_, event)| match event.data {
+            EventData::MySqlGtid {
+                gtid,
+                last_committed,
+                sequence_number,
+            } => Some((gtid.to_string(), last_committed, sequence_number)),
+            _ => None,
+        });
+    assert_eq!(
+        tagged,
+        Some((
+            "55778904-0299-11f1-b1b8-4ef0c4956feb:mytag:3".to_owned(),
+            Some(0),
+            Some(1)
+        ))
+    );
+
     // 5.7 GTID stream: PREVIOUS_GTIDS 1-52, then transactions 53..62 of the same server.
     let result = read_all(&directory.join("my57_40-gtid-emoji.binlog"));
     let mut transactions = Vec::new();
