@@ -1,10 +1,11 @@
 //! # dm-binlog: where every byte of incremental replication enters
 //!
-//! **Status: the event layer is built** (framing, header, format description, CRC32 checksums,
-//! decoding of the control events of both flavours, table maps, rows-event framing, a file reader
-//! that tails files being written). Still to come, in this order: exact row-value decoding into
-//! `dm_core::Value`, the replica-protocol `RemoteSource` for both flavours, the relay log, the
-//! stream controller and the `binlog-dump` example.
+//! **Status: the event layer and row decoding are built** (framing, header, format description,
+//! CRC32 checksums, the control events of both flavours, compressed events, table maps, a file
+//! reader that tails files being written, and [`decode_rows`] into `dm_core::Value` for the types
+//! MariaDB writes). Still to come: MySQL binary JSON and GEOMETRY values, the replica-protocol
+//! `RemoteSource` for both flavours, the relay log, the stream controller and the `binlog-dump`
+//! example.
 //!
 //! ```text
 //! upstream MySQL/MariaDB --(replica protocol)--> RemoteSource --+               (to come)
@@ -22,6 +23,7 @@ pub mod bytes;
 pub mod error;
 pub mod event;
 pub mod file;
+pub mod rows;
 
 pub use error::BinlogError;
 pub use event::{
@@ -29,3 +31,4 @@ pub use event::{
     TableMap, event_type_name, frame,
 };
 pub use file::{BinlogFileReader, Read};
+pub use rows::{RowImages, decode_rows};

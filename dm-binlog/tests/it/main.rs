@@ -5,3 +5,4 @@
 mod fixtures;
 mod mariadb;
 mod partial;
+mod values;
