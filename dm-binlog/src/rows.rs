@@ -61,34 +61,32 @@ struct Storage {
     metadata: [u8; 2],
 }
 
+/// How many metadata bytes a binlog column type has in the table map.
+fn metadata_width(binlog_type: u8) -> usize {
+    use column_type as t;
+    match binlog_type {
+        t::FLOAT
+        | t::DOUBLE
+        | t::BLOB
+        | t::GEOMETRY
+        | t::JSON
+        | t::TIMESTAMP2
+        | t::DATETIME2
+        | t::TIME2 => 1,
+        t::VARCHAR | t::VAR_STRING | t::BIT | t::NEWDECIMAL | t::STRING | t::ENUM | t::SET => 2,
+        _ => 0,
+    }
+}
+
 /// Splits the table map's metadata block per column.
 fn storages(map: &TableMap) -> Result<Vec<Storage>, String> {
-    use column_type as t;
     let mut reader = ByteReader::new(&map.column_metadata);
     map.column_types
         .iter()
         .map(|&binlog_type| {
-            let metadata = match binlog_type {
-                t::FLOAT
-                | t::DOUBLE
-                | t::BLOB
-                | t::GEOMETRY
-                | t::JSON
-                | t::TIMESTAMP2
-                | t::DATETIME2
-                | t::TIME2 => [reader.u8("column metadata")?, 0],
-                t::VARCHAR
-                | t::VAR_STRING
-                | t::BIT
-                | t::NEWDECIMAL
-                | t::STRING
-                | t::ENUM
-                | t::SET => {
-                    let bytes = reader.take(2, "column metadata")?;
-                    [bytes[0], bytes[1]]
-                }
-                _ => [0, 0],
-            };
+            let mut metadata = [0u8; 2];
+            let width = metadata_width(binlog_type);
+            metadata[..width].copy_from_slice(reader.take(width, "column metadata")?);
             Ok(Storage {
                 binlog_type,
                 metadata,
@@ -327,12 +325,7 @@ fn decode_value(
         t::TIME2 => Value::Time(decode_time2(reader, first)?),
         t::VARCHAR | t::VAR_STRING => {
             let maximum = u16::from_le_bytes([first, second]);
-            let length = if maximum < 256 {
-                u64::from(reader.u8("string length")?)
-            } else {
-                u64::from(reader.u16("string length")?)
-            };
-            string_value(reader.take(length as usize, "string")?, column)?
+            string_value(length_prefixed(reader, maximum)?, column)?
         }
         t::STRING => {
             // Metadata: real type and length (two length bits hide in the real type's byte).
@@ -347,14 +340,7 @@ fn decode_value(
             match real_type {
                 t::ENUM => Value::Enum(reader.uint(usize::from(second), "enum")? as u16),
                 t::SET => Value::Set(reader.uint(usize::from(second), "set")?),
-                _ => {
-                    let length = if maximum < 256 {
-                        u64::from(reader.u8("string length")?)
-                    } else {
-                        u64::from(reader.u16("string length")?)
-                    };
-                    string_value(reader.take(length as usize, "string")?, column)?
-                }
+                _ => string_value(length_prefixed(reader, maximum)?, column)?,
             }
         }
         t::BLOB => {
@@ -373,6 +359,16 @@ fn decode_value(
             ));
         }
     })
+}
+
+/// A CHAR/VARCHAR value: a 1-byte length when the column holds under 256 bytes, else 2 bytes.
+fn length_prefixed<'a>(reader: &mut ByteReader<'a>, maximum: u16) -> Result<&'a [u8], String> {
+    let length = if maximum < 256 {
+        usize::from(reader.u8("string length")?)
+    } else {
+        usize::from(reader.u16("string length")?)
+    };
+    reader.take(length, "string")
 }
 
 /// TIME2: 3 bytes big-endian with a 0x800000 offset (sign, hour, minute, second), then the
@@ -509,28 +505,7 @@ mod tests {
         ];
         let mut column_metadata = Vec::new();
         for binlog_type in types {
-            match binlog_type {
-                t::FLOAT
-                | t::DOUBLE
-                | t::BLOB
-                | t::GEOMETRY
-                | t::JSON
-                | t::TIMESTAMP2
-                | t::DATETIME2
-                | t::TIME2 => {
-                    column_metadata.push(metadata[0]);
-                }
-                t::VARCHAR
-                | t::VAR_STRING
-                | t::BIT
-                | t::NEWDECIMAL
-                | t::STRING
-                | t::ENUM
-                | t::SET => {
-                    column_metadata.extend_from_slice(&metadata);
-                }
-                _ => {}
-            }
+            column_metadata.extend_from_slice(&metadata[..metadata_width(binlog_type)]);
         }
         let columns = types
             .iter()
