@@ -35,6 +35,14 @@ pub enum BinlogError {
         /// What is wrong.
         reason: String,
     },
+    /// A row image cannot be decoded with the table's map and tracked schema.
+    #[error("cannot decode a row of {table}: {reason}")]
+    UndecodableRow {
+        /// The table, `schema.table`.
+        table: String,
+        /// What failed (names the column).
+        reason: String,
+    },
     /// Reading a file failed.
     #[error("could not read {path}: {source}")]
     Io {
@@ -60,6 +68,7 @@ impl ClassifiedError for BinlogError {
             BinlogError::ChecksumMismatch { .. } => 11002,
             BinlogError::Malformed { .. } => 11003,
             BinlogError::Io { .. } => 11004,
+            BinlogError::UndecodableRow { .. } => 11005,
         })
     }
 
@@ -74,6 +83,9 @@ impl ClassifiedError for BinlogError {
             }
             BinlogError::Io { .. } => {
                 "check that the file exists and is readable; reads are retried"
+            }
+            BinlogError::UndecodableRow { .. } => {
+                "check that the tracked schema matches the upstream table and binlog_row_image=FULL; report types not decoded yet"
             }
         }
     }

@@ -24,6 +24,7 @@ use dm_core::{
 };
 
 use crate::bytes::ByteReader;
+use crate::error::BinlogError;
 use crate::event::{RowsEvent, RowsKind, TableMap};
 
 /// Binlog column type codes.
@@ -107,6 +108,17 @@ pub type RowImages = (Option<Row>, Option<Row>);
 
 /// Decodes every row of a rows event, as its kind has them.
 pub fn decode_rows(
+    event: &RowsEvent,
+    map: &TableMap,
+    schema: &TableSchema,
+) -> Result<Vec<RowImages>, BinlogError> {
+    decode_all(event, map, schema).map_err(|reason| BinlogError::UndecodableRow {
+        table: format!("{}.{}", map.schema, map.table),
+        reason,
+    })
+}
+
+fn decode_all(
     event: &RowsEvent,
     map: &TableMap,
     schema: &TableSchema,
