@@ -40,6 +40,11 @@ impl<'a> ByteReader<'a> {
         Ok(slice)
     }
 
+    /// The next byte, without consuming it.
+    pub fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.offset).copied()
+    }
+
     /// Everything left.
     pub fn rest(&mut self) -> &'a [u8] {
         let slice = &self.bytes[self.offset..];

@@ -43,6 +43,55 @@ pub enum BinlogError {
         /// What failed (names the column).
         reason: String,
     },
+    /// The network to the upstream failed (connect, read, write or a read timeout).
+    #[error("connection to the upstream {address} failed: {reason}")]
+    Network {
+        /// `host:port`.
+        address: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The upstream answered with an error.
+    #[error("the upstream {address} answered {during} with {error}")]
+    Server {
+        /// `host:port`.
+        address: String,
+        /// The request (`login`, the query, `COM_BINLOG_DUMP`...).
+        during: String,
+        /// The server's error.
+        error: crate::remote::ServerError,
+    },
+    /// The binlog to start from is gone from the upstream.
+    #[error(
+        "the binlog at {start} has been purged from the upstream {address} ({message}); the replica cannot continue from there"
+    )]
+    BinlogPurged {
+        /// `host:port`.
+        address: String,
+        /// The requested start (position or GTID set).
+        start: String,
+        /// The server's message.
+        message: String,
+    },
+    /// Another replica uses this replica's server id.
+    #[error("server-id {server_id} is already used by {holder} on the upstream {address}")]
+    ServerIdInUse {
+        /// `host:port`.
+        address: String,
+        /// The id.
+        server_id: u32,
+        /// Who uses it.
+        holder: String,
+    },
+    /// The upstream sent something this client does not understand, or asked for something it
+    /// does not support.
+    #[error("replication from {address} is not possible: {reason}")]
+    Unsupported {
+        /// `host:port`.
+        address: String,
+        /// What and why.
+        reason: String,
+    },
     /// Reading a file failed.
     #[error("could not read {path}: {source}")]
     Io {
@@ -57,7 +106,10 @@ pub enum BinlogError {
 impl ClassifiedError for BinlogError {
     fn class(&self) -> ErrorClass {
         match self {
-            BinlogError::Io { .. } => ErrorClass::Transient,
+            BinlogError::Io { .. } | BinlogError::Network { .. } => ErrorClass::Transient,
+            BinlogError::Server { error, .. } if is_transient_server_error(error.code) => {
+                ErrorClass::Transient
+            }
             _ => ErrorClass::Definite,
         }
     }
@@ -69,6 +121,11 @@ impl ClassifiedError for BinlogError {
             BinlogError::Malformed { .. } => 11003,
             BinlogError::Io { .. } => 11004,
             BinlogError::UndecodableRow { .. } => 11005,
+            BinlogError::Network { .. } => 11006,
+            BinlogError::Server { .. } => 11007,
+            BinlogError::BinlogPurged { .. } => 11008,
+            BinlogError::ServerIdInUse { .. } => 11009,
+            BinlogError::Unsupported { .. } => 11010,
         })
     }
 
@@ -84,9 +141,51 @@ impl ClassifiedError for BinlogError {
             BinlogError::Io { .. } => {
                 "check that the file exists and is readable; reads are retried"
             }
+            BinlogError::Network { .. } => {
+                "check that the upstream is running and reachable; the stream reconnects with backoff and resumes where it stopped"
+            }
+            BinlogError::Server { error, .. } => match error.code {
+                1045 => "check the user and password in the source configuration",
+                1227 | 1044 | 1142 => {
+                    "grant the replication user REPLICATION SLAVE and REPLICATION CLIENT (MariaDB 10.5+: also BINLOG MONITOR, REPLICATION MASTER ADMIN)"
+                }
+                _ => "see the server's message; transient errors are retried",
+            },
+            BinlogError::BinlogPurged { .. } => {
+                "restart the task from a full dump (task-mode all), or from a position or GTID set the upstream still has (SHOW BINARY LOGS); keep binlogs longer with expire_logs_days / binlog_expire_logs_seconds, or enable the relay log"
+            }
+            BinlogError::ServerIdInUse { .. } => {
+                "give this source a server-id that no other replica of the upstream and not the upstream itself uses (source.yaml `server-id`)"
+            }
+            BinlogError::Unsupported { .. } => "see the reason; it names what to change",
             BinlogError::UndecodableRow { .. } => {
                 "check that the tracked schema matches the upstream table and binlog_row_image=FULL; report types not decoded yet"
             }
         }
     }
+}
+
+/// Server errors worth retrying: too many connections, shutdown in progress, lock waits and
+/// deadlocks, interrupted or killed connections, network errors reported by the server.
+fn is_transient_server_error(code: u16) -> bool {
+    matches!(
+        code,
+        1040 | 1053
+            | 1152
+            | 1153
+            | 1154
+            | 1155
+            | 1156
+            | 1157
+            | 1158
+            | 1159
+            | 1160
+            | 1161
+            | 1205
+            | 1213
+            | 1317
+            | 1927
+            | 2006
+            | 2013
+    )
 }

@@ -27,6 +27,8 @@ use crate::error::BinlogError;
 pub const HEADER_LENGTH: usize = 19;
 /// The header flag a server sets on a binlog's format description while the file is open.
 pub const BINLOG_IN_USE: u8 = 0x01;
+/// Header flag: the server made this event up (fake ROTATE, ...); it is not in the binlog file.
+pub const ARTIFICIAL: u16 = 0x20;
 /// The four magic bytes at the start of every binlog file.
 pub const MAGIC: [u8; 4] = [0xfe, b'b', b'i', b'n'];
 
@@ -464,6 +466,15 @@ impl EventDecoder {
             format: FormatDescription::assumed(),
             file: file.into(),
         }
+    }
+
+    /// A decoder for a replication stream whose events carry a CRC32 checksum from the first
+    /// one on (`checksum`), before any format description arrived: the server sends a fake
+    /// ROTATE first, and its file name must not keep the 4 checksum bytes.
+    pub fn for_stream(file: impl Into<String>, checksum: bool) -> Self {
+        let mut decoder = EventDecoder::new(file);
+        decoder.format.checksum = checksum;
+        decoder
     }
 
     /// The format in force.

@@ -23,7 +23,9 @@ pub mod bytes;
 pub mod error;
 pub mod event;
 pub mod file;
+pub mod remote;
 pub mod rows;
+pub mod stream;
 
 pub use error::BinlogError;
 pub use event::{
@@ -31,4 +33,6 @@ pub use event::{
     TableMap, event_type_name, frame,
 };
 pub use file::{BinlogFileReader, Read};
+pub use remote::{RemoteOptions, RemoteSource, UpstreamInfo};
 pub use rows::{RowImages, decode_rows};
+pub use stream::{EventStream, StartPoint, StreamEvent};

@@ -5,4 +5,5 @@
 mod fixtures;
 mod mariadb;
 mod partial;
+mod remote;
 mod values;

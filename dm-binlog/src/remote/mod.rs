@@ -1,0 +1,581 @@
+//! `RemoteSource`: read the binlog from a live MySQL or MariaDB server as a replica.
+//!
+//! ```text
+//! connect + login (mysql_native_password | caching_sha2_password fast path)
+//!   SELECT @@server_id, @@global.binlog_checksum, ...      flavour, checksum, server id check
+//!   SHOW SLAVE HOSTS                                       another replica with our server-id?
+//!   SET @master_binlog_checksum, @master_heartbeat_period
+//!   MariaDB: SET @mariadb_slave_capability=4 [, @slave_connect_state, @slave_gtid_strict_mode=1]
+//!   MySQL:   SET @slave_uuid / @replica_uuid
+//!   COM_REGISTER_SLAVE, COM_BINLOG_DUMP | COM_BINLOG_DUMP_GTID
+//! then: 00 <event> ...   -> StreamEvent (decoded, raw bytes, start and next position)
+//! ```
+//!
+//! Invariants:
+//! - the checksum of every event is verified (the decoder knows the stream's checksum before
+//!   the first event, so the first fake ROTATE's name never keeps 4 CRC bytes, mysql_async#189);
+//! - positions are tracked as `u64`: an event's end is its header's 32-bit `log_pos` widened
+//!   next to the previous end, so files past 4 GiB keep exact offsets;
+//! - a start the upstream no longer has is [`BinlogError::BinlogPurged`] (definite), a network
+//!   failure [`BinlogError::Network`] (transient), a server-id used by another replica
+//!   [`BinlogError::ServerIdInUse`] (definite).
+
+mod connection;
+pub mod wire;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use dm_core::{BinlogFileName, BinlogPosition, Flavor, GtidSet};
+
+use crate::error::BinlogError;
+use crate::event::{ARTIFICIAL, EventData, EventDecoder, event_type};
+use crate::stream::{EventStream, StartPoint, StreamEvent};
+use connection::Connection;
+pub use wire::ServerError;
+
+/// How to reach the upstream and how to replicate from it.
+#[derive(Clone, Debug)]
+pub struct RemoteOptions {
+    /// Host name or address.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// Replication user (needs REPLICATION SLAVE; REPLICATION CLIENT for the checks).
+    pub user: String,
+    /// Its password.
+    pub password: String,
+    /// This replica's server id: unique among the upstream's replicas and not the upstream's own.
+    pub server_id: u32,
+    /// How often the upstream sends a heartbeat when it has no events.
+    pub heartbeat_period: Duration,
+    /// How long to wait for any packet before calling the connection dead; defaults to three
+    /// heartbeat periods.
+    pub read_timeout: Option<Duration>,
+    /// How long to wait for the TCP connection and the login.
+    pub connect_timeout: Duration,
+    /// End the stream (`next_event` returns `None`) at the end of the binlog instead of waiting.
+    pub stop_at_end: bool,
+    /// MariaDB: ask for ANNOTATE_ROWS events (the statement behind row events).
+    pub annotate_rows: bool,
+    /// The name this replica registers with (`SHOW SLAVE HOSTS`' Host column). It identifies
+    /// this replica across its reconnects; unique per process by default.
+    pub replica_name: String,
+}
+
+static REPLICA_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl RemoteOptions {
+    /// Options with defaults: 30 s heartbeats, 10 s connect timeout, follow the binlog.
+    pub fn new(
+        host: impl Into<String>,
+        port: u16,
+        user: impl Into<String>,
+        password: impl Into<String>,
+        server_id: u32,
+    ) -> Self {
+        RemoteOptions {
+            host: host.into(),
+            port,
+            user: user.into(),
+            password: password.into(),
+            server_id,
+            heartbeat_period: Duration::from_secs(30),
+            read_timeout: None,
+            connect_timeout: Duration::from_secs(10),
+            stop_at_end: false,
+            annotate_rows: false,
+            replica_name: format!(
+                "dm-binlog-{}-{}",
+                std::process::id(),
+                REPLICA_COUNTER.fetch_add(1, Ordering::Relaxed)
+            ),
+        }
+    }
+
+    /// `host:port`.
+    pub fn address(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
+    fn effective_read_timeout(&self) -> Duration {
+        self.read_timeout
+            .unwrap_or_else(|| self.heartbeat_period.saturating_mul(3) + Duration::from_secs(1))
+    }
+}
+
+/// What the upstream told about itself at connect time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpstreamInfo {
+    /// MySQL or MariaDB.
+    pub flavor: Flavor,
+    /// `SELECT VERSION()`, as the handshake sent it.
+    pub server_version: String,
+    /// The upstream's `server_id`.
+    pub server_id: u32,
+    /// MySQL's `server_uuid`; for MariaDB, which has none, a stable name made from the server id
+    /// (used to name relay sub-directories).
+    pub server_uuid: String,
+    /// Whether events carry CRC32 checksums.
+    pub checksum: bool,
+    /// The connection id of the dump connection (what `KILL` takes).
+    pub connection_id: u32,
+}
+
+/// A replication connection streaming events.
+#[derive(Debug)]
+pub struct RemoteSource {
+    connection: Connection,
+    decoder: EventDecoder,
+    info: UpstreamInfo,
+    /// The current file and where the next event starts in it.
+    file: BinlogFileName,
+    next_offset: u64,
+    payload: Vec<u8>,
+    ended: bool,
+}
+
+impl RemoteSource {
+    /// Connects, checks, and starts streaming at `start`.
+    pub async fn connect(
+        options: &RemoteOptions,
+        start: &StartPoint,
+    ) -> Result<RemoteSource, BinlogError> {
+        let address = options.address();
+        let unsupported = |reason: String| BinlogError::Unsupported {
+            address: address.clone(),
+            reason,
+        };
+        if options.server_id == 0 {
+            return Err(unsupported(
+                "server-id 0 cannot replicate: choose a server-id above 0".into(),
+            ));
+        }
+        let mut connection = Connection::open(
+            &options.host,
+            options.port,
+            &options.user,
+            &options.password,
+            options.connect_timeout,
+            options.effective_read_timeout(),
+        )
+        .await?;
+        let handshake = connection.handshake().clone();
+        let flavor = if handshake.is_mariadb() {
+            Flavor::MariaDb
+        } else {
+            Flavor::MySql
+        };
+        let rows = connection
+            .query("SELECT @@global.server_id, @@global.binlog_checksum, @@global.log_bin")
+            .await?;
+        let row = rows.first().cloned().unwrap_or_default();
+        let text = |index: usize| row.get(index).cloned().flatten().unwrap_or_default();
+        let server_id: u32 = text(0)
+            .parse()
+            .map_err(|_| unsupported(format!("the upstream reports server_id {:?}", text(0))))?;
+        let checksum = match text(1).to_ascii_uppercase().as_str() {
+            "CRC32" => true,
+            "NONE" | "" => false,
+            other => {
+                return Err(unsupported(format!(
+                    "binlog_checksum {other} is not supported (NONE or CRC32)"
+                )));
+            }
+        };
+        if text(2) != "1" {
+            return Err(unsupported(
+                "the upstream does not write a binlog (log_bin is OFF): start it with --log-bin and binlog_format=ROW".into(),
+            ));
+        }
+        if server_id == options.server_id {
+            return Err(BinlogError::ServerIdInUse {
+                address,
+                server_id: options.server_id,
+                holder: "the upstream server itself".into(),
+            });
+        }
+        let server_uuid = match flavor {
+            Flavor::MySql => connection
+                .query("SELECT @@global.server_uuid")
+                .await?
+                .first()
+                .and_then(|row| row.first().cloned().flatten())
+                .unwrap_or_default(),
+            Flavor::MariaDb => mariadb_server_uuid(server_id),
+        };
+        check_server_id(&mut connection, options).await?;
+
+        connection
+            .execute("SET @master_binlog_checksum = @@global.binlog_checksum")
+            .await?;
+        let heartbeat = options
+            .heartbeat_period
+            .as_nanos()
+            .min(u128::from(u64::MAX)) as u64;
+        connection
+            .execute(&format!("SET @master_heartbeat_period = {heartbeat}"))
+            .await?;
+        match flavor {
+            Flavor::MariaDb => {
+                // Capability 4 (MARIA_SLAVE_CAPABILITY_GTID): send GTID events, GTID_LIST and
+                // the other MariaDB events instead of replacing them with dummy queries.
+                connection
+                    .execute("SET @mariadb_slave_capability = 4")
+                    .await?;
+                if let StartPoint::Gtid(set) = start {
+                    if set.flavor() != Flavor::MariaDb {
+                        return Err(unsupported(format!(
+                            "the upstream is MariaDB but the start GTID set '{set}' is MySQL's"
+                        )));
+                    }
+                    connection
+                        .execute(&format!("SET @slave_connect_state = '{set}'"))
+                        .await?;
+                    connection
+                        .execute("SET @slave_gtid_strict_mode = 1")
+                        .await?;
+                    connection
+                        .execute("SET @slave_gtid_ignore_duplicates = 0")
+                        .await?;
+                }
+            }
+            Flavor::MySql => {
+                let uuid = replica_uuid(&options.replica_name);
+                // Both names: MySQL 8.0.26+ reads @replica_uuid, older ones @slave_uuid.
+                connection
+                    .execute(&format!(
+                        "SET @slave_uuid = '{uuid}', @replica_uuid = '{uuid}'"
+                    ))
+                    .await?;
+            }
+        }
+        connection
+            .command(
+                "COM_REGISTER_SLAVE",
+                &wire::register_replica_command(
+                    options.server_id,
+                    &options.replica_name,
+                    options.port,
+                ),
+            )
+            .await?;
+
+        let mut flags = 0;
+        if options.stop_at_end {
+            flags |= wire::DUMP_NON_BLOCK;
+        }
+        if options.annotate_rows && flavor == Flavor::MariaDb {
+            flags |= wire::DUMP_SEND_ANNOTATE_ROWS;
+        }
+        let (command, file, offset) = match (start, flavor) {
+            (StartPoint::Position(position), _) => {
+                let name = position.file.to_string();
+                let command = match u32::try_from(position.offset) {
+                    Ok(offset) => {
+                        wire::binlog_dump_command(options.server_id, &name, offset, flags)
+                    }
+                    Err(_) if flavor == Flavor::MySql => wire::binlog_dump_gtid_command(
+                        options.server_id,
+                        &name,
+                        position.offset,
+                        None,
+                        flags,
+                    )
+                    .map_err(unsupported)?,
+                    Err(_) => {
+                        return Err(unsupported(format!(
+                            "MariaDB cannot start a dump at offset {} (past 4 GiB); start from a GTID set instead",
+                            position.offset
+                        )));
+                    }
+                };
+                (command, position.file.clone(), position.offset)
+            }
+            (StartPoint::Gtid(_), Flavor::MariaDb) => (
+                wire::binlog_dump_command(options.server_id, "", 4, flags),
+                placeholder_file()?,
+                4,
+            ),
+            (StartPoint::Gtid(set), Flavor::MySql) => {
+                let GtidSet::MySql(mysql_set) = set else {
+                    return Err(unsupported(format!(
+                        "the upstream is MySQL but the start GTID set '{set}' is MariaDB's"
+                    )));
+                };
+                (
+                    wire::binlog_dump_gtid_command(
+                        options.server_id,
+                        "",
+                        4,
+                        Some(mysql_set),
+                        flags,
+                    )
+                    .map_err(unsupported)?,
+                    placeholder_file()?,
+                    4,
+                )
+            }
+        };
+        // The dump answers with events (or an error) and never with an OK: send without
+        // reading; the first packet is read by `next_event`.
+        connection.start_command(&command).await?;
+        Ok(RemoteSource {
+            decoder: EventDecoder::for_stream(file.to_string(), checksum),
+            info: UpstreamInfo {
+                flavor,
+                server_version: handshake.server_version.clone(),
+                server_id,
+                server_uuid,
+                checksum,
+                connection_id: handshake.connection_id,
+            },
+            connection,
+            file,
+            next_offset: offset,
+            payload: Vec::with_capacity(64 * 1024),
+            ended: false,
+        })
+    }
+
+    /// What the upstream is.
+    pub fn upstream(&self) -> &UpstreamInfo {
+        &self.info
+    }
+
+    /// Where the next event starts, as far as the stream knows.
+    pub fn next_position(&self) -> BinlogPosition {
+        BinlogPosition::new(self.file.clone(), self.next_offset)
+    }
+
+    /// Closes the connection politely.
+    pub async fn close(self) {
+        self.connection.quit().await;
+    }
+
+    /// The next event, or `None` at the end of the binlog when `stop_at_end` is set.
+    pub async fn next_event(&mut self) -> Result<Option<StreamEvent>, BinlogError> {
+        if self.ended {
+            return Ok(None);
+        }
+        let mut payload = std::mem::take(&mut self.payload);
+        let result = self.read_event(&mut payload).await;
+        self.payload = payload;
+        result
+    }
+
+    async fn read_event(
+        &mut self,
+        payload: &mut Vec<u8>,
+    ) -> Result<Option<StreamEvent>, BinlogError> {
+        self.connection.read_packet(payload).await?;
+        match wire::packet_kind(payload) {
+            wire::PacketKind::Ok => {}
+            wire::PacketKind::Eof => {
+                self.ended = true;
+                return Ok(None);
+            }
+            wire::PacketKind::Error => return Err(self.dump_error(payload)),
+            wire::PacketKind::Other => {
+                return Err(BinlogError::Unsupported {
+                    address: self.connection.address().to_owned(),
+                    reason: format!(
+                        "unexpected packet starting with {:#04x} in the binlog stream",
+                        payload.first().copied().unwrap_or_default()
+                    ),
+                });
+            }
+        }
+        let raw = payload[1..].to_vec();
+        let event = self.decoder.decode(&raw, self.next_offset)?;
+        let size = raw.len() as u64;
+        let header = event.header;
+        let artificial = header.flags & ARTIFICIAL != 0
+            || header.log_position == 0
+            || header.event_type == event_type::HEARTBEAT;
+        let (position, next_position) = if artificial {
+            if let EventData::Rotate {
+                position,
+                next_file,
+            } = &event.data
+            {
+                self.switch_file(next_file, *position)?;
+            }
+            let here = self.next_position();
+            (here.clone(), here)
+        } else {
+            let end = widen(header.log_position, self.next_offset + size);
+            let start = BinlogPosition::new(self.file.clone(), end.saturating_sub(size));
+            self.next_offset = end;
+            if let EventData::Rotate {
+                position,
+                next_file,
+            } = &event.data
+            {
+                self.switch_file(next_file, *position)?;
+            }
+            (start, self.next_position())
+        };
+        Ok(Some(StreamEvent {
+            event,
+            raw,
+            position,
+            next_position,
+            artificial,
+        }))
+    }
+
+    fn switch_file(&mut self, next_file: &str, position: u64) -> Result<(), BinlogError> {
+        self.file = BinlogFileName::parse(next_file).map_err(|error| BinlogError::Malformed {
+            position: self.next_position().to_string(),
+            event_type: "Rotate".into(),
+            reason: error.to_string(),
+        })?;
+        self.next_offset = position;
+        self.decoder.set_file(next_file);
+        Ok(())
+    }
+
+    fn dump_error(&self, payload: &[u8]) -> BinlogError {
+        let address = self.connection.address().to_owned();
+        match wire::parse_error(payload) {
+            Ok(error) => {
+                let message = error.message.to_ascii_lowercase();
+                if error.code == 1236
+                    && (message.contains("purged")
+                        || message.contains("could not find first log file")
+                        || message.contains("could not find gtid state"))
+                {
+                    BinlogError::BinlogPurged {
+                        address,
+                        start: self.next_position().to_string(),
+                        message: error.message,
+                    }
+                } else {
+                    BinlogError::Server {
+                        address,
+                        during: "the binlog dump".into(),
+                        error,
+                    }
+                }
+            }
+            Err(reason) => BinlogError::Unsupported {
+                address,
+                reason: format!("unreadable error packet in the binlog stream: {reason}"),
+            },
+        }
+    }
+}
+
+impl EventStream for RemoteSource {
+    async fn next_event(&mut self) -> Result<Option<StreamEvent>, BinlogError> {
+        RemoteSource::next_event(self).await
+    }
+}
+
+/// The u64 whose low 32 bits are `log_position`, nearest to `expected`.
+fn widen(log_position: u32, expected: u64) -> u64 {
+    let high = expected & !0xffff_ffff;
+    let candidate = high | u64::from(log_position);
+    let window = 1u64 << 31;
+    if candidate + window < expected {
+        candidate + (1 << 32)
+    } else if candidate > expected + window && candidate >= 1 << 32 {
+        candidate - (1 << 32)
+    } else {
+        candidate
+    }
+}
+
+/// The file name used until the server's fake ROTATE names the real one (GTID starts).
+fn placeholder_file() -> Result<BinlogFileName, BinlogError> {
+    BinlogFileName::new("unknown", 0, 6).map_err(|error| BinlogError::Malformed {
+        position: "start".into(),
+        event_type: "-".into(),
+        reason: error.to_string(),
+    })
+}
+
+/// MariaDB has no server_uuid; name it by its server id in UUID form, stable across restarts.
+fn mariadb_server_uuid(server_id: u32) -> String {
+    format!("00000000-0000-0000-0000-{server_id:012x}")
+}
+
+/// A UUID made from the replica name, for MySQL's `@replica_uuid` (identifies the replica
+/// across reconnects; a second connection with the same one replaces the first).
+fn replica_uuid(name: &str) -> String {
+    use sha1::{Digest, Sha1};
+    let digest = Sha1::digest(name.as_bytes());
+    let hex: String = digest
+        .iter()
+        .take(16)
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+/// Refuses to start when another replica registered with our server id. Our own earlier
+/// registration (same replica name, e.g. a connection being torn down) does not count. A user
+/// without the privilege to list replicas skips the check.
+async fn check_server_id(
+    connection: &mut Connection,
+    options: &RemoteOptions,
+) -> Result<(), BinlogError> {
+    let rows = match connection.query("SHOW SLAVE HOSTS").await {
+        Ok(rows) => rows,
+        Err(BinlogError::Server { error, .. }) if error.code == 1064 => {
+            match connection.query("SHOW REPLICAS").await {
+                Ok(rows) => rows,
+                Err(BinlogError::Server { .. }) => return Ok(()),
+                Err(other) => return Err(other),
+            }
+        }
+        Err(BinlogError::Server { .. }) => return Ok(()),
+        Err(other) => return Err(other),
+    };
+    for row in rows {
+        let id = row.first().cloned().flatten().unwrap_or_default();
+        let host = row.get(1).cloned().flatten().unwrap_or_default();
+        let port = row.get(2).cloned().flatten().unwrap_or_default();
+        if id == options.server_id.to_string() && host != options.replica_name {
+            return Err(BinlogError::ServerIdInUse {
+                address: options.address(),
+                server_id: options.server_id,
+                holder: format!("the replica registered as {host}:{port}"),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_positions_widen_past_four_gibibytes() {
+        assert_eq!(widen(1000, 900), 1000);
+        // 4 GiB + 100: the header wrapped.
+        assert_eq!(widen(100, (1 << 32) + 50), (1 << 32) + 100);
+        assert_eq!(widen(100, (1 << 32) - 50), (1 << 32) + 100);
+        assert_eq!(
+            widen(u32::MAX - 10, (1 << 32) + 5),
+            u64::from(u32::MAX - 10)
+        );
+    }
+
+    #[test]
+    fn replica_uuids_are_stable_and_well_formed() {
+        let uuid = replica_uuid("dm-binlog-1-0");
+        assert_eq!(uuid, replica_uuid("dm-binlog-1-0"));
+        assert_ne!(uuid, replica_uuid("dm-binlog-1-1"));
+        assert!(dm_core::gtid::ServerUuid::parse(&uuid).is_some());
+    }
+}
