@@ -20,19 +20,25 @@
 //! - an event not yet completely written is [`Read::Partial`] ("wait"), not an error.
 
 pub mod bytes;
+pub mod controller;
 pub mod error;
 pub mod event;
 pub mod file;
+pub mod location;
 pub mod remote;
 pub mod rows;
 pub mod stream;
 
+pub use controller::{
+    BinlogSource, ControlledEvent, Operator, Origin, ReconnectPolicy, StreamController,
+};
 pub use error::BinlogError;
 pub use event::{
     Event, EventData, EventDecoder, EventHeader, FormatDescription, Frame, RowsEvent, RowsKind,
     TableMap, event_type_name, frame,
 };
 pub use file::{BinlogFileReader, Read};
+pub use location::{EventLocations, LocationTracker};
 pub use remote::{RemoteOptions, RemoteSource, UpstreamInfo};
 pub use rows::{RowImages, decode_rows};
 pub use stream::{EventStream, StartPoint, StreamEvent};

@@ -132,6 +132,7 @@ pub struct RemoteSource {
     file: BinlogFileName,
     next_offset: u64,
     payload: Vec<u8>,
+    stop_at_end: bool,
     ended: bool,
 }
 
@@ -334,6 +335,7 @@ impl RemoteSource {
             file,
             next_offset: offset,
             payload: Vec::with_capacity(64 * 1024),
+            stop_at_end: options.stop_at_end,
             ended: false,
         })
     }
@@ -371,9 +373,16 @@ impl RemoteSource {
         self.connection.read_packet(payload).await?;
         match wire::packet_kind(payload) {
             wire::PacketKind::Ok => {}
-            wire::PacketKind::Eof => {
+            wire::PacketKind::Eof if self.stop_at_end => {
                 self.ended = true;
                 return Ok(None);
+            }
+            wire::PacketKind::Eof => {
+                // A blocking dump only ends when the server stops it (KILL, shutdown).
+                return Err(BinlogError::Network {
+                    address: self.connection.address().to_owned(),
+                    reason: "the server ended the binlog dump (its dump thread was killed or is shutting down)".into(),
+                });
             }
             wire::PacketKind::Error => return Err(self.dump_error(payload)),
             wire::PacketKind::Other => {

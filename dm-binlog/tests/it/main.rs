@@ -2,6 +2,7 @@
 //! fixtures), against a live MariaDB's binlog, against files still being written, and against
 //! random bytes.
 
+mod controller;
 mod fixtures;
 mod mariadb;
 mod partial;

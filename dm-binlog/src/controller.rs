@@ -1,0 +1,368 @@
+//! `StreamController`: one source, the current `Location`, reconnects without gap or repeat, and
+//! the `binlog skip | replace | inject | revert` operators.
+//!
+//! ```text
+//!            open(start)                 next_event
+//! BinlogSource ---------> EventStream ---------------> LocationTracker --> operators --> ControlledEvent
+//!      ^                                   | transient error
+//!      +--- reopen at the last transaction end (backoff), re-read up to what was delivered,
+//!           deliver only what comes after it
+//! ```
+//!
+//! Invariants:
+//! - every real (non-artificial) upstream event is delivered at most once and, while the source
+//!   can serve it, exactly once: after a reconnect the stream restarts at the end of the last
+//!   complete transaction and the events up to the last delivered one are re-read into the
+//!   tracker but not delivered again;
+//! - a transient error (network, server restarting) is retried with exponential backoff; a
+//!   definite one (purged binlog, bad credentials, server-id in use, malformed event) is returned
+//!   and the controller reopens at the same point on the next call;
+//! - an operator applies once, to the event that starts at its position.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use dm_core::{BinlogPosition, ClassifiedError, ErrorClass, Location};
+
+use crate::error::BinlogError;
+use crate::event::Event;
+use crate::location::{EventLocations, LocationTracker};
+use crate::remote::{RemoteOptions, RemoteSource};
+use crate::stream::{EventStream, StartPoint, StreamEvent};
+
+/// Opens event streams at a start point.
+pub trait BinlogSource {
+    /// The stream it opens.
+    type Stream: EventStream + Send;
+
+    /// Opens a stream at `start`.
+    fn open(
+        &self,
+        start: &StartPoint,
+    ) -> impl Future<Output = Result<Self::Stream, BinlogError>> + Send;
+}
+
+impl BinlogSource for RemoteOptions {
+    type Stream = RemoteSource;
+
+    async fn open(&self, start: &StartPoint) -> Result<RemoteSource, BinlogError> {
+        RemoteSource::connect(self, start).await
+    }
+}
+
+/// What an operator does with the event at its position.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Operator {
+    /// Drop the event (`binlog skip`).
+    Skip,
+    /// Deliver these events instead (`binlog replace`).
+    Replace(Vec<Event>),
+    /// Deliver these events before it (`binlog inject`).
+    Inject(Vec<Event>),
+}
+
+/// Where a delivered event came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// Read from the upstream binlog.
+    Upstream,
+    /// Made by an operator; `suffix` numbers it among the events made at that position.
+    Operator {
+        /// 1, 2, ...
+        suffix: u32,
+    },
+}
+
+/// One delivered event with its locations.
+#[derive(Clone, Debug)]
+pub struct ControlledEvent {
+    /// The event.
+    pub event: StreamEvent,
+    /// Its start, end and whether it closed a transaction.
+    pub locations: EventLocations,
+    /// Upstream or operator.
+    pub origin: Origin,
+}
+
+/// Reconnection policy.
+#[derive(Clone, Debug)]
+pub struct ReconnectPolicy {
+    /// First wait after a failure.
+    pub initial_backoff: Duration,
+    /// Longest wait between attempts.
+    pub max_backoff: Duration,
+    /// Stop retrying (return the last error) after failing for this long; `None` retries
+    /// forever, as a MySQL replica does.
+    pub give_up_after: Option<Duration>,
+}
+
+impl Default for ReconnectPolicy {
+    fn default() -> Self {
+        ReconnectPolicy {
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+            give_up_after: None,
+        }
+    }
+}
+
+/// Owns a source and the stream position.
+#[derive(Debug)]
+pub struct StreamController<Source: BinlogSource> {
+    source: Source,
+    stream: Option<Source::Stream>,
+    tracker: LocationTracker,
+    resume_by_gtid: bool,
+    /// The end of the last delivered real event: a replay after a reconnect stops there.
+    delivered_end: BinlogPosition,
+    replay_until: Option<BinlogPosition>,
+    operators: BTreeMap<String, (BinlogPosition, Operator)>,
+    pending: VecDeque<ControlledEvent>,
+    policy: ReconnectPolicy,
+    opened_once: bool,
+    reconnects: u64,
+    replayed: u64,
+    last_error: Option<String>,
+}
+
+impl<Source: BinlogSource> StreamController<Source> {
+    /// A controller that will start at `start` (connecting on the first `next_event`).
+    /// `start.gtid_set` set means GTID mode: reconnects resume by GTID set.
+    pub fn new(source: Source, start: Location, policy: ReconnectPolicy) -> Self {
+        StreamController {
+            source,
+            stream: None,
+            resume_by_gtid: start.gtid_set.is_some(),
+            delivered_end: start.position.clone(),
+            tracker: LocationTracker::new(start),
+            replay_until: None,
+            operators: BTreeMap::new(),
+            pending: VecDeque::new(),
+            policy,
+            opened_once: false,
+            reconnects: 0,
+            replayed: 0,
+            last_error: None,
+        }
+    }
+
+    /// Moves to another start point: the current stream is dropped and the next call opens one
+    /// there (`binlog` reset, or switching between relay and remote with [`Self::replace_source`]).
+    pub fn reset(&mut self, start: Location) {
+        self.stream = None;
+        self.resume_by_gtid = start.gtid_set.is_some();
+        self.delivered_end = start.position.clone();
+        self.tracker = LocationTracker::new(start);
+        self.replay_until = None;
+        self.pending.clear();
+    }
+
+    /// Switches to another source at the last transaction end (relay to remote or back).
+    pub fn replace_source(&mut self, source: Source) {
+        self.source = source;
+        self.stream = None;
+    }
+
+    /// The end of the last complete transaction delivered: the safe checkpoint.
+    pub fn transaction_end(&self) -> &Location {
+        self.tracker.transaction_end()
+    }
+
+    /// Where the next event starts.
+    pub fn current(&self) -> &Location {
+        self.tracker.current()
+    }
+
+    /// How many times the stream was reopened after an error.
+    pub fn reconnects(&self) -> u64 {
+        self.reconnects
+    }
+
+    /// How many events were read again after reconnects (the part of a transaction delivered
+    /// before the connection broke) and not delivered twice.
+    pub fn replayed_events(&self) -> u64 {
+        self.replayed
+    }
+
+    /// The last error that caused a reconnect, if any.
+    pub fn last_error(&self) -> Option<&str> {
+        self.last_error.as_deref()
+    }
+
+    /// Sets the operator for the event starting at `at`; returns the one it replaces.
+    pub fn set_operator(&mut self, at: BinlogPosition, operator: Operator) -> Option<Operator> {
+        self.operators
+            .insert(at.to_string(), (at, operator))
+            .map(|(_, old)| old)
+    }
+
+    /// Removes the operator at `at` (`binlog revert`).
+    pub fn revert_operator(&mut self, at: &BinlogPosition) -> Option<Operator> {
+        self.operators
+            .remove(&at.to_string())
+            .map(|(_, operator)| operator)
+    }
+
+    /// The operators not applied yet.
+    pub fn operators(&self) -> impl Iterator<Item = (&BinlogPosition, &Operator)> {
+        self.operators
+            .values()
+            .map(|(position, operator)| (position, operator))
+    }
+
+    /// The next event; `None` when the source ended.
+    pub async fn next_event(&mut self) -> Result<Option<ControlledEvent>, BinlogError> {
+        loop {
+            if let Some(ready) = self.pending.pop_front() {
+                return Ok(Some(ready));
+            }
+            let Some(stream) = self.stream.as_mut() else {
+                self.open().await?;
+                continue;
+            };
+            match stream.next_event().await {
+                Ok(Some(event)) => self.accept(event),
+                Ok(None) => return Ok(None),
+                Err(error) if error.class() == ErrorClass::Transient => {
+                    self.last_error = Some(error.to_string());
+                    self.stream = None;
+                }
+                Err(error) => {
+                    self.stream = None;
+                    return Err(error);
+                }
+            }
+        }
+    }
+
+    /// Opens the stream at the last transaction end, retrying transient failures.
+    async fn open(&mut self) -> Result<(), BinlogError> {
+        let mut backoff = self.policy.initial_backoff;
+        let first_failure = Instant::now();
+        let reopening = self.opened_once;
+        loop {
+            self.tracker.rewind();
+            let resume = self.tracker.transaction_end().clone();
+            let start = match (&resume.gtid_set, self.resume_by_gtid) {
+                (Some(set), true) => StartPoint::Gtid(set.as_ref().clone()),
+                _ => StartPoint::Position(resume.position.clone()),
+            };
+            match self.source.open(&start).await {
+                Ok(stream) => {
+                    self.stream = Some(stream);
+                    self.opened_once = true;
+                    if reopening {
+                        self.reconnects += 1;
+                    }
+                    self.replay_until =
+                        (resume.position != self.delivered_end).then(|| self.delivered_end.clone());
+                    return Ok(());
+                }
+                Err(error) if error.class() == ErrorClass::Transient => {
+                    self.last_error = Some(error.to_string());
+                    if self
+                        .policy
+                        .give_up_after
+                        .is_some_and(|limit| first_failure.elapsed() >= limit)
+                    {
+                        return Err(error);
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(self.policy.max_backoff);
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    fn accept(&mut self, event: StreamEvent) {
+        let locations = self.tracker.observe(&event);
+        if let Some(until) = &self.replay_until {
+            let replayed = event.artificial
+                || event
+                    .next_position
+                    .partial_cmp(until)
+                    .is_some_and(|order| order.is_le());
+            if replayed {
+                if !event.artificial {
+                    self.replayed += 1;
+                }
+                if event.next_position == *until && !event.artificial {
+                    self.replay_until = None;
+                }
+                return;
+            }
+            self.replay_until = None;
+        }
+        if !event.artificial {
+            self.delivered_end = event.next_position.clone();
+        }
+        let operator = if event.artificial || self.operators.is_empty() {
+            None
+        } else {
+            self.operators
+                .remove(&event.position.to_string())
+                .map(|(_, operator)| operator)
+        };
+        match operator {
+            None => self.pending.push_back(ControlledEvent {
+                event,
+                locations,
+                origin: Origin::Upstream,
+            }),
+            Some(Operator::Skip) => {}
+            Some(Operator::Replace(events)) => {
+                let count = events.len();
+                for (index, made) in events.into_iter().enumerate() {
+                    let suffix = index as u32 + 1;
+                    let mut made_locations = self.made_locations(&locations, suffix);
+                    if index + 1 == count {
+                        made_locations.end = locations.end.clone();
+                        made_locations.at_transaction_end = locations.at_transaction_end;
+                    }
+                    self.pending.push_back(ControlledEvent {
+                        event: made_event(&event, made),
+                        locations: made_locations,
+                        origin: Origin::Operator { suffix },
+                    });
+                }
+            }
+            Some(Operator::Inject(events)) => {
+                for (index, made) in events.into_iter().enumerate() {
+                    let suffix = index as u32 + 1;
+                    self.pending.push_back(ControlledEvent {
+                        event: made_event(&event, made),
+                        locations: self.made_locations(&locations, suffix),
+                        origin: Origin::Operator { suffix },
+                    });
+                }
+                self.pending.push_back(ControlledEvent {
+                    event,
+                    locations,
+                    origin: Origin::Upstream,
+                });
+            }
+        }
+    }
+
+    fn made_locations(&self, original: &EventLocations, suffix: u32) -> EventLocations {
+        let mut start = original.start.clone();
+        start.suffix = suffix;
+        EventLocations {
+            end: start.clone(),
+            start,
+            at_transaction_end: false,
+        }
+    }
+}
+
+fn made_event(original: &StreamEvent, event: Event) -> StreamEvent {
+    StreamEvent {
+        event,
+        raw: Vec::new(),
+        position: original.position.clone(),
+        next_position: original.position.clone(),
+        artificial: false,
+    }
+}
