@@ -63,7 +63,7 @@ pub enum BinlogError {
     },
     /// The binlog to start from is gone from the upstream.
     #[error(
-        "the binlog at {start} has been purged from the upstream {address} ({message}); the replica cannot continue from there"
+        "the upstream {address} no longer has the binlog at {start} (purged, or never written): {message}"
     )]
     BinlogPurged {
         /// `host:port`.

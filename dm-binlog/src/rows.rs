@@ -217,21 +217,21 @@ fn fraction_layout(fsp: u8) -> (usize, u32) {
 }
 
 fn text(bytes: &[u8], column: &ColumnDefinition) -> Result<Value, String> {
-    let charset = column
-        .charset
-        .as_deref()
-        .unwrap_or("utf8mb4")
-        .to_ascii_lowercase();
-    match charset.as_str() {
-        "binary" => Ok(Value::Bytes(bytes.to_vec())),
-        "utf8" | "utf8mb3" | "utf8mb4" | "ascii" => String::from_utf8(bytes.to_vec())
-            .map(Value::Text)
-            .map_err(|error| format!("is not valid {charset}: {error}")),
+    let charset = column.charset.as_deref().unwrap_or("utf8mb4");
+    let is = |name: &str| charset.eq_ignore_ascii_case(name);
+    if is("utf8mb4") || is("utf8") || is("utf8mb3") || is("ascii") {
+        std::str::from_utf8(bytes)
+            .map(|text| Value::Text(text.to_owned()))
+            .map_err(|error| format!("is not valid {charset}: {error}"))
+    } else if is("binary") {
+        Ok(Value::Bytes(bytes.to_vec()))
+    } else if is("latin1") {
         // MySQL's latin1 is Windows-1252; its five unassigned bytes map to the C1 controls.
-        "latin1" => Ok(Value::Text(
+        Ok(Value::Text(
             bytes.iter().map(|byte| cp1252(*byte)).collect(),
-        )),
-        other => Err(format!("character set {other} is not decoded yet")),
+        ))
+    } else {
+        Err(format!("character set {charset} is not decoded yet"))
     }
 }
 

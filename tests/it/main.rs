@@ -1,3 +1,4 @@
 //! Integration tests of the facade package `dm`: the crates used together, on real data.
 
+mod binlog_dump;
 mod gtid_fixtures;
