@@ -17,11 +17,13 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
+use std::collections::HashMap;
+
 use dm::binlog::{
     BinlogFileReader, EventData, Read, RemoteOptions, RemoteSource, StartPoint, StreamEvent,
-    event_type_name,
+    TableMap, decode_rows, event_type_name, schema_from_table_map,
 };
-use dm::core::{BinlogPosition, Flavor, GtidSet};
+use dm::core::{BinlogPosition, Flavor, GtidSet, Value};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Format {
@@ -108,11 +110,12 @@ async fn main() -> anyhow::Result<()> {
         upstream.server_uuid,
         if upstream.checksum { "CRC32" } else { "none" }
     );
+    let mut printer = Printer::new(arguments.format);
     while let Some(event) = source.next_event().await? {
         if matches!(event.event.data, EventData::Heartbeat { .. }) {
             continue;
         }
-        print_event(&event, arguments.format);
+        printer.print(&event);
     }
     source.close().await;
     Ok(())
@@ -120,6 +123,7 @@ async fn main() -> anyhow::Result<()> {
 
 async fn dump_file(path: &PathBuf, follow: bool, format: Format) -> anyhow::Result<()> {
     let mut reader = BinlogFileReader::open(path)?;
+    let mut printer = Printer::new(format);
     let name = path
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
@@ -143,7 +147,7 @@ async fn dump_file(path: &PathBuf, follow: bool, format: Format) -> anyhow::Resu
                     artificial: false,
                     event,
                 };
-                print_event(&stream_event, format);
+                printer.print(&stream_event);
             }
             Read::Partial { .. } | Read::End if follow => {
                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -230,31 +234,159 @@ fn describe(data: &EventData) -> (String, serde_json::Value) {
     }
 }
 
-fn print_event(event: &StreamEvent, format: Format) {
-    let header = &event.event.header;
-    let name = event_type_name(header.event_type);
-    let (summary, fields) = describe(&event.event.data);
-    match format {
-        Format::Text => println!(
-            "{}{} end {} {} server {} {}",
-            if event.artificial { "# " } else { "" },
-            event.position,
-            event.next_position.offset,
-            name,
-            header.server_id,
-            summary
-        ),
-        Format::Json => println!(
-            "{}",
-            serde_json::json!({
-                "position": event.position.to_string(),
-                "next_position": event.next_position.to_string(),
-                "type": name,
-                "server_id": header.server_id,
-                "timestamp": header.timestamp,
-                "artificial": event.artificial,
-                "event": fields,
-            })
-        ),
+/// Prints events, decoding row values with the schema each table map describes (column names,
+/// signedness and charsets when the server writes `binlog_row_metadata=FULL`; otherwise
+/// `@1`, `@2`, ..., signed integers and text as bytes).
+struct Printer {
+    format: Format,
+    table_maps: HashMap<u64, TableMap>,
+}
+
+impl Printer {
+    fn new(format: Format) -> Self {
+        Printer {
+            format,
+            table_maps: HashMap::new(),
+        }
     }
+
+    fn print(&mut self, event: &StreamEvent) {
+        let header = &event.event.header;
+        let name = event_type_name(header.event_type);
+        let (summary, mut fields) = describe(&event.event.data);
+        let rows = self.rows(&event.event.data);
+        match self.format {
+            Format::Text => {
+                println!(
+                    "{}{} end {} {} server {} {}",
+                    if event.artificial { "# " } else { "" },
+                    event.position,
+                    event.next_position.offset,
+                    name,
+                    header.server_id,
+                    summary
+                );
+                for (before, after) in &rows {
+                    if let Some(before) = before {
+                        println!("    before: {}", row_text(before));
+                    }
+                    if let Some(after) = after {
+                        println!("    after:  {}", row_text(after));
+                    }
+                }
+            }
+            Format::Json => {
+                if !rows.is_empty() {
+                    fields["rows"] = serde_json::json!(
+                        rows.iter()
+                            .map(|(before, after)| serde_json::json!({
+                                "before": before.as_ref().map(row_json),
+                                "after": after.as_ref().map(row_json),
+                            }))
+                            .collect::<Vec<_>>()
+                    );
+                }
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "position": event.position.to_string(),
+                        "next_position": event.next_position.to_string(),
+                        "type": name,
+                        "server_id": header.server_id,
+                        "timestamp": header.timestamp,
+                        "artificial": event.artificial,
+                        "event": fields,
+                    })
+                );
+            }
+        }
+    }
+
+    /// Row images as (column name, value) pairs; a row that cannot be decoded is reported.
+    fn rows(&mut self, data: &EventData) -> Vec<(Option<NamedRow>, Option<NamedRow>)> {
+        match data {
+            EventData::TableMap(map) => {
+                self.table_maps.insert(map.table_id, map.clone());
+                Vec::new()
+            }
+            EventData::Rows(rows) => {
+                let Some(map) = self.table_maps.get(&rows.table_id) else {
+                    eprintln!("# rows of table {} without its table map", rows.table_id);
+                    return Vec::new();
+                };
+                let decoded = schema_from_table_map(map)
+                    .and_then(|schema| Ok((decode_rows(rows, map, &schema)?, schema)));
+                match decoded {
+                    Ok((images, schema)) => {
+                        let name = |row: dm::core::Row| -> NamedRow {
+                            schema
+                                .columns()
+                                .iter()
+                                .map(|column| column.name.clone())
+                                .zip(row.0)
+                                .collect()
+                        };
+                        images
+                            .into_iter()
+                            .map(|(before, after)| (before.map(name), after.map(name)))
+                            .collect()
+                    }
+                    Err(error) => {
+                        eprintln!("# {error}");
+                        Vec::new()
+                    }
+                }
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+type NamedRow = Vec<(String, Value)>;
+
+fn value_text(value: &Value) -> String {
+    match value {
+        Value::Null => "NULL".into(),
+        Value::Int(number) => number.to_string(),
+        Value::UInt(number) => number.to_string(),
+        Value::Float(number) => number.to_string(),
+        Value::Double(number) => number.to_string(),
+        Value::Decimal(decimal) => decimal.to_string(),
+        Value::Date(date) => format!("'{date}'"),
+        Value::DateTime(datetime) => format!("'{datetime}'"),
+        Value::Time(time) => format!("'{time}'"),
+        Value::Timestamp(timestamp) => {
+            format!(
+                "FROM_UNIXTIME({}.{:06})",
+                timestamp.seconds, timestamp.microsecond
+            )
+        }
+        Value::Year(year) => format!("{year:04}"),
+        Value::Text(text) | Value::Json(text) => format!("{text:?}"),
+        Value::Bytes(bytes) | Value::Geometry(bytes) => hex(bytes),
+        Value::Uuid(bytes) | Value::Inet6(bytes) => hex(bytes),
+        Value::Bit(bits) => format!("b'{bits:b}'"),
+        Value::Enum(index) => format!("enum #{index}"),
+        Value::Set(mask) => format!("set {mask:#b}"),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    let digits: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+    format!("x'{digits}'")
+}
+
+fn row_text(row: &NamedRow) -> String {
+    row.iter()
+        .map(|(name, value)| format!("{name}={}", value_text(value)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn row_json(row: &NamedRow) -> serde_json::Value {
+    serde_json::Value::Object(
+        row.iter()
+            .map(|(name, value)| (name.clone(), serde_json::Value::String(value_text(value))))
+            .collect(),
+    )
 }

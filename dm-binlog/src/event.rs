@@ -350,6 +350,9 @@ pub struct RowsEvent {
     pub columns_present_after: Option<Vec<u8>>,
     /// The row images, encoded.
     pub rows: Vec<u8>,
+    /// A MySQL PARTIAL_UPDATE_ROWS event: each after image starts with value options, and
+    /// JSON columns may hold diffs against the before image instead of values.
+    pub partial_json: bool,
 }
 
 /// The decoded body of an event.
@@ -946,6 +949,7 @@ impl EventDecoder {
             column_count,
             columns_present,
             columns_present_after,
+            partial_json: code == event_type::PARTIAL_UPDATE_ROWS,
             rows: if compressed {
                 inflate(reader.rest())?
             } else {

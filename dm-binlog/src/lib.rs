@@ -24,7 +24,9 @@ pub mod controller;
 pub mod error;
 pub mod event;
 pub mod file;
+pub mod json;
 pub mod location;
+pub mod metadata;
 pub mod remote;
 pub mod rows;
 pub mod stream;
@@ -39,6 +41,7 @@ pub use event::{
 };
 pub use file::{BinlogFileReader, Read};
 pub use location::{EventLocations, LocationTracker};
+pub use metadata::{OptionalMetadata, schema_from_table_map};
 pub use remote::{RemoteOptions, RemoteSource, UpstreamInfo};
 pub use rows::{RowImages, decode_rows};
 pub use stream::{EventStream, StartPoint, StreamEvent};

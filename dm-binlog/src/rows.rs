@@ -44,6 +44,7 @@ mod column_type {
     pub const TIMESTAMP2: u8 = 17;
     pub const DATETIME2: u8 = 18;
     pub const TIME2: u8 = 19;
+    pub const VECTOR: u8 = 242;
     pub const JSON: u8 = 245;
     pub const NEWDECIMAL: u8 = 246;
     pub const ENUM: u8 = 247;
@@ -70,6 +71,7 @@ fn metadata_width(binlog_type: u8) -> usize {
         | t::DOUBLE
         | t::BLOB
         | t::GEOMETRY
+        | t::VECTOR
         | t::JSON
         | t::TIMESTAMP2
         | t::DATETIME2
@@ -94,6 +96,14 @@ fn storages(map: &TableMap) -> Result<Vec<Storage>, String> {
             })
         })
         .collect()
+}
+
+/// Each column's type-specific metadata bytes (up to two), from the table map.
+pub(crate) fn column_metadata(map: &TableMap) -> Result<Vec<[u8; 2]>, String> {
+    Ok(storages(map)?
+        .into_iter()
+        .map(|storage| storage.metadata)
+        .collect())
 }
 
 fn bit(bitmap: &[u8], index: usize) -> bool {
@@ -145,12 +155,43 @@ fn decode_all(
                     .columns_present_after
                     .as_deref()
                     .unwrap_or(&event.columns_present);
+                if event.partial_json {
+                    refuse_partial_json(&mut reader, present, &storages, schema)?;
+                }
                 let second = decode_image(&mut reader, present, &storages, schema)?;
                 (Some(first), Some(second))
             }
         });
     }
     Ok(rows)
+}
+
+/// The value options before a PARTIAL_UPDATE_ROWS after image: with PARTIAL_JSON_UPDATES set, a
+/// bitmap over the image's JSON columns marks those that hold diffs. Diffs are refused (the
+/// full after image is not in the event); images without them decode as usual.
+fn refuse_partial_json(
+    reader: &mut ByteReader<'_>,
+    present: &[u8],
+    storages: &[Storage],
+    schema: &TableSchema,
+) -> Result<(), String> {
+    let options = reader.length_encoded("value options")?;
+    if options & 1 == 0 {
+        return Ok(());
+    }
+    let json_columns: Vec<usize> = (0..storages.len())
+        .filter(|index| bit(present, *index) && storages[*index].binlog_type == column_type::JSON)
+        .collect();
+    let bitmap = reader.take(json_columns.len().div_ceil(8), "partial JSON bitmap")?;
+    for (position, column) in json_columns.iter().enumerate() {
+        if bit(bitmap, position) {
+            return Err(format!(
+                "column `{}` has a partial JSON update (diffs, not the new value), which is not decoded: set binlog_row_value_options='' on the upstream",
+                schema.columns()[*column].name
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn decode_image(
@@ -259,14 +300,9 @@ fn string_value(bytes: &[u8], column: &ColumnDefinition) -> Result<Value, String
             Value::Text(json) => Value::Json(json),
             other => other,
         }),
-        ColumnType::Uuid => bytes
-            .try_into()
-            .map(Value::Uuid)
-            .map_err(|_| format!("a UUID has 16 bytes, not {}", bytes.len())),
-        ColumnType::Inet6 => bytes
-            .try_into()
-            .map(Value::Inet6)
-            .map_err(|_| format!("an INET6 has 16 bytes, not {}", bytes.len())),
+        // MariaDB stores both as BINARY(16), and the binlog strips its trailing zero bytes.
+        ColumnType::Uuid => sixteen_bytes(bytes, "a UUID").map(Value::Uuid),
+        ColumnType::Inet6 => sixteen_bytes(bytes, "an INET6").map(Value::Inet6),
         // The binlog strips BINARY(n)'s trailing 0x00 padding; the stored value has n bytes.
         ColumnType::Binary { length } if bytes.len() < length as usize => {
             let mut padded = bytes.to_vec();
@@ -275,6 +311,15 @@ fn string_value(bytes: &[u8], column: &ColumnDefinition) -> Result<Value, String
         }
         _ => Ok(Value::Bytes(bytes.to_vec())),
     }
+}
+
+fn sixteen_bytes(bytes: &[u8], what: &str) -> Result<[u8; 16], String> {
+    if bytes.len() > 16 {
+        return Err(format!("{what} has 16 bytes, not {}", bytes.len()));
+    }
+    let mut padded = [0u8; 16];
+    padded[..bytes.len()].copy_from_slice(bytes);
+    Ok(padded)
 }
 
 fn decode_value(
@@ -304,7 +349,7 @@ fn decode_value(
                 day: (packed & 31) as u8,
             })
         }
-        t::NEWDECIMAL => Value::Decimal(decode_decimal(reader, first, second)?),
+        t::NEWDECIMAL => Value::Decimal(decode_decimal_bytes(reader, first, second)?),
         t::TIMESTAMP2 => {
             let seconds = big_endian(reader.take(4, "timestamp")?);
             let (bytes, scale) = fraction_layout(first);
@@ -355,6 +400,11 @@ fn decode_value(
                 _ => string_value(length_prefixed(reader, maximum)?, column)?,
             }
         }
+        t::VECTOR => {
+            // MySQL 9 VECTOR: float32 values, behind a length like a BLOB; kept as bytes.
+            let length = reader.uint(usize::from(first), "vector length")?;
+            Value::Bytes(reader.take(length as usize, "vector")?.to_vec())
+        }
         t::BLOB => {
             let length = reader.uint(usize::from(first), "blob length")?;
             string_value(reader.take(length as usize, "blob")?, column)?
@@ -365,9 +415,20 @@ fn decode_value(
             let bits = usize::from(second) * 8 + usize::from(first);
             Value::Bit(big_endian(reader.take(bits.div_ceil(8), "bit")?))
         }
+        t::JSON => {
+            // MySQL's binary JSON, behind a length of `first` bytes.
+            let length = reader.uint(usize::from(first), "JSON length")?;
+            let bytes = reader.take(length as usize, "JSON")?;
+            Value::Json(crate::json::decode_json(bytes)?.to_json_text())
+        }
+        t::GEOMETRY => {
+            // SRID (4 bytes) and WKB, behind a length of `first` bytes, like a BLOB.
+            let length = reader.uint(usize::from(first), "geometry length")?;
+            Value::Geometry(reader.take(length as usize, "geometry")?.to_vec())
+        }
         other => {
             return Err(format!(
-                "binlog column type {other} is not decoded yet (JSON, GEOMETRY and pre-5.6 temporal types come later)"
+                "binlog column type {other} is not decoded (pre-5.6 temporal types are not supported: upgrade the table with ALTER TABLE ... FORCE)"
             ));
         }
     })
@@ -414,7 +475,7 @@ fn decode_time2(reader: &mut ByteReader<'_>, fsp: u8) -> Result<Time, String> {
 
 /// DECIMAL(precision, scale) in MySQL's binary format: groups of 9 digits in 4 bytes, leftover
 /// digits in 1-4 bytes, big-endian, sign in the top bit (negative numbers stored inverted).
-fn decode_decimal(
+pub(crate) fn decode_decimal_bytes(
     reader: &mut ByteReader<'_>,
     precision: u8,
     scale: u8,
@@ -569,6 +630,7 @@ mod tests {
                 columns_present: present.to_vec(),
                 columns_present_after: Some(present.to_vec()),
                 rows,
+                partial_json: kind == 1,
             };
             let _ = decode_rows(&event, &map, &schema);
         }

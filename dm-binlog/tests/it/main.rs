@@ -3,8 +3,10 @@
 //! random bytes.
 
 mod controller;
+mod differential;
 mod fixtures;
 mod mariadb;
+mod mysql_rows;
 mod partial;
 mod remote;
 mod values;

@@ -22,7 +22,7 @@ fn text(name: &str, column_type: ColumnType, charset: &str) -> ColumnDefinition 
 }
 
 /// The schema of `d.t` as the schema tracker will know it.
-fn schema() -> TableSchema {
+pub(crate) fn schema() -> TableSchema {
     use IntegerWidth::*;
     let plain =
         |name: &str, column_type: ColumnType| ColumnDefinition::new(name, column_type, true);
@@ -146,7 +146,7 @@ fn schema() -> TableSchema {
     .expect("schema")
 }
 
-const CREATE: &str = "CREATE DATABASE d;
+pub(crate) const CREATE: &str = "CREATE DATABASE d;
 CREATE TABLE d.t (
   id INT PRIMARY KEY,
   ti TINYINT, tiu TINYINT UNSIGNED, si SMALLINT, siu SMALLINT UNSIGNED,
@@ -160,7 +160,7 @@ CREATE TABLE d.t (
   e ENUM('a','b','c'), s SET('x','y','z'), b1 BIT(1), b64 BIT(64)
 ) DEFAULT CHARSET=utf8mb4;";
 
-const WRITES: &str = "SET SESSION sql_mode = ''; SET SESSION time_zone = '+00:00';
+pub(crate) const WRITES: &str = "SET SESSION sql_mode = ''; SET SESSION time_zone = '+00:00';
 INSERT INTO d.t VALUES (1,
   -128, 0, -32768, 0, -8388608, 0, -2147483648, 0, -9223372036854775808, 0,
   -3.25, -2.5e-300,
