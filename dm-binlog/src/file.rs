@@ -48,6 +48,8 @@ pub struct BinlogFileReader {
     offset: u64,
     decoder: EventDecoder,
     buffer: Vec<u8>,
+    /// Length of the last event read (its bytes are `buffer[..last_length]`).
+    last_length: usize,
 }
 
 impl BinlogFileReader {
@@ -76,7 +78,40 @@ impl BinlogFileReader {
             offset: MAGIC.len() as u64,
             decoder: EventDecoder::new(name),
             buffer: Vec::with_capacity(64 * 1024),
+            last_length: 0,
         })
+    }
+
+    /// Opens a file to read from `offset`: the format description at the start is read first
+    /// (the events after it need it), then reading continues at `offset`.
+    pub fn open_at(path: impl AsRef<Path>, offset: u64) -> Result<Self, BinlogError> {
+        let mut reader = BinlogFileReader::open(path)?;
+        if offset > reader.offset {
+            match reader.read_next()? {
+                Read::Event { .. } => {}
+                Read::Partial { .. } | Read::End => {
+                    return Err(BinlogError::Malformed {
+                        position: format!("{}:4", reader.path.display()),
+                        event_type: "FORMAT_DESCRIPTION".into(),
+                        reason: format!(
+                            "the file has no complete first event, so it cannot be read from offset {offset}"
+                        ),
+                    });
+                }
+            }
+            reader.offset = offset;
+        }
+        Ok(reader)
+    }
+
+    /// The bytes of the last event [`Self::read_next`] returned, header to checksum.
+    pub fn last_event_bytes(&self) -> &[u8] {
+        &self.buffer[..self.last_length.min(self.buffer.len())]
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// The offset of the next event.
@@ -138,6 +173,7 @@ impl BinlogFileReader {
         let offset = self.offset;
         let event = self.decoder.decode(&self.buffer[..length], offset)?;
         self.offset += length as u64;
+        self.last_length = length;
         Ok(Read::Event { offset, event })
     }
 }

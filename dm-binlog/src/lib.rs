@@ -27,6 +27,7 @@ pub mod file;
 pub mod json;
 pub mod location;
 pub mod metadata;
+pub mod relay;
 pub mod remote;
 pub mod rows;
 pub mod stream;
@@ -42,6 +43,7 @@ pub use event::{
 pub use file::{BinlogFileReader, Read};
 pub use location::{EventLocations, LocationTracker};
 pub use metadata::{OptionalMetadata, schema_from_table_map};
+pub use relay::{PurgeRule, RelayMeta, RelayPosition, RelaySource, RelayWriter, purge};
 pub use remote::{RemoteOptions, RemoteSource, UpstreamInfo};
 pub use rows::{RowImages, decode_rows};
 pub use stream::{EventStream, StartPoint, StreamEvent};

@@ -8,5 +8,6 @@ mod fixtures;
 mod mariadb;
 mod mysql_rows;
 mod partial;
+mod relay;
 mod remote;
 mod values;
