@@ -5,7 +5,9 @@
 //! cargo run --example binlog-dump -- --host 127.0.0.1 --port 3306 --user repl --password secret \
 //!     --server-id 9001 --start mysql-bin.000001:4 [--follow] [--format json]
 //! cargo run --example binlog-dump -- --host ... --start-gtid '0-1-100'
+//! cargo run --example binlog-dump -- --host ... --start-time '2026-11-24 08:00:00'
 //! cargo run --example binlog-dump -- --file /var/lib/mysql/mysql-bin.000001 [--follow]
+//! cargo run --example binlog-dump -- --relay-dir ./relay --start mysql-bin.000001:4 [--follow]
 //! ```
 //!
 //! Without `--follow` it stops at the end of the binlog; with it, it waits for new events
@@ -20,8 +22,9 @@ use clap::{Parser, ValueEnum};
 use std::collections::HashMap;
 
 use dm::binlog::{
-    BinlogFileReader, EventData, Read, RemoteOptions, RemoteSource, StartPoint, StreamEvent,
-    TableMap, decode_rows, event_type_name, schema_from_table_map,
+    BinlogFileReader, EventData, EventStream, Read, RelaySource, RemoteOptions, RemoteSource,
+    StartPoint, StreamEvent, TableMap, decode_rows, event_type_name, find_start_by_time,
+    schema_from_table_map,
 };
 use dm::core::{BinlogPosition, Flavor, GtidSet, Value};
 
@@ -38,8 +41,11 @@ enum Format {
 #[command(name = "binlog-dump")]
 struct Arguments {
     /// Read this binlog or relay log file instead of a server.
-    #[arg(long, conflicts_with_all = ["start", "start_gtid"])]
+    #[arg(long, conflicts_with_all = ["start", "start_gtid", "relay_dir"])]
     file: Option<PathBuf>,
+    /// Read this relay directory (DM layout) from `--start` instead of a server.
+    #[arg(long, requires = "start")]
+    relay_dir: Option<PathBuf>,
     /// Server host.
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
@@ -61,6 +67,10 @@ struct Arguments {
     /// Start after this GTID set (MariaDB `0-1-100`, MySQL `uuid:1-100`).
     #[arg(long, conflicts_with = "start")]
     start_gtid: Option<String>,
+    /// Start at the first transaction at or after this time: unix seconds or
+    /// `YYYY-MM-DD HH:MM:SS` (UTC), found by a binary search over the server's binlog files.
+    #[arg(long, conflicts_with_all = ["start", "start_gtid"])]
+    start_time: Option<String>,
     /// Keep waiting for new events at the end.
     #[arg(long)]
     follow: bool,
@@ -84,7 +94,31 @@ async fn main() -> anyhow::Result<()> {
     );
     options.stop_at_end = !arguments.follow;
     options.annotate_rows = true;
-    let start = match (&arguments.start, &arguments.start_gtid) {
+    let mut arguments_start: Option<String> = None;
+    if let Some(root) = &arguments.relay_dir {
+        let start = BinlogPosition::parse(arguments.start.as_deref().unwrap_or_default())
+            .context("--start must be file:position")?;
+        let mut source = RelaySource::open(root, &start, arguments.follow)?;
+        let mut printer = Printer::new(arguments.format);
+        while let Some(event) = source.next_event().await? {
+            printer.print(&event);
+        }
+        return Ok(());
+    }
+    if let Some(time) = &arguments.start_time {
+        let seconds = parse_time(time)?;
+        match find_start_by_time(&options, seconds).await? {
+            Some(position) => {
+                eprintln!("# the first transaction at or after {time} is at {position}");
+                arguments_start = Some(position.to_string());
+            }
+            None => bail!("no transaction in the server's binlog is at or after {time}"),
+        }
+    }
+    let start = match (
+        arguments_start.as_ref().or(arguments.start.as_ref()),
+        &arguments.start_gtid,
+    ) {
         (Some(position), _) => StartPoint::Position(
             BinlogPosition::parse(position).context("--start must be file:position")?,
         ),
@@ -96,7 +130,9 @@ async fn main() -> anyhow::Result<()> {
             };
             StartPoint::Gtid(GtidSet::parse(flavor, set).context("--start-gtid")?)
         }
-        (None, None) => bail!("give --start file:position, --start-gtid SET or --file PATH"),
+        (None, None) => bail!(
+            "give --start file:position, --start-gtid SET, --start-time TIME, --file PATH or --relay-dir DIR"
+        ),
     };
     let mut source = RemoteSource::connect(&options, &start)
         .await
@@ -159,6 +195,35 @@ async fn dump_file(path: &PathBuf, follow: bool, format: Format) -> anyhow::Resu
             Read::End => return Ok(()),
         }
     }
+}
+
+/// Unix seconds, or `YYYY-MM-DD HH:MM:SS` in UTC.
+fn parse_time(text: &str) -> anyhow::Result<u32> {
+    if let Ok(seconds) = text.trim().parse::<u32>() {
+        return Ok(seconds);
+    }
+    let invalid =
+        || anyhow::anyhow!("--start-time `{text}` is not unix seconds nor YYYY-MM-DD HH:MM:SS");
+    let (date, time) = text.trim().split_once(' ').ok_or_else(invalid)?;
+    let numbers = |part: &str, separator: char| -> anyhow::Result<Vec<i64>> {
+        part.split(separator)
+            .map(|number| number.parse::<i64>().map_err(|_| invalid()))
+            .collect()
+    };
+    let (date, time) = (numbers(date, '-')?, numbers(time, ':')?);
+    let ([year, month, day], [hour, minute, second]) = (
+        <[i64; 3]>::try_from(date).map_err(|_| invalid())?,
+        <[i64; 3]>::try_from(time).map_err(|_| invalid())?,
+    );
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let shifted_year = if month <= 2 { year - 1 } else { year };
+    let era = shifted_year.div_euclid(400);
+    let year_of_era = shifted_year - era * 400;
+    let day_of_year = (153 * (month + if month > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = era * 146_097 + day_of_era - 719_468;
+    let seconds = days * 86_400 + hour * 3_600 + minute * 60 + second;
+    u32::try_from(seconds).map_err(|_| invalid())
 }
 
 fn text(bytes: &[u8]) -> String {

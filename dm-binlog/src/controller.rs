@@ -366,3 +366,78 @@ fn made_event(original: &StreamEvent, event: Event) -> StreamEvent {
         artificial: false,
     }
 }
+
+/// Where to read a relay directory from.
+#[derive(Clone, Debug)]
+pub struct RelayOptions {
+    /// The relay directory.
+    pub root: std::path::PathBuf,
+    /// The sub-directory to start in; `None` takes the newest one that has the start file.
+    pub subdirectory: Option<String>,
+    /// Wait for new events at the end (a syncer does); otherwise the stream ends there.
+    pub follow: bool,
+}
+
+impl BinlogSource for RelayOptions {
+    type Stream = crate::relay::RelaySource;
+
+    async fn open(&self, start: &StartPoint) -> Result<Self::Stream, BinlogError> {
+        let StartPoint::Position(position) = start else {
+            return Err(BinlogError::Unsupported {
+                address: self.root.display().to_string(),
+                reason: format!(
+                    "the relay log is read from a file position, not from {start}; start from the relay's position or read the upstream directly"
+                ),
+            });
+        };
+        match &self.subdirectory {
+            Some(subdirectory) => {
+                crate::relay::RelaySource::open_in(&self.root, subdirectory, position, self.follow)
+            }
+            None => crate::relay::RelaySource::open(&self.root, position, self.follow),
+        }
+    }
+}
+
+/// The upstream or the relay log, chosen at run time (DM's "remote" and "local" binlog types);
+/// [`StreamController::replace_source`] switches between them at the last transaction end.
+#[derive(Clone, Debug)]
+pub enum AnyBinlogSource {
+    /// The upstream server, as a replica.
+    Remote(RemoteOptions),
+    /// A relay directory.
+    Relay(RelayOptions),
+}
+
+/// The stream of an [`AnyBinlogSource`].
+#[derive(Debug)]
+pub enum AnyEventStream {
+    /// From the upstream.
+    Remote(Box<RemoteSource>),
+    /// From the relay log.
+    Relay(Box<crate::relay::RelaySource>),
+}
+
+impl EventStream for AnyEventStream {
+    async fn next_event(&mut self) -> Result<Option<StreamEvent>, BinlogError> {
+        match self {
+            AnyEventStream::Remote(stream) => stream.next_event().await,
+            AnyEventStream::Relay(stream) => stream.next_event().await,
+        }
+    }
+}
+
+impl BinlogSource for AnyBinlogSource {
+    type Stream = AnyEventStream;
+
+    async fn open(&self, start: &StartPoint) -> Result<AnyEventStream, BinlogError> {
+        Ok(match self {
+            AnyBinlogSource::Remote(options) => {
+                AnyEventStream::Remote(Box::new(options.open(start).await?))
+            }
+            AnyBinlogSource::Relay(options) => {
+                AnyEventStream::Relay(Box::new(options.open(start).await?))
+            }
+        })
+    }
+}

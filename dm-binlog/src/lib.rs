@@ -30,10 +30,12 @@ pub mod metadata;
 pub mod relay;
 pub mod remote;
 pub mod rows;
+pub mod search;
 pub mod stream;
 
 pub use controller::{
-    BinlogSource, ControlledEvent, Operator, Origin, ReconnectPolicy, StreamController,
+    AnyBinlogSource, AnyEventStream, BinlogSource, ControlledEvent, Operator, Origin,
+    ReconnectPolicy, RelayOptions, StreamController,
 };
 pub use error::BinlogError;
 pub use event::{
@@ -44,6 +46,7 @@ pub use file::{BinlogFileReader, Read};
 pub use location::{EventLocations, LocationTracker};
 pub use metadata::{OptionalMetadata, schema_from_table_map};
 pub use relay::{PurgeRule, RelayMeta, RelayPosition, RelaySource, RelayWriter, purge};
-pub use remote::{RemoteOptions, RemoteSource, UpstreamInfo};
+pub use remote::{RemoteOptions, RemoteSource, UpstreamInfo, list_binary_logs};
 pub use rows::{RowImages, decode_rows};
+pub use search::find_start_by_time;
 pub use stream::{EventStream, StartPoint, StreamEvent};

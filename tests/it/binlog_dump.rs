@@ -70,6 +70,21 @@ async fn binlog_dump_prints_a_live_servers_binlog() {
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("MARIADB_GTID"), "{text}");
 
+    // --start-time: a date before everything finds the first transaction.
+    let first_gtid = shown
+        .iter()
+        .find(|row| row[2].as_deref() == Some("Gtid"))
+        .and_then(|row| row[1].clone())
+        .expect("a GTID event");
+    let by_time = binlog_dump(&["--port", &port, "--start-time", "2000-01-01 00:00:00"]);
+    let message = String::from_utf8_lossy(&by_time.stderr);
+    assert!(
+        message.contains(&format!("is at mysql-bin.000001:{first_gtid}")),
+        "{message}"
+    );
+    let future = binlog_dump(&["--port", &port, "--start-time", "2100-01-01 00:00:00"]);
+    assert!(!future.status.success());
+
     let purged = binlog_dump(&["--port", &port, "--start", "mysql-bin.000099:4"]);
     assert!(!purged.status.success());
     let message = String::from_utf8_lossy(&purged.stderr);

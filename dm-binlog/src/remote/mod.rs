@@ -482,6 +482,29 @@ impl EventStream for RemoteSource {
     }
 }
 
+/// The upstream's binlog files and their sizes (`SHOW BINARY LOGS`), oldest first.
+pub async fn list_binary_logs(options: &RemoteOptions) -> Result<Vec<(String, u64)>, BinlogError> {
+    let mut connection = Connection::open(
+        &options.host,
+        options.port,
+        &options.user,
+        &options.password,
+        options.connect_timeout,
+        options.effective_read_timeout(),
+    )
+    .await?;
+    let rows = connection.query("SHOW BINARY LOGS").await?;
+    connection.quit().await;
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| {
+            let name = row.first().cloned().flatten()?;
+            let size = row.get(1).cloned().flatten()?.parse().ok()?;
+            Some((name, size))
+        })
+        .collect())
+}
+
 /// The u64 whose low 32 bits are `log_position`, nearest to `expected`.
 fn widen(log_position: u32, expected: u64) -> u64 {
     let high = expected & !0xffff_ffff;

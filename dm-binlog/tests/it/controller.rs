@@ -373,3 +373,63 @@ async fn operators_skip_replace_and_inject_at_a_position() {
         "each operator applied once"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switching_from_the_relay_to_the_upstream_mid_transaction_loses_and_repeats_nothing() {
+    use dm_binlog::{AnyBinlogSource, RelayOptions, RelayWriter, RemoteSource};
+
+    let server = or_skip!(MariaDb::start_with(MariaDbOptions::named("controller-switch")).await);
+    write_workload(&server, 10_000).await;
+    let mut options = RemoteOptions::new("127.0.0.1", server.port(), "root", "", 204);
+    options.stop_at_end = true;
+    // Every event, so that the stream is contiguous.
+    options.annotate_rows = true;
+    let mut remote = RemoteSource::connect(
+        &options,
+        &dm_binlog::StartPoint::Position(
+            BinlogPosition::parse("mysql-bin.000001:4").expect("position"),
+        ),
+    )
+    .await
+    .expect("connect");
+    let uuid = remote.upstream().server_uuid.clone();
+    let mut expected = Vec::new();
+    let directory = tempfile::tempdir().expect("temp dir");
+    let root = directory.path().join("relay");
+    let mut writer = RelayWriter::open(&root, &uuid, Flavor::MariaDb).expect("writer");
+    while let Some(event) = remote.next_event().await.expect("stream") {
+        writer.write(&event).expect("relay write");
+        if !event.artificial {
+            expected.push(event.position.to_string());
+        }
+    }
+    writer.flush().expect("flush");
+
+    let relay = AnyBinlogSource::Relay(RelayOptions {
+        root: root.clone(),
+        subdirectory: None,
+        follow: false,
+    });
+    let mut controller = StreamController::new(
+        relay,
+        file_start("mysql-bin.000001"),
+        ReconnectPolicy::default(),
+    );
+    let mut seen = Continuity::default();
+    // Into the INSERT's transaction from the relay, then on from the upstream.
+    while seen.delivered.len() < 15 {
+        let event = controller
+            .next_event()
+            .await
+            .expect("relay")
+            .expect("event");
+        seen.check(&event);
+    }
+    assert!(controller.current().position != controller.transaction_end().position);
+    controller.replace_source(AnyBinlogSource::Remote(options));
+    while let Some(event) = controller.next_event().await.expect("remote") {
+        seen.check(&event);
+    }
+    assert!(controller.replayed_events() > 0);
+    assert_eq!(seen.delivered, expected);
+}

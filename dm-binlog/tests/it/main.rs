@@ -10,4 +10,5 @@ mod mysql_rows;
 mod partial;
 mod relay;
 mod remote;
+mod search;
 mod values;
