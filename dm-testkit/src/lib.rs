@@ -28,6 +28,7 @@
 
 pub mod error;
 pub mod etcd;
+pub mod fake_mysql;
 pub mod fixtures;
 pub mod mariadb;
 pub mod process;
@@ -38,6 +39,7 @@ use std::time::{Duration, Instant};
 
 pub use error::TestkitError;
 pub use etcd::{Etcd, EtcdCluster, EtcdTiming};
+pub use fake_mysql::{FakeMySqlScript, FakeMySqlSource};
 pub use fixtures::shared_fixture;
 pub use mariadb::{MariaDb, MariaDbOptions};
 pub use process::process_alive;

@@ -7,6 +7,7 @@ mod differential;
 mod fixtures;
 mod mariadb;
 mod mysql_rows;
+mod mysql_stream;
 mod partial;
 mod relay;
 mod remote;

@@ -1,0 +1,359 @@
+//! A scripted MySQL 8 replication source on loopback, for testing the MySQL-flavour client paths
+//! without a MySQL server (none can be installed here). It speaks the MySQL protocol's
+//! handshake with `caching_sha2_password` (fast path, verifying the client's scramble), answers
+//! the queries a replica sends, records every command, and on `COM_BINLOG_DUMP(_GTID)` streams
+//! a fake ROTATE followed by the events of a real MySQL binlog file, byte for byte.
+//!
+//! ```text
+//! client --TCP--> FakeMySqlSource: HandshakeV10 (8.0.36, caching_sha2_password)
+//!                 <- response (scramble checked) -> 01 03 (fast auth ok), OK | ERR 1045
+//!                 COM_QUERY -> canned result sets / OK;  COM_REGISTER_SLAVE -> OK
+//!                 COM_BINLOG_DUMP_GTID -> 00 <fake rotate> 00 <event> ... [FE if non-blocking]
+//! ```
+//!
+//! The events streamed are the caller's (a file from the shared MySQL fixtures): a test names
+//! where its bytes come from.
+
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+/// What the fake source serves.
+#[derive(Clone, Debug)]
+pub struct FakeMySqlScript {
+    /// Reported server version.
+    pub server_version: String,
+    /// The replication user's password (any user name is accepted).
+    pub password: String,
+    /// When set, the fast path is refused and full authentication requested (TLS/RSA).
+    pub require_full_authentication: bool,
+    /// `@@server_id`.
+    pub server_id: u32,
+    /// `@@server_uuid`.
+    pub server_uuid: String,
+    /// The binlog file the stream is in.
+    pub file_name: String,
+    /// The events to stream after the fake rotate, each whole (header to checksum).
+    pub events: Vec<Vec<u8>>,
+}
+
+impl FakeMySqlScript {
+    /// A script streaming the events of a binlog file's bytes (magic included).
+    pub fn from_binlog_file(file_name: &str, bytes: &[u8], password: &str) -> Self {
+        let mut events = Vec::new();
+        let mut offset = 4;
+        while offset + 19 <= bytes.len() {
+            let size = u32::from_le_bytes([
+                bytes[offset + 9],
+                bytes[offset + 10],
+                bytes[offset + 11],
+                bytes[offset + 12],
+            ]) as usize;
+            if size < 19 || offset + size > bytes.len() {
+                break;
+            }
+            events.push(bytes[offset..offset + size].to_vec());
+            offset += size;
+        }
+        FakeMySqlScript {
+            server_version: "8.0.36".into(),
+            password: password.into(),
+            require_full_authentication: false,
+            server_id: 77,
+            server_uuid: "3e11fa47-71ca-11e1-9e33-c80aa9429562".into(),
+            file_name: file_name.into(),
+            events,
+        }
+    }
+}
+
+/// A running fake source.
+#[derive(Debug)]
+pub struct FakeMySqlSource {
+    port: u16,
+    commands: Arc<Mutex<Vec<Vec<u8>>>>,
+    task: JoinHandle<()>,
+}
+
+impl FakeMySqlSource {
+    /// Listens on a free loopback port and serves connections until dropped.
+    pub async fn start(script: FakeMySqlScript) -> std::io::Result<FakeMySqlSource> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        let commands = Arc::new(Mutex::new(Vec::new()));
+        let recorded = commands.clone();
+        let task = tokio::spawn(async move {
+            let mut connection_id = 100;
+            while let Ok((stream, _)) = listener.accept().await {
+                connection_id += 1;
+                let script = script.clone();
+                let recorded = recorded.clone();
+                tokio::spawn(async move {
+                    let _ = serve(stream, &script, connection_id, &recorded).await;
+                });
+            }
+        });
+        Ok(FakeMySqlSource {
+            port,
+            commands,
+            task,
+        })
+    }
+
+    /// The port it listens on (127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Every command payload received so far, in order (first byte = command).
+    pub fn commands(&self) -> Vec<Vec<u8>> {
+        self.commands
+            .lock()
+            .map(|list| list.clone())
+            .unwrap_or_default()
+    }
+
+    /// The text of every `COM_QUERY` received.
+    pub fn queries(&self) -> Vec<String> {
+        self.commands()
+            .into_iter()
+            .filter(|command| command.first() == Some(&0x03))
+            .map(|command| String::from_utf8_lossy(&command[1..]).into_owned())
+            .collect()
+    }
+}
+
+impl Drop for FakeMySqlSource {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+struct Packets {
+    stream: TcpStream,
+    sequence: u8,
+}
+
+impl Packets {
+    async fn read(&mut self) -> std::io::Result<Vec<u8>> {
+        let mut header = [0u8; 4];
+        self.stream.read_exact(&mut header).await?;
+        let length = u32::from_le_bytes([header[0], header[1], header[2], 0]) as usize;
+        self.sequence = header[3].wrapping_add(1);
+        let mut payload = vec![0; length];
+        self.stream.read_exact(&mut payload).await?;
+        Ok(payload)
+    }
+
+    async fn write(&mut self, payload: &[u8]) -> std::io::Result<()> {
+        let mut packet = Vec::with_capacity(payload.len() + 4);
+        packet.extend_from_slice(&(payload.len() as u32).to_le_bytes()[..3]);
+        packet.push(self.sequence);
+        packet.extend_from_slice(payload);
+        self.sequence = self.sequence.wrapping_add(1);
+        self.stream.write_all(&packet).await
+    }
+}
+
+fn length_encoded(bytes: &[u8]) -> Vec<u8> {
+    let mut output = Vec::with_capacity(bytes.len() + 3);
+    if bytes.len() < 251 {
+        output.push(bytes.len() as u8);
+    } else {
+        output.push(0xfc);
+        output.extend_from_slice(&(bytes.len() as u16).to_le_bytes());
+    }
+    output.extend_from_slice(bytes);
+    output
+}
+
+const OK: [u8; 7] = [0, 0, 0, 2, 0, 0, 0];
+const EOF: [u8; 5] = [0xfe, 0, 0, 2, 0];
+
+fn error_packet(code: u16, message: &str) -> Vec<u8> {
+    let mut packet = vec![0xff];
+    packet.extend_from_slice(&code.to_le_bytes());
+    packet.extend_from_slice(b"#28000");
+    packet.extend_from_slice(message.as_bytes());
+    packet
+}
+
+async fn result_set(
+    packets: &mut Packets,
+    rows: &[Vec<String>],
+    columns: usize,
+) -> std::io::Result<()> {
+    packets.write(&[columns as u8]).await?;
+    for index in 0..columns {
+        let mut definition = Vec::new();
+        for part in ["def", "", "", "", &format!("c{index}"), ""] {
+            definition.extend_from_slice(&length_encoded(part.as_bytes()));
+        }
+        definition.push(0x0c);
+        definition.extend_from_slice(&45u16.to_le_bytes());
+        definition.extend_from_slice(&255u32.to_le_bytes());
+        definition.push(253);
+        definition.extend_from_slice(&[0, 0, 0, 0, 0]);
+        packets.write(&definition).await?;
+    }
+    packets.write(&EOF).await?;
+    for row in rows {
+        let mut packet = Vec::new();
+        for value in row {
+            packet.extend_from_slice(&length_encoded(value.as_bytes()));
+        }
+        packets.write(&packet).await?;
+    }
+    packets.write(&EOF).await
+}
+
+/// The fake ROTATE a source sends first: artificial, log_pos 0, CRC32.
+fn fake_rotate(server_id: u32, file_name: &str) -> Vec<u8> {
+    let size = 19 + 8 + file_name.len() + 4;
+    let mut event = Vec::with_capacity(size);
+    event.extend_from_slice(&0u32.to_le_bytes());
+    event.push(4);
+    event.extend_from_slice(&server_id.to_le_bytes());
+    event.extend_from_slice(&(size as u32).to_le_bytes());
+    event.extend_from_slice(&0u32.to_le_bytes());
+    event.extend_from_slice(&0x20u16.to_le_bytes());
+    event.extend_from_slice(&4u64.to_le_bytes());
+    event.extend_from_slice(file_name.as_bytes());
+    let crc = crc32fast::hash(&event);
+    event.extend_from_slice(&crc.to_le_bytes());
+    event
+}
+
+async fn serve(
+    stream: TcpStream,
+    script: &FakeMySqlScript,
+    connection_id: u32,
+    recorded: &Mutex<Vec<Vec<u8>>>,
+) -> std::io::Result<()> {
+    let mut packets = Packets {
+        stream,
+        sequence: 0,
+    };
+    let nonce: Vec<u8> = (0..20u8).map(|index| b'a' + index).collect();
+    // PROTOCOL_41 | SECURE_CONNECTION | PLUGIN_AUTH | PLUGIN_AUTH_LENENC | LONG_PASSWORD | TRANSACTIONS
+    let capabilities: u32 = 512 | 32768 | (1 << 19) | (1 << 21) | 1 | 8192;
+    let mut handshake = vec![10];
+    handshake.extend_from_slice(script.server_version.as_bytes());
+    handshake.push(0);
+    handshake.extend_from_slice(&connection_id.to_le_bytes());
+    handshake.extend_from_slice(&nonce[..8]);
+    handshake.push(0);
+    handshake.extend_from_slice(&(capabilities as u16).to_le_bytes());
+    handshake.push(45);
+    handshake.extend_from_slice(&2u16.to_le_bytes());
+    handshake.extend_from_slice(&((capabilities >> 16) as u16).to_le_bytes());
+    handshake.push(21);
+    handshake.extend_from_slice(&[0; 10]);
+    handshake.extend_from_slice(&nonce[8..]);
+    handshake.push(0);
+    handshake.extend_from_slice(b"caching_sha2_password\0");
+    packets.write(&handshake).await?;
+
+    let response = packets.read().await?;
+    // capabilities(4) max packet(4) charset(1) filler(23) user NUL, lenenc auth response
+    let user_end = response[32..]
+        .iter()
+        .position(|byte| *byte == 0)
+        .unwrap_or(0)
+        + 32;
+    let auth_length = usize::from(*response.get(user_end + 1).unwrap_or(&0));
+    let auth = response
+        .get(user_end + 2..user_end + 2 + auth_length)
+        .unwrap_or_default()
+        .to_vec();
+    let expected = {
+        let stage1 = Sha256::digest(script.password.as_bytes());
+        let stage2 = Sha256::digest(stage1);
+        let mut hasher = Sha256::new();
+        hasher.update(stage2);
+        hasher.update(&nonce);
+        let mix = hasher.finalize();
+        stage1
+            .iter()
+            .zip(mix.iter())
+            .map(|(a, b)| a ^ b)
+            .collect::<Vec<u8>>()
+    };
+    if auth != expected {
+        packets
+            .write(&error_packet(
+                1045,
+                "Access denied for user (using password: YES)",
+            ))
+            .await?;
+        return Ok(());
+    }
+    if script.require_full_authentication {
+        packets.write(&[0x01, 0x04]).await?;
+        return Ok(());
+    }
+    packets.write(&[0x01, 0x03]).await?;
+    packets.write(&OK).await?;
+
+    loop {
+        let command = packets.read().await?;
+        if let Ok(mut list) = recorded.lock() {
+            list.push(command.clone());
+        }
+        packets.sequence = 1;
+        match command.first() {
+            Some(0x01) | None => return Ok(()),
+            Some(0x03) => {
+                let query = String::from_utf8_lossy(&command[1..]).into_owned();
+                if query.starts_with("SELECT @@global.server_id") {
+                    let row = vec![script.server_id.to_string(), "CRC32".into(), "1".into()];
+                    result_set(&mut packets, &[row], 3).await?;
+                } else if query.starts_with("SELECT @@global.server_uuid") {
+                    result_set(&mut packets, &[vec![script.server_uuid.clone()]], 1).await?;
+                } else if query.starts_with("SHOW SLAVE HOSTS")
+                    || query.starts_with("SHOW REPLICAS")
+                {
+                    result_set(&mut packets, &[], 5).await?;
+                } else if query.starts_with("SHOW BINARY LOGS") {
+                    let size: usize = script.events.iter().map(Vec::len).sum::<usize>() + 4;
+                    let row = vec![script.file_name.clone(), size.to_string()];
+                    result_set(&mut packets, &[row], 2).await?;
+                } else if query.starts_with("SET ") {
+                    packets.write(&OK).await?;
+                } else {
+                    packets.write(&error_packet(1064, "syntax error")).await?;
+                }
+            }
+            Some(0x15) => packets.write(&OK).await?,
+            Some(0x12) | Some(0x1e) => {
+                let flags_at = if command[0] == 0x12 { 5 } else { 1 };
+                let non_blocking = command.get(flags_at).is_some_and(|flags| flags & 1 != 0);
+                let mut packet = vec![0];
+                packet.extend_from_slice(&fake_rotate(script.server_id, &script.file_name));
+                packets.write(&packet).await?;
+                for event in &script.events {
+                    let mut packet = Vec::with_capacity(event.len() + 1);
+                    packet.push(0);
+                    packet.extend_from_slice(event);
+                    packets.write(&packet).await?;
+                }
+                if non_blocking {
+                    packets.write(&EOF).await?;
+                } else {
+                    // Stay connected, as a source with nothing new does.
+                    let mut rest = [0u8; 1];
+                    let _ = packets.stream.read(&mut rest).await;
+                    return Ok(());
+                }
+            }
+            Some(_) => {
+                packets
+                    .write(&error_packet(1047, "unknown command"))
+                    .await?
+            }
+        }
+    }
+}
