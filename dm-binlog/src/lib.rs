@@ -1,23 +1,28 @@
 //! # dm-binlog: where every byte of incremental replication enters
 //!
-//! **Status: the event layer and row decoding are built** (framing, header, format description,
-//! CRC32 checksums, the control events of both flavours, compressed events, table maps, a file
-//! reader that tails files being written, and [`decode_rows`] into `dm_core::Value` for the types
-//! MariaDB writes). Still to come: MySQL binary JSON and GEOMETRY values, the replica-protocol
-//! `RemoteSource` for both flavours, the relay log, the stream controller and the `binlog-dump`
-//! example.
+//! Reads a MySQL or MariaDB binlog exactly: as a replica over the network ([`RemoteSource`]),
+//! from a relay log ([`RelaySource`], written by [`RelayWriter`]) or from a file
+//! ([`BinlogFileReader`]); keeps the stream's [`dm_core::Location`] across reconnects and
+//! operators ([`StreamController`]); decodes row images into `dm_core::Value` ([`decode_rows`]).
+//! The crate README shows each in use.
 //!
 //! ```text
-//! upstream MySQL/MariaDB --(replica protocol)--> RemoteSource --+               (to come)
-//!                                                               +--> EventStream --> dm-syncer
-//! relay directory / binlog file ----> BinlogFileReader ---------+
-//!                                          |  frame() -> EventDecoder::decode() -> Event
+//! upstream --replica protocol--> RemoteSource --+                       +--> RelayWriter --> relay dir
+//!                                               +--> StreamController --+
+//! relay dir ---------------------> RelaySource -+    (LocationTracker, reconnect, operators)
+//!                                                          |
+//!                        ControlledEvent { StreamEvent { event, raw, position, next_position }, locations }
+//!                                                          |
+//!                                         decode_rows(rows, table_map, schema) --> dm-syncer
 //! ```
 //!
 //! Invariants:
 //! - decoding never panics: malformed bytes are [`BinlogError::Malformed`] naming `file:offset`;
-//! - a damaged event (CRC32 mismatch) is [`BinlogError::ChecksumMismatch`], never decoded;
-//! - an event not yet completely written is [`Read::Partial`] ("wait"), not an error.
+//!   a damaged event (CRC32 mismatch) is [`BinlogError::ChecksumMismatch`], never decoded;
+//! - an event not yet completely written is [`Read::Partial`] ("wait"), not an error;
+//! - positions are `u64` file offsets tracked by the stream (files may pass 4 GiB);
+//! - across reconnects, no real event is delivered twice and none is skipped; a position only
+//!   becomes a checkpoint candidate ([`StreamController::transaction_end`]) between transactions.
 
 pub mod bytes;
 pub mod controller;
@@ -50,3 +55,8 @@ pub use remote::{RemoteOptions, RemoteSource, UpstreamInfo, list_binary_logs};
 pub use rows::{RowImages, decode_rows};
 pub use search::find_start_by_time;
 pub use stream::{EventStream, StartPoint, StreamEvent};
+
+/// The README's Rust examples, compiled as doc tests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -101,8 +101,11 @@ impl LocationTracker {
             EventData::MySqlGtid { gtid, .. } => {
                 self.open(Gtid::MySql(gtid.clone()));
             }
-            EventData::MariaDbGtid { gtid, .. } => {
+            EventData::MariaDbGtid { gtid, flags, .. } => {
                 self.open(Gtid::MariaDb(*gtid));
+                // Without FL_STANDALONE the group runs to its XID or COMMIT (MariaDB writes no
+                // BEGIN before row events); statements inside it do not end it.
+                self.explicit_begin = flags & 1 == 0;
             }
             EventData::AnonymousGtid => {
                 self.pending_gtid = None;
@@ -220,6 +223,98 @@ fn leading_keyword(sql: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn event(data: EventData, offset: u64, size: u64) -> StreamEvent {
+        let file = dm_core::BinlogFileName::parse("mysql-bin.000001").expect("name");
+        StreamEvent {
+            event: crate::event::Event {
+                header: crate::event::EventHeader {
+                    timestamp: 0,
+                    event_type: 0,
+                    server_id: 1,
+                    event_size: size as u32,
+                    log_position: (offset + size) as u32,
+                    flags: 0,
+                },
+                data,
+            },
+            raw: Vec::new(),
+            position: dm_core::BinlogPosition::new(file.clone(), offset),
+            next_position: dm_core::BinlogPosition::new(file, offset + size),
+            artificial: false,
+        }
+    }
+
+    fn query(sql: &str) -> EventData {
+        EventData::Query {
+            thread_id: 1,
+            execution_time: 0,
+            error_code: 0,
+            schema: String::new(),
+            sql: sql.as_bytes().to_vec(),
+            status_variables: Vec::new(),
+        }
+    }
+
+    fn mariadb_gtid(sequence: u64, flags: u8) -> EventData {
+        EventData::MariaDbGtid {
+            gtid: dm_core::MariaDbGtid {
+                domain: 0,
+                server_id: 1,
+                sequence,
+            },
+            flags,
+            commit_id: None,
+        }
+    }
+
+    #[test]
+    fn transactions_end_where_each_flavour_ends_them() {
+        let start = Location {
+            position: dm_core::BinlogPosition::parse("mysql-bin.000001:4").expect("position"),
+            gtid_set: Some(Arc::new(
+                GtidSet::parse(dm_core::Flavor::MariaDb, "0-1-1").expect("set"),
+            )),
+            suffix: 0,
+        };
+        let mut tracker = LocationTracker::new(start);
+        // A statement-format group (no FL_STANDALONE): its statements do not end it, XID does.
+        let group = [
+            event(mariadb_gtid(2, 0x08), 100, 40),
+            event(query("INSERT INTO t VALUES (1)"), 140, 60),
+            event(query("INSERT INTO t VALUES (2)"), 200, 60),
+            event(EventData::Xid { xid: 9 }, 260, 31),
+        ];
+        for (index, item) in group.iter().enumerate() {
+            let locations = tracker.observe(item);
+            assert_eq!(locations.at_transaction_end, index == 3, "event {index}");
+        }
+        assert_eq!(tracker.transaction_end().position.offset, 291);
+        assert_eq!(
+            tracker
+                .transaction_end()
+                .gtid_set
+                .as_ref()
+                .expect("set")
+                .to_string(),
+            "0-1-2"
+        );
+        // A standalone DDL ends with its statement.
+        tracker.observe(&event(mariadb_gtid(3, 0x01), 291, 40));
+        let ddl = tracker.observe(&event(query("CREATE TABLE u (id INT)"), 331, 70));
+        assert!(ddl.at_transaction_end);
+        assert_eq!(ddl.end.gtid_set.as_ref().expect("set").to_string(), "0-1-3");
+        // Without GTIDs: BEGIN ... COMMIT.
+        tracker.observe(&event(query("BEGIN"), 401, 50));
+        assert!(tracker.in_transaction());
+        tracker.observe(&event(query("UPDATE t SET a = 1"), 451, 50));
+        assert!(tracker.in_transaction());
+        assert!(
+            tracker
+                .observe(&event(query("COMMIT"), 501, 50))
+                .at_transaction_end
+        );
+    }
 
     #[test]
     fn leading_keywords_skip_comments_and_spaces() {

@@ -325,7 +325,12 @@ impl RemoteSource {
             decoder: EventDecoder::for_stream(file.to_string(), checksum),
             info: UpstreamInfo {
                 flavor,
-                server_version: handshake.server_version.clone(),
+                // MariaDB prefixes its version with "5.5.5-" for old clients.
+                server_version: handshake
+                    .server_version
+                    .strip_prefix("5.5.5-")
+                    .unwrap_or(&handshake.server_version)
+                    .to_owned(),
                 server_id,
                 server_uuid,
                 checksum,
