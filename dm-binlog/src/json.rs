@@ -181,6 +181,182 @@ fn container(data: &[u8], large: bool, object: bool, depth: usize) -> Result<Jso
     })
 }
 
+/// A step of a JSON path: an object member or an array element.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum PathLeg {
+    Key(String),
+    Index(usize),
+}
+
+/// Parses the paths of MySQL's JSON diffs: `$`, then `.key`, `."quoted key"` or `[N]` legs.
+fn parse_path(path: &str) -> Result<Vec<PathLeg>, String> {
+    let invalid = |why: &str| format!("JSON diff path `{path}` {why}");
+    let mut rest = path
+        .strip_prefix('$')
+        .ok_or_else(|| invalid("does not start with $"))?;
+    let mut legs = Vec::new();
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix('[') {
+            let end = after
+                .find(']')
+                .ok_or_else(|| invalid("has an unclosed ["))?;
+            let index = after[..end]
+                .trim()
+                .parse::<usize>()
+                .map_err(|_| invalid("has an array index that is not a number"))?;
+            legs.push(PathLeg::Index(index));
+            rest = &after[end + 1..];
+        } else if let Some(after) = rest.strip_prefix(".\"") {
+            let mut key = String::new();
+            let mut characters = after.char_indices();
+            let mut consumed = None;
+            while let Some((position, character)) = characters.next() {
+                match character {
+                    '"' => {
+                        consumed = Some(position + 1);
+                        break;
+                    }
+                    '\\' => match characters.next() {
+                        Some((_, 'u')) => {
+                            let hex: String = (0..4)
+                                .filter_map(|_| characters.next().map(|(_, c)| c))
+                                .collect();
+                            let code = u32::from_str_radix(&hex, 16)
+                                .map_err(|_| invalid("has a bad \\u escape"))?;
+                            key.push(char::from_u32(code).unwrap_or('\u{fffd}'));
+                        }
+                        Some((_, 'n')) => key.push('\n'),
+                        Some((_, 't')) => key.push('\t'),
+                        Some((_, 'r')) => key.push('\r'),
+                        Some((_, 'b')) => key.push('\u{8}'),
+                        Some((_, 'f')) => key.push('\u{c}'),
+                        Some((_, other)) => key.push(other),
+                        None => return Err(invalid("ends inside an escape")),
+                    },
+                    other => key.push(other),
+                }
+            }
+            let consumed = consumed.ok_or_else(|| invalid("has an unclosed quoted key"))?;
+            legs.push(PathLeg::Key(key));
+            rest = &after[consumed..];
+        } else if let Some(after) = rest.strip_prefix('.') {
+            let end = after.find(['.', '[']).unwrap_or(after.len());
+            if end == 0 {
+                return Err(invalid("has an empty key"));
+            }
+            legs.push(PathLeg::Key(after[..end].to_owned()));
+            rest = &after[end..];
+        } else {
+            return Err(invalid("has an unexpected character"));
+        }
+    }
+    Ok(legs)
+}
+
+/// MySQL keeps object keys sorted by length, then bytes; an inserted key goes to its place.
+fn key_order(left: &str, right: &str) -> std::cmp::Ordering {
+    (left.len(), left.as_bytes()).cmp(&(right.len(), right.as_bytes()))
+}
+
+fn navigate<'a>(
+    mut value: &'a mut JsonValue,
+    legs: &[PathLeg],
+    path: &str,
+) -> Result<&'a mut JsonValue, String> {
+    for leg in legs {
+        value = match (value, leg) {
+            (JsonValue::Object(members), PathLeg::Key(key)) => members
+                .iter_mut()
+                .find(|(name, _)| name == key)
+                .map(|(_, member)| member)
+                .ok_or_else(|| format!("JSON diff path `{path}`: no member `{key}`"))?,
+            (JsonValue::Array(elements), PathLeg::Index(index)) => elements
+                .get_mut(*index)
+                .ok_or_else(|| format!("JSON diff path `{path}`: no element {index}"))?,
+            _ => {
+                return Err(format!(
+                    "JSON diff path `{path}` does not match the document"
+                ));
+            }
+        };
+    }
+    Ok(value)
+}
+
+/// Applies a partial update's diff vector (`operation u8, path lenenc, [value lenenc + binary
+/// JSON]` repeated, as MySQL's `Json_diff_vector` writes it) to the document it was made against.
+pub(crate) fn apply_json_diffs(document: &mut JsonValue, diffs: &[u8]) -> Result<(), String> {
+    let mut reader = ByteReader::new(diffs);
+    while reader.remaining() > 0 {
+        let operation = reader.u8("JSON diff operation")?;
+        let path_length = reader.length_encoded("JSON diff path length")?;
+        let path = reader.take(path_length as usize, "JSON diff path")?;
+        let path = std::str::from_utf8(path).map_err(|_| "JSON diff path is not UTF-8")?;
+        let value = if operation == 2 {
+            None
+        } else {
+            let length = reader.length_encoded("JSON diff value length")?;
+            Some(decode_json(
+                reader.take(length as usize, "JSON diff value")?,
+            )?)
+        };
+        let legs = parse_path(path)?;
+        let Some((last, parents)) = legs.split_last() else {
+            match (operation, value) {
+                (0 | 1, Some(value)) => *document = value,
+                _ => {
+                    return Err(format!(
+                        "JSON diff operation {operation} on the whole document"
+                    ));
+                }
+            }
+            continue;
+        };
+        let parent = navigate(document, parents, path)?;
+        match (operation, value, parent, last) {
+            (0, Some(value), parent, _) => {
+                *navigate(parent, std::slice::from_ref(last), path)? = value;
+            }
+            (1, Some(value), JsonValue::Array(elements), PathLeg::Index(index)) => {
+                let index = (*index).min(elements.len());
+                elements.insert(index, value);
+            }
+            (1, Some(value), JsonValue::Object(members), PathLeg::Key(key)) => {
+                match members.iter().position(|(name, _)| name == key) {
+                    Some(existing) => members[existing].1 = value,
+                    None => {
+                        let at = members
+                            .iter()
+                            .position(|(name, _)| key_order(name, key).is_gt())
+                            .unwrap_or(members.len());
+                        members.insert(at, (key.clone(), value));
+                    }
+                }
+            }
+            (2, None, JsonValue::Array(elements), PathLeg::Index(index))
+                if *index < elements.len() =>
+            {
+                elements.remove(*index);
+            }
+            (2, None, JsonValue::Object(members), PathLeg::Key(key)) => {
+                let before = members.len();
+                members.retain(|(name, _)| name != key);
+                if members.len() == before {
+                    return Err(format!(
+                        "JSON diff path `{path}`: no member `{key}` to remove"
+                    ));
+                }
+            }
+            (operation, _, _, _) => {
+                return Err(format!(
+                    "JSON diff operation {operation} at `{path}` does not match the document"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// MySQL field types that JSON keeps as opaque scalars.
 const FIELD_NEWDECIMAL: u8 = 246;
 const FIELD_DATE: u8 = 10;
@@ -464,7 +640,44 @@ mod tests {
         let _ = decode_json(&deep);
     }
 
+    fn diff(operation: u8, path: &str, value: Option<&[u8]>) -> Vec<u8> {
+        let mut bytes = vec![operation, path.len() as u8];
+        bytes.extend_from_slice(path.as_bytes());
+        if let Some(value) = value {
+            bytes.push(value.len() as u8);
+            bytes.extend_from_slice(value);
+        }
+        bytes
+    }
+
+    #[test]
+    fn json_diffs_replace_insert_and_remove_as_mysql_does() {
+        let mut document = decode_json(&sample()).expect("decodes");
+        let mut diffs = diff(0, "$.a", Some(&[0x05, 7, 0]));
+        diffs.extend(diff(1, "$.bb[1]", Some(&[0x0c, 1, b'y'])));
+        diffs.extend(diff(2, "$.bb[0]", None));
+        // Keys are kept sorted by length, then bytes: "c" goes before "bb".
+        diffs.extend(diff(1, "$.c", Some(&[0x04, 0, 0])));
+        diffs.extend(diff(1, "$.\"a b\"", Some(&[0x04, 1])));
+        apply_json_diffs(&mut document, &diffs).expect("applies");
+        assert_eq!(
+            document.to_json_text(),
+            r#"{"a": 7, "c": null, "bb": ["y", null, "x", 3.5, -70000], "a b": true}"#
+        );
+        let mut document = decode_json(&sample()).expect("decodes");
+        assert!(apply_json_diffs(&mut document, &diff(0, "$.missing", Some(&[0x04, 0]))).is_err());
+        assert!(apply_json_diffs(&mut document, &diff(2, "$.bb[9]", None)).is_err());
+        assert!(apply_json_diffs(&mut document, &diff(0, "a", Some(&[0x04, 0]))).is_err());
+        assert!(apply_json_diffs(&mut document, &[0, 5, b'$']).is_err());
+    }
+
     proptest! {
+        #[test]
+        fn random_diffs_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..80)) {
+            let mut document = decode_json(&sample()).expect("decodes");
+            let _ = apply_json_diffs(&mut document, &bytes);
+        }
+
         #[test]
         fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
             let _ = decode_json(&bytes);

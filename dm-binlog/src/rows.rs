@@ -26,6 +26,7 @@ use dm_core::{
 use crate::bytes::ByteReader;
 use crate::error::BinlogError;
 use crate::event::{RowsEvent, RowsKind, TableMap};
+use crate::json::JsonValue;
 
 /// Binlog column type codes.
 mod column_type {
@@ -145,8 +146,19 @@ fn decode_all(
     }
     let mut reader = ByteReader::new(&event.rows);
     let mut rows = Vec::new();
+    let mut before_documents = Vec::new();
     while reader.remaining() > 0 {
-        let first = decode_image(&mut reader, &event.columns_present, &storages, schema)?;
+        // A partial update's after image may hold JSON diffs against the before image's
+        // documents: keep those (only then).
+        let capture = (event.partial_json).then_some(&mut before_documents);
+        let first = decode_image(
+            &mut reader,
+            &event.columns_present,
+            &storages,
+            schema,
+            None,
+            capture,
+        )?;
         rows.push(match event.kind {
             RowsKind::Write => (None, Some(first)),
             RowsKind::Delete => (Some(first), None),
@@ -155,10 +167,15 @@ fn decode_all(
                     .columns_present_after
                     .as_deref()
                     .unwrap_or(&event.columns_present);
-                if event.partial_json {
-                    refuse_partial_json(&mut reader, present, &storages, schema)?;
-                }
-                let second = decode_image(&mut reader, present, &storages, schema)?;
+                let partial = if event.partial_json {
+                    partial_json_columns(&mut reader, &storages)?
+                } else {
+                    None
+                };
+                let diffs = partial
+                    .as_deref()
+                    .map(|flags| (flags, before_documents.as_slice()));
+                let second = decode_image(&mut reader, present, &storages, schema, diffs, None)?;
                 (Some(first), Some(second))
             }
         });
@@ -166,40 +183,44 @@ fn decode_all(
     Ok(rows)
 }
 
-/// The value options before a PARTIAL_UPDATE_ROWS after image: with PARTIAL_JSON_UPDATES set, a
-/// bitmap over the image's JSON columns marks those that hold diffs. Diffs are refused (the
-/// full after image is not in the event); images without them decode as usual.
-fn refuse_partial_json(
+/// The value options before a PARTIAL_UPDATE_ROWS after image. With PARTIAL_JSON_UPDATES set, a
+/// bitmap over the table's JSON columns (in order) marks those whose value in the after image
+/// is a diff vector against the before image's document. Returns the flag per column.
+fn partial_json_columns(
     reader: &mut ByteReader<'_>,
-    present: &[u8],
     storages: &[Storage],
-    schema: &TableSchema,
-) -> Result<(), String> {
+) -> Result<Option<Vec<bool>>, String> {
     let options = reader.length_encoded("value options")?;
     if options & 1 == 0 {
-        return Ok(());
+        return Ok(None);
     }
     let json_columns: Vec<usize> = (0..storages.len())
-        .filter(|index| bit(present, *index) && storages[*index].binlog_type == column_type::JSON)
+        .filter(|index| storages[*index].binlog_type == column_type::JSON)
         .collect();
     let bitmap = reader.take(json_columns.len().div_ceil(8), "partial JSON bitmap")?;
+    let mut flags = vec![false; storages.len()];
     for (position, column) in json_columns.iter().enumerate() {
-        if bit(bitmap, position) {
-            return Err(format!(
-                "column `{}` has a partial JSON update (diffs, not the new value), which is not decoded: set binlog_row_value_options='' on the upstream",
-                schema.columns()[*column].name
-            ));
-        }
+        flags[*column] = bit(bitmap, position);
     }
-    Ok(())
+    Ok(Some(flags))
 }
+
+/// JSON diffs of a partial update's after image: which columns hold them, and the before
+/// image's documents they apply to.
+type JsonDiffs<'a> = (&'a [bool], &'a [Option<JsonValue>]);
 
 fn decode_image(
     reader: &mut ByteReader<'_>,
     present: &[u8],
     storages: &[Storage],
     schema: &TableSchema,
+    diffs: Option<JsonDiffs<'_>>,
+    mut capture: Option<&mut Vec<Option<JsonValue>>>,
 ) -> Result<Row, String> {
+    if let Some(documents) = capture.as_deref_mut() {
+        documents.clear();
+        documents.resize(storages.len(), None);
+    }
     if let Some(missing) = (0..storages.len()).find(|index| !bit(present, *index)) {
         return Err(format!(
             "column `{}` is not in the row image: set binlog_row_image=FULL on the upstream",
@@ -211,6 +232,29 @@ fn decode_image(
     for (index, (storage, column)) in storages.iter().zip(schema.columns()).enumerate() {
         if bit(null_bitmap, index) {
             values.push(Value::Null);
+        } else if storage.binlog_type == column_type::JSON && (diffs.is_some() || capture.is_some())
+        {
+            let length = reader.uint(usize::from(storage.metadata[0]), "JSON length")?;
+            let bytes = reader.take(length as usize, "JSON")?;
+            let document = match diffs {
+                Some((partial, before)) if partial.get(index) == Some(&true) => {
+                    let mut document = before.get(index).cloned().flatten().ok_or_else(|| {
+                        format!(
+                            "column `{}` has a partial JSON update but no document in the before image: set binlog_row_image=FULL on the upstream",
+                            column.name
+                        )
+                    })?;
+                    crate::json::apply_json_diffs(&mut document, bytes)
+                        .map_err(|reason| format!("column `{}`: {reason}", column.name))?;
+                    document
+                }
+                _ => crate::json::decode_json(bytes)
+                    .map_err(|reason| format!("column `{}`: {reason}", column.name))?,
+            };
+            values.push(Value::Json(document.to_json_text()));
+            if let Some(documents) = capture.as_deref_mut() {
+                documents[index] = Some(document);
+            }
         } else {
             values.push(
                 decode_value(reader, *storage, column)
@@ -642,5 +686,101 @@ mod tests {
         let mut reader = ByteReader::new(&[0x7f, 0xff, 0xff, 0xff]);
         let time = decode_time2(&mut reader, 2).expect("decodes");
         assert_eq!(time.to_string(), "-00:00:00.010000");
+    }
+
+    /// `{"a": 1}` in MySQL's binary JSON.
+    fn small_document() -> Vec<u8> {
+        let mut document = vec![0x00];
+        document.extend_from_slice(&1u16.to_le_bytes());
+        document.extend_from_slice(&12u16.to_le_bytes());
+        document.extend_from_slice(&11u16.to_le_bytes());
+        document.extend_from_slice(&1u16.to_le_bytes());
+        document.extend_from_slice(&[0x05, 1, 0]);
+        document.push(b'a');
+        document
+    }
+
+    fn json_value(bytes: &[u8]) -> Vec<u8> {
+        let mut value = (bytes.len() as u32).to_le_bytes().to_vec();
+        value.extend_from_slice(bytes);
+        value
+    }
+
+    #[test]
+    fn partial_json_updates_apply_to_the_before_image() {
+        use column_type as t;
+        let map = TableMap {
+            table_id: 1,
+            schema: "d".into(),
+            table: "t".into(),
+            column_types: vec![t::LONG, t::JSON],
+            column_metadata: vec![4],
+            null_bitmap: vec![2],
+            optional_metadata: Vec::new(),
+        };
+        let schema = TableSchema::new(
+            TableRef::new("d", "t"),
+            vec![
+                ColumnDefinition::new(
+                    "id",
+                    ColumnType::Integer {
+                        width: IntegerWidth::Int,
+                        unsigned: false,
+                    },
+                    false,
+                ),
+                ColumnDefinition::new("doc", ColumnType::Json, true),
+            ],
+            Vec::new(),
+        )
+        .expect("schema");
+        // Before: id 1, {"a": 1}. After (partial): id 1, diffs REPLACE $.a = "z", INSERT $.b = true.
+        let mut rows = vec![0];
+        rows.extend_from_slice(&1u32.to_le_bytes());
+        rows.extend_from_slice(&json_value(&small_document()));
+        let mut diffs = vec![0, 3];
+        diffs.extend_from_slice(b"$.a");
+        diffs.extend_from_slice(&[3, 0x0c, 1, b'z']);
+        diffs.extend_from_slice(&[1, 3]);
+        diffs.extend_from_slice(b"$.b");
+        diffs.extend_from_slice(&[2, 0x04, 1]);
+        let mut partial = rows.clone();
+        partial.extend_from_slice(&[1, 0b1, 0]); // value options, partial bitmap, null bitmap
+        partial.extend_from_slice(&1u32.to_le_bytes());
+        partial.extend_from_slice(&json_value(&diffs));
+        let event = RowsEvent {
+            kind: RowsKind::Update,
+            table_id: 1,
+            flags: 0,
+            column_count: 2,
+            columns_present: vec![3],
+            columns_present_after: Some(vec![3]),
+            rows: partial,
+            partial_json: true,
+        };
+        let decoded = decode_rows(&event, &map, &schema).expect("decodes");
+        let (before, after) = &decoded[0];
+        assert_eq!(
+            before.as_ref().expect("before").0[1],
+            Value::Json(r#"{"a": 1}"#.into())
+        );
+        assert_eq!(
+            after.as_ref().expect("after").0[1],
+            Value::Json(r#"{"a": "z", "b": true}"#.into())
+        );
+        // Value options without PARTIAL_JSON_UPDATES: the after image holds whole documents.
+        let mut whole = rows.clone();
+        whole.extend_from_slice(&[0, 0]);
+        whole.extend_from_slice(&1u32.to_le_bytes());
+        whole.extend_from_slice(&json_value(&small_document()));
+        let event = RowsEvent {
+            rows: whole,
+            ..event
+        };
+        let decoded = decode_rows(&event, &map, &schema).expect("decodes");
+        assert_eq!(
+            decoded[0].1.as_ref().expect("after").0[1],
+            Value::Json(r#"{"a": 1}"#.into())
+        );
     }
 }
