@@ -9,17 +9,16 @@
 //!
 //! Run: `cargo bench --bench binlog_decode` (needs mariadbd and sysbench: `scripts/setup.sh`).
 
+#[path = "support/sbtest.rs"]
+mod sbtest;
+
 use std::collections::HashMap;
 use std::hint::black_box;
-use std::process::Command;
 use std::time::Instant;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use dm::binlog::{EventData, EventDecoder, Frame, decode_rows, frame};
-use dm::core::{
-    ColumnDefinition, ColumnType, IntegerWidth, KeyColumn, KeyDefinition, KeyKind, TableRef,
-    TableSchema,
-};
+use dm::core::TableSchema;
 use dm_testkit::{MariaDb, MariaDbOptions};
 
 const TABLES: usize = 8;
@@ -41,40 +40,24 @@ fn record_binlog() -> Result<Vec<Vec<u8>>, String> {
             .execute("CREATE DATABASE sbtest")
             .await
             .map_err(|error| error.to_string())?;
-        let port = server.port().to_string();
-        let sysbench = |phase: &str, extra: &[&str]| {
-            let tables = format!("--tables={TABLES}");
-            let size = format!("--table-size={TABLE_SIZE}");
-            let mut arguments = vec![
-                "oltp_write_only",
-                "--db-driver=mysql",
-                "--mysql-host=127.0.0.1",
-                "--mysql-user=root",
-                "--mysql-db=sbtest",
-                &tables,
-                &size,
-                "--rand-seed=1",
-            ];
-            let port_argument = format!("--mysql-port={port}");
-            arguments.push(&port_argument);
-            arguments.extend_from_slice(extra);
-            arguments.push(phase);
-            let output = Command::new("sysbench")
-                .args(&arguments)
-                .output()
-                .map_err(|error| format!("sysbench: {error}"))?;
-            if output.status.success() {
-                Ok(())
-            } else {
-                Err(format!(
-                    "sysbench {phase}: {}",
-                    String::from_utf8_lossy(&output.stderr)
-                ))
-            }
-        };
-        sysbench("prepare", &["--threads=2"])?;
-        let events = format!("--events={TRANSACTIONS}");
-        sysbench("run", &["--threads=2", "--time=0", &events])?;
+        sbtest::sysbench(
+            server.port(),
+            TABLES,
+            TABLE_SIZE,
+            "prepare",
+            &["--threads=2".into()],
+        )?;
+        sbtest::sysbench(
+            server.port(),
+            TABLES,
+            TABLE_SIZE,
+            "run",
+            &[
+                "--threads=2".into(),
+                "--time=0".into(),
+                format!("--events={TRANSACTIONS}"),
+            ],
+        )?;
         server
             .execute("FLUSH BINARY LOGS")
             .await
@@ -99,43 +82,6 @@ fn record_binlog() -> Result<Vec<Vec<u8>>, String> {
             })
             .collect()
     })
-}
-
-/// `sbtest.sbtestN` as sysbench creates it.
-fn sbtest_schema(table: &str) -> TableSchema {
-    let integer = |name: &str| {
-        ColumnDefinition::new(
-            name,
-            ColumnType::Integer {
-                width: IntegerWidth::Int,
-                unsigned: false,
-            },
-            false,
-        )
-    };
-    let char_column = |name: &str, length| {
-        let mut column = ColumnDefinition::new(name, ColumnType::Char { length }, false);
-        column.charset = Some("utf8mb4".into());
-        column
-    };
-    TableSchema::new(
-        TableRef::new("sbtest", table),
-        vec![
-            integer("id"),
-            integer("k"),
-            char_column("c", 120),
-            char_column("pad", 60),
-        ],
-        vec![KeyDefinition {
-            name: "PRIMARY".into(),
-            kind: KeyKind::Primary,
-            columns: vec![KeyColumn {
-                column: 0,
-                prefix_length: None,
-            }],
-        }],
-    )
-    .expect("the sysbench schema is valid")
 }
 
 /// Every event of every file: (file index, offset, bytes range).
@@ -228,12 +174,7 @@ fn bench(criterion: &mut Criterion) {
             row_bytes += length;
         }
     }
-    let schemas: HashMap<String, TableSchema> = (1..=TABLES)
-        .map(|table| {
-            let name = format!("sbtest{table}");
-            (name.clone(), sbtest_schema(&name))
-        })
-        .collect();
+    let schemas = sbtest::sbtest_schemas(TABLES);
     let started = Instant::now();
     let events = decode_all_events(&files);
     let rows = decode_row_events(&files, &row_path, &schemas);

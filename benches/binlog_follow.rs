@@ -6,51 +6,19 @@
 //!
 //! Run: `cargo bench --bench binlog_follow` (needs mariadbd and sysbench: `scripts/setup.sh`).
 
+#[path = "support/sbtest.rs"]
+mod sbtest;
+
 use std::collections::HashMap;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use dm::binlog::{EventData, RemoteOptions, RemoteSource, StartPoint, decode_rows};
-use dm::core::{
-    BinlogPosition, ColumnDefinition, ColumnType, IntegerWidth, KeyColumn, KeyDefinition, KeyKind,
-    TableRef, TableSchema,
-};
+use dm::core::BinlogPosition;
 use dm_testkit::{MariaDb, MariaDbOptions};
 
 const SECONDS: u64 = 20;
-
-fn sbtest_schema(table: &str) -> TableSchema {
-    let integer = |name: &str| {
-        ColumnDefinition::new(
-            name,
-            ColumnType::Integer {
-                width: IntegerWidth::Int,
-                unsigned: false,
-            },
-            false,
-        )
-    };
-    let text = |name: &str, length| {
-        let mut column = ColumnDefinition::new(name, ColumnType::Char { length }, false);
-        column.charset = Some("utf8mb4".into());
-        column
-    };
-    TableSchema::new(
-        TableRef::new("sbtest", table),
-        vec![integer("id"), integer("k"), text("c", 120), text("pad", 60)],
-        vec![KeyDefinition {
-            name: "PRIMARY".into(),
-            kind: KeyKind::Primary,
-            columns: vec![KeyColumn {
-                column: 0,
-                prefix_length: None,
-            }],
-        }],
-    )
-    .expect("valid schema")
-}
 
 /// CPU seconds (user + system) this process used so far.
 fn process_cpu_seconds() -> f64 {
@@ -70,29 +38,7 @@ fn process_cpu_seconds() -> f64 {
 }
 
 fn sysbench(port: u16, phase: &str, extra: &[String]) -> String {
-    let mut arguments = vec![
-        "oltp_write_only".to_owned(),
-        "--db-driver=mysql".into(),
-        "--mysql-host=127.0.0.1".into(),
-        format!("--mysql-port={port}"),
-        "--mysql-user=root".into(),
-        "--mysql-db=sbtest".into(),
-        "--tables=8".into(),
-        "--table-size=10000".into(),
-        "--rand-seed=1".into(),
-    ];
-    arguments.extend_from_slice(extra);
-    arguments.push(phase.into());
-    let output = Command::new("sysbench")
-        .args(&arguments)
-        .output()
-        .expect("sysbench runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    sbtest::sysbench(port, 8, 10_000, phase, extra).expect("sysbench runs")
 }
 
 fn main() {
@@ -136,12 +82,7 @@ fn main() {
             let mut source = RemoteSource::connect(&options, &StartPoint::Position(start))
                 .await
                 .expect("connect");
-            let schemas: HashMap<String, TableSchema> = (1..=8)
-                .map(|index| {
-                    let name = format!("sbtest{index}");
-                    (name.clone(), sbtest_schema(&name))
-                })
-                .collect();
+            let schemas = sbtest::sbtest_schemas(8);
             let mut maps = HashMap::new();
             while let Ok(Some(event)) = source.next_event().await {
                 bytes_counter.fetch_add(event.raw.len() as u64, Ordering::Relaxed);

@@ -98,6 +98,18 @@ impl RemoteOptions {
         format!("{}:{}", self.host, self.port)
     }
 
+    async fn open_connection(&self) -> Result<Connection, BinlogError> {
+        Connection::open(
+            &self.host,
+            self.port,
+            &self.user,
+            &self.password,
+            self.connect_timeout,
+            self.effective_read_timeout(),
+        )
+        .await
+    }
+
     fn effective_read_timeout(&self) -> Duration {
         self.read_timeout
             .unwrap_or_else(|| self.heartbeat_period.saturating_mul(3) + Duration::from_secs(1))
@@ -152,15 +164,7 @@ impl RemoteSource {
                 "server-id 0 cannot replicate: choose a server-id above 0".into(),
             ));
         }
-        let mut connection = Connection::open(
-            &options.host,
-            options.port,
-            &options.user,
-            &options.password,
-            options.connect_timeout,
-            options.effective_read_timeout(),
-        )
-        .await?;
+        let mut connection = options.open_connection().await?;
         let handshake = connection.handshake().clone();
         let flavor = if handshake.is_mariadb() {
             Flavor::MariaDb
@@ -489,15 +493,7 @@ impl EventStream for RemoteSource {
 
 /// The upstream's binlog files and their sizes (`SHOW BINARY LOGS`), oldest first.
 pub async fn list_binary_logs(options: &RemoteOptions) -> Result<Vec<(String, u64)>, BinlogError> {
-    let mut connection = Connection::open(
-        &options.host,
-        options.port,
-        &options.user,
-        &options.password,
-        options.connect_timeout,
-        options.effective_read_timeout(),
-    )
-    .await?;
+    let mut connection = options.open_connection().await?;
     let rows = connection.query("SHOW BINARY LOGS").await?;
     connection.quit().await;
     Ok(rows

@@ -75,6 +75,19 @@ struct Continuity {
 }
 
 impl Continuity {
+    /// Reads the next event (there must be one) and checks it.
+    async fn next<Source: dm_binlog::BinlogSource>(
+        &mut self,
+        controller: &mut StreamController<Source>,
+    ) {
+        let event = controller
+            .next_event()
+            .await
+            .expect("stream")
+            .expect("event");
+        self.check(&event);
+    }
+
     fn check(&mut self, event: &dm_binlog::ControlledEvent) {
         if event.event.artificial {
             return;
@@ -108,12 +121,7 @@ async fn a_killed_connection_and_a_restarted_upstream_lose_and_repeat_nothing() 
     let read_until = Duration::from_secs(30);
     tokio::time::timeout(read_until, async {
         while seen.delivered.len() < 40 {
-            let event = controller
-                .next_event()
-                .await
-                .expect("stream")
-                .expect("event");
-            seen.check(&event);
+            seen.next(&mut controller).await;
         }
     })
     .await
@@ -123,20 +131,10 @@ async fn a_killed_connection_and_a_restarted_upstream_lose_and_repeat_nothing() 
     // Read on past the kill, then restart the upstream and write more.
     tokio::time::timeout(read_until, async {
         while controller.reconnects() < 1 {
-            let event = controller
-                .next_event()
-                .await
-                .expect("stream")
-                .expect("event");
-            seen.check(&event);
+            seen.next(&mut controller).await;
         }
         for _ in 0..20 {
-            let event = controller
-                .next_event()
-                .await
-                .expect("stream")
-                .expect("event");
-            seen.check(&event);
+            seen.next(&mut controller).await;
         }
     })
     .await
@@ -151,12 +149,7 @@ async fn a_killed_connection_and_a_restarted_upstream_lose_and_repeat_nothing() 
     let (restarted, ()) = tokio::join!(server.restart(), async {
         tokio::time::timeout(Duration::from_secs(90), async {
             while controller.reconnects() == reconnects_before {
-                let event = controller
-                    .next_event()
-                    .await
-                    .expect("stream")
-                    .expect("event");
-                seen.check(&event);
+                seen.next(&mut controller).await;
             }
         })
         .await
@@ -174,12 +167,7 @@ async fn a_killed_connection_and_a_restarted_upstream_lose_and_repeat_nothing() 
     let target = BinlogPosition::parse(&format!("{file}:{end}")).expect("target");
     tokio::time::timeout(Duration::from_secs(60), async {
         while seen.previous_end.as_ref() != Some(&target) {
-            let event = controller
-                .next_event()
-                .await
-                .expect("stream")
-                .expect("event");
-            seen.check(&event);
+            seen.next(&mut controller).await;
         }
     })
     .await
@@ -418,12 +406,7 @@ async fn switching_from_the_relay_to_the_upstream_mid_transaction_loses_and_repe
     let mut seen = Continuity::default();
     // Into the INSERT's transaction from the relay, then on from the upstream.
     while seen.delivered.len() < 15 {
-        let event = controller
-            .next_event()
-            .await
-            .expect("relay")
-            .expect("event");
-        seen.check(&event);
+        seen.next(&mut controller).await;
     }
     assert!(controller.current().position != controller.transaction_end().position);
     controller.replace_source(AnyBinlogSource::Remote(options));
