@@ -1,0 +1,479 @@
+//! `MySqlSink`: applies batches of row changes and DDL to a MySQL-compatible downstream (TiDB,
+//! MySQL, MariaDB) over one connection, one transaction per batch.
+//!
+//! ```text
+//! apply_changes([c1 .. cn], mode)
+//!   resolve each target table (information_schema, cached): its identity key
+//!   plan: runs of the same table, layout and statement kind -> one multi-row statement each
+//!   START TRANSACTION; statement; statement; ...; COMMIT     (any error: ROLLBACK, nothing applied)
+//! ```
+//!
+//! Statements per change kind:
+//!
+//! | change | exact mode | idempotent mode (safe mode) |
+//! |---|---|---|
+//! | insert | multi-row `INSERT` | multi-row `REPLACE` |
+//! | update, identity kept | multi-row `INSERT ... ON DUPLICATE KEY UPDATE` | multi-row `REPLACE` |
+//! | update, identity changed | `UPDATE ... WHERE <old identity> LIMIT 1` | `DELETE <old identity>` + `REPLACE` |
+//! | delete | `DELETE ... WHERE <identity> IN (...)` | the same |
+//! | any change to a table without PK / not-null UK | one statement per row, `LIMIT 1` | the same (safe mode cannot make these idempotent) |
+//!
+//! Session: `time_zone = '+00:00'` (TIMESTAMP values are written as UTC), a permissive
+//! `sql_mode` without `NO_BACKSLASH_ESCAPES` (literals escape with backslashes; zero dates and
+//! explicit zero ids are kept as the upstream had them), `foreign_key_checks = 0`, then the
+//! user's session variables.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dm_core::{ApplyMode, DdlStatement, RowChange, RowChangeKind, Sink, TableRef, TableSchema};
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, OptsBuilder};
+
+use crate::error::SinkError;
+use crate::introspect::{introspection_error, load_table_schema};
+use crate::statement::{InsertVerb, write_delete, write_insert, write_update};
+
+/// The session's `sql_mode` unless the user sets one.
+pub const DEFAULT_SQL_MODE: &str =
+    "NO_AUTO_VALUE_ON_ZERO,ALLOW_INVALID_DATES,NO_ENGINE_SUBSTITUTION,IGNORE_SPACE";
+
+/// How to reach and use the downstream.
+#[derive(Clone, Debug)]
+pub struct MySqlSinkOptions {
+    /// Host name or address.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// User (needs INSERT, UPDATE, DELETE, and the DDL privileges the task replays).
+    pub user: String,
+    /// Password.
+    pub password: String,
+    /// Session variables set after the defaults (`name`, `value` as SQL), e.g.
+    /// `("tidb_txn_mode", "'optimistic'")`.
+    pub session_variables: Vec<(String, String)>,
+    /// At most this many rows in one multi-row statement.
+    pub max_rows_per_statement: usize,
+    /// Start a new statement once one reaches this many bytes (keep it under the downstream's
+    /// `max_allowed_packet`).
+    pub max_statement_bytes: usize,
+    /// How long to wait for the connection.
+    pub connect_timeout: Duration,
+}
+
+impl MySqlSinkOptions {
+    /// Options with defaults: 256 rows or 1 MiB per statement, 10 s connect timeout.
+    pub fn new(
+        host: impl Into<String>,
+        port: u16,
+        user: impl Into<String>,
+        password: impl Into<String>,
+    ) -> Self {
+        MySqlSinkOptions {
+            host: host.into(),
+            port,
+            user: user.into(),
+            password: password.into(),
+            session_variables: Vec::new(),
+            max_rows_per_statement: 256,
+            max_statement_bytes: 1 << 20,
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// `host:port`.
+    pub fn address(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+/// The downstream structure of one target table, as the sink uses it.
+#[derive(Debug)]
+struct Target {
+    schema: TableSchema,
+}
+
+impl Target {
+    /// Positions in `layout` of the downstream identity key's columns; empty when the
+    /// downstream table has no PK / not-null UK, or the layout lacks one of its columns.
+    fn identity(&self, layout: &TableSchema) -> Vec<usize> {
+        let Some(key) = self.schema.row_identity_key() else {
+            return Vec::new();
+        };
+        let positions: Option<Vec<usize>> = key
+            .columns
+            .iter()
+            .map(|part| {
+                self.schema
+                    .columns()
+                    .get(part.column)
+                    .and_then(|column| layout.column_index(&column.name))
+            })
+            .collect();
+        positions.unwrap_or_default()
+    }
+}
+
+/// A MySQL-compatible downstream.
+#[derive(Debug)]
+pub struct MySqlSink {
+    options: MySqlSinkOptions,
+    connection: Option<Conn>,
+    targets: HashMap<TableRef, Arc<Target>>,
+    statements: Vec<String>,
+}
+
+/// Turns a client error into the sink's error: server errors keep their number (and class),
+/// anything else is a broken connection.
+pub(crate) fn client_error(what: &str, sql: &str, error: mysql_async::Error) -> SinkError {
+    match error {
+        mysql_async::Error::Server(server) => SinkError::Statement {
+            what: what.to_owned(),
+            code: server.code,
+            message: server.message,
+            sql: shorten(sql),
+        },
+        other => SinkError::Connection {
+            address: String::new(),
+            reason: format!("{what}: {other}"),
+        },
+    }
+}
+
+fn shorten(sql: &str) -> String {
+    const LIMIT: usize = 400;
+    if sql.len() <= LIMIT {
+        return sql.to_owned();
+    }
+    let mut end = LIMIT;
+    while !sql.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} bytes)", &sql[..end], sql.len())
+}
+
+fn is_connection_error(error: &SinkError) -> bool {
+    match error {
+        SinkError::Connection { .. } => true,
+        SinkError::Statement { code, .. } => matches!(code, 1053 | 2006 | 2013 | 1927),
+        _ => false,
+    }
+}
+
+fn valid_variable_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|character| character.is_ascii_alphanumeric() || character == '_')
+}
+
+impl MySqlSink {
+    /// A sink that connects on first use (and reconnects after a broken connection).
+    pub fn new(options: MySqlSinkOptions) -> Result<Self, SinkError> {
+        if let Some((name, _)) = options
+            .session_variables
+            .iter()
+            .find(|(name, _)| !valid_variable_name(name))
+        {
+            return Err(SinkError::Schema {
+                table: "-".into(),
+                reason: format!(
+                    "session variable name `{name}` is not a plain identifier (letters, digits, _)"
+                ),
+            });
+        }
+        Ok(MySqlSink {
+            options,
+            connection: None,
+            targets: HashMap::new(),
+            statements: Vec::new(),
+        })
+    }
+
+    /// Forgets what the sink knows of the downstream tables (after a DDL changed them).
+    pub fn forget_tables(&mut self) {
+        self.targets.clear();
+    }
+
+    async fn connection(&mut self) -> Result<&mut Conn, SinkError> {
+        if self.connection.is_none() {
+            let address = self.options.address();
+            let options = OptsBuilder::default()
+                .ip_or_hostname(self.options.host.clone())
+                .tcp_port(self.options.port)
+                .user(Some(self.options.user.clone()))
+                .pass(Some(self.options.password.clone()))
+                .prefer_socket(false);
+            let connect = Conn::new(options);
+            let mut connection =
+                match tokio::time::timeout(self.options.connect_timeout, connect).await {
+                    Err(_) => {
+                        return Err(SinkError::Connection {
+                            address,
+                            reason: format!("no answer within {:?}", self.options.connect_timeout),
+                        });
+                    }
+                    Ok(Err(mysql_async::Error::Server(server))) => {
+                        return Err(SinkError::Statement {
+                            what: format!("logging in to {address}"),
+                            code: server.code,
+                            message: server.message,
+                            sql: String::new(),
+                        });
+                    }
+                    Ok(Err(error)) => {
+                        return Err(SinkError::Connection {
+                            address,
+                            reason: error.to_string(),
+                        });
+                    }
+                    Ok(Ok(connection)) => connection,
+                };
+            let mut session = format!(
+                "SET SESSION time_zone = '+00:00', SESSION sql_mode = '{DEFAULT_SQL_MODE}', \
+                 SESSION foreign_key_checks = 0"
+            );
+            for (name, value) in &self.options.session_variables {
+                session.push_str(&format!(", SESSION {name} = {value}"));
+            }
+            connection
+                .query_drop(&session)
+                .await
+                .map_err(|error| client_error("setting the session", &session, error))?;
+            self.connection = Some(connection);
+        }
+        self.connection
+            .as_mut()
+            .ok_or_else(|| SinkError::Connection {
+                address: self.options.address(),
+                reason: "no connection".into(),
+            })
+    }
+
+    async fn target(&mut self, table: &TableRef) -> Result<Arc<Target>, SinkError> {
+        if let Some(target) = self.targets.get(table) {
+            return Ok(target.clone());
+        }
+        let connection = self.connection().await?;
+        let schema = load_table_schema(connection, table)
+            .await
+            .map_err(|error| introspection_error(table, error))?
+            .ok_or_else(|| SinkError::Schema {
+                table: table.to_string(),
+                reason: "the table does not exist downstream".into(),
+            })?;
+        let target = Arc::new(Target { schema });
+        self.targets.insert(table.clone(), target.clone());
+        Ok(target)
+    }
+
+    /// Builds the statements of a batch into `self.statements`.
+    async fn plan(&mut self, changes: &[RowChange], mode: ApplyMode) -> Result<(), SinkError> {
+        let mut statements = std::mem::take(&mut self.statements);
+        statements.clear();
+        let idempotent = mode == ApplyMode::Idempotent;
+        let mut index = 0;
+        while index < changes.len() {
+            let change = &changes[index];
+            let target = self.target(change.table()).await?;
+            let layout = change.schema();
+            let identity = target.identity(layout);
+            let keyed = !identity.is_empty();
+            let identity_kept = |change: &RowChange| match change.kind() {
+                RowChangeKind::Update { before, after } => {
+                    keyed
+                        && identity
+                            .iter()
+                            .all(|column| before.get(*column) == after.get(*column))
+                }
+                _ => false,
+            };
+            // What statement a change becomes, if it can share a multi-row statement.
+            #[derive(PartialEq)]
+            enum Run {
+                Insert(InsertVerb),
+                Delete,
+            }
+            let run_of = |change: &RowChange| -> Option<Run> {
+                match change.kind() {
+                    RowChangeKind::Insert { .. } if idempotent => {
+                        Some(Run::Insert(InsertVerb::Replace))
+                    }
+                    RowChangeKind::Insert { .. } => Some(Run::Insert(InsertVerb::Insert)),
+                    RowChangeKind::Update { .. } if identity_kept(change) => {
+                        Some(Run::Insert(if idempotent {
+                            InsertVerb::Replace
+                        } else {
+                            InsertVerb::Upsert
+                        }))
+                    }
+                    RowChangeKind::Delete { .. } if keyed => Some(Run::Delete),
+                    _ => None,
+                }
+            };
+            let Some(run) = run_of(change) else {
+                // One statement (or two in safe mode) for this change alone.
+                let mut sql = String::new();
+                match change.kind() {
+                    RowChangeKind::Update { before, after } => {
+                        if idempotent && keyed {
+                            write_delete(&mut sql, change.table(), layout, &identity, &[before]);
+                            statements.push(std::mem::take(&mut sql));
+                            write_insert(
+                                &mut sql,
+                                InsertVerb::Replace,
+                                change.table(),
+                                layout,
+                                [after],
+                            );
+                        } else {
+                            write_update(
+                                &mut sql,
+                                change.table(),
+                                layout,
+                                &identity,
+                                before,
+                                after,
+                            );
+                        }
+                    }
+                    RowChangeKind::Delete { before } => {
+                        write_delete(&mut sql, change.table(), layout, &identity, &[before]);
+                    }
+                    RowChangeKind::Insert { after } => {
+                        write_insert(
+                            &mut sql,
+                            InsertVerb::Insert,
+                            change.table(),
+                            layout,
+                            [after],
+                        );
+                    }
+                }
+                statements.push(sql);
+                index += 1;
+                continue;
+            };
+            // The run: following changes of the same table, layout and statement.
+            let mut end = index + 1;
+            let mut bytes = change
+                .after()
+                .or(change.before())
+                .map_or(0, |row| row.approximate_size());
+            while end < changes.len()
+                && end - index < self.options.max_rows_per_statement
+                && bytes < self.options.max_statement_bytes
+            {
+                let next = &changes[end];
+                let same_layout = next.table() == change.table()
+                    && (Arc::ptr_eq(next.schema(), layout)
+                        || next.schema().columns() == layout.columns());
+                if !same_layout || run_of(next).as_ref() != Some(&run) {
+                    break;
+                }
+                bytes += next
+                    .after()
+                    .or(next.before())
+                    .map_or(0, |row| row.approximate_size());
+                end += 1;
+            }
+            let mut sql = String::with_capacity(bytes * 2 + 128);
+            let run_changes = &changes[index..end];
+            match run {
+                Run::Insert(verb) => write_insert(
+                    &mut sql,
+                    verb,
+                    change.table(),
+                    layout,
+                    run_changes.iter().filter_map(RowChange::after),
+                ),
+                Run::Delete => {
+                    let rows: Vec<_> = run_changes.iter().filter_map(RowChange::before).collect();
+                    write_delete(&mut sql, change.table(), layout, &identity, &rows);
+                }
+            }
+            statements.push(sql);
+            index = end;
+        }
+        self.statements = statements;
+        Ok(())
+    }
+
+    async fn execute_batch(&mut self, what: &str) -> Result<(), SinkError> {
+        let statements = std::mem::take(&mut self.statements);
+        let connection = self.connection().await?;
+        let mut result = connection
+            .query_drop("START TRANSACTION")
+            .await
+            .map_err(|error| client_error(what, "START TRANSACTION", error));
+        if result.is_ok() {
+            for sql in &statements {
+                if let Err(error) = connection.query_drop(sql).await {
+                    result = Err(client_error(what, sql, error));
+                    break;
+                }
+            }
+        }
+        if result.is_ok() {
+            result = connection
+                .query_drop("COMMIT")
+                .await
+                .map_err(|error| client_error(what, "COMMIT", error));
+        } else {
+            let _ = connection.query_drop("ROLLBACK").await;
+        }
+        self.statements = statements;
+        result
+    }
+
+    fn settle<T>(&mut self, result: Result<T, SinkError>) -> Result<T, SinkError> {
+        let address = self.options.address();
+        result.map_err(|error| {
+            if is_connection_error(&error) {
+                self.connection = None;
+            }
+            match error {
+                SinkError::Connection { reason, .. } => SinkError::Connection { address, reason },
+                other => other,
+            }
+        })
+    }
+}
+
+impl Sink for MySqlSink {
+    type Error = SinkError;
+
+    async fn apply_changes(
+        &mut self,
+        changes: &[RowChange],
+        mode: ApplyMode,
+    ) -> Result<(), SinkError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let planned = self.plan(changes, mode).await;
+        self.settle(planned)?;
+        let what = format!(
+            "applying {} change(s) starting with {}",
+            changes.len(),
+            changes[0].table()
+        );
+        let executed = self.execute_batch(&what).await;
+        self.settle(executed)
+    }
+
+    async fn apply_ddl(&mut self, statement: &DdlStatement) -> Result<(), SinkError> {
+        let what = format!("DDL on {}", statement.target);
+        let result = async {
+            let connection = self.connection().await?;
+            connection
+                .query_drop(&statement.sql)
+                .await
+                .map_err(|error| client_error(&what, &statement.sql, error))
+        }
+        .await;
+        self.forget_tables();
+        self.settle(result)
+    }
+}
