@@ -1,6 +1,7 @@
-//! # dm-syncer: incremental replication of one subtask (not built yet)
+//! # dm-syncer: incremental replication of one subtask (being built)
 //!
-//! **Status: planned.** No code yet. Will keep a downstream equal to a live upstream:
+//! **Status: the filters are built** ([`filter`]: table patterns, block-allow list, routes,
+//! binlog event filter). The rest is planned; it will keep a downstream equal to a live upstream:
 //!
 //! ```text
 //! EventStream --> event loop (filters, routes, schema tracker) --+--> DML: causality --> workers --> Sink
@@ -12,3 +13,5 @@
 //! - filters (block-allow list, routes, event filters, expression filters), safe mode,
 //!   pause/resume/stop at transaction boundaries, retry of transient errors;
 //! - exactly-once apply across crashes, including tables without keys.
+
+pub mod filter;
