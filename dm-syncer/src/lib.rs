@@ -1,7 +1,8 @@
 //! # dm-syncer: incremental replication of one subtask (being built)
 //!
-//! **Status: the filters are built** ([`filter`]: table patterns, block-allow list, routes,
-//! binlog event filter). The rest is planned; it will keep a downstream equal to a live upstream:
+//! **Status: the filters and the task/source files are built** ([`filter`]: table patterns,
+//! block-allow list, routes, binlog event filter; [`config`]: DM's `task.yaml` and `source.yaml`,
+//! read strictly). The rest is planned; it will keep a downstream equal to a live upstream:
 //!
 //! ```text
 //! EventStream --> event loop (filters, routes, schema tracker) --+--> DML: causality --> workers --> Sink
@@ -14,4 +15,5 @@
 //!   pause/resume/stop at transaction boundaries, retry of transient errors;
 //! - exactly-once apply across crashes, including tables without keys.
 
+pub mod config;
 pub mod filter;

@@ -1,0 +1,3 @@
+//! Integration tests of dm-syncer.
+
+mod dm_configs;
