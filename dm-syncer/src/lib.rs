@@ -13,7 +13,10 @@
 //! - the `CheckpointStore` and `SchemaTracker` traits and their downstream-backed implementations;
 //! - filters (block-allow list, routes, event filters, expression filters), safe mode,
 //!   pause/resume/stop at transaction boundaries, retry of transient errors;
-//! - exactly-once apply across crashes, including tables without keys.
+//! - exactly-once apply across crashes, including tables without keys: the design and its proof
+//!   sketch are in `docs/design/checkpoint.md` (per-worker checkpoint rows committed in each
+//!   batch's own transaction, deterministic worker assignment, replay that drops what a worker
+//!   already committed).
 
 pub mod config;
 pub mod filter;
