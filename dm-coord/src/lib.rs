@@ -14,7 +14,7 @@
 //!   AnyCoordStore: the runtime choice between them
 //! ```
 //!
-//! Invariants every store keeps (the conformance suite in [`testsuite`], feature `testsuite`,
+//! Invariants every store keeps (the conformance suite in `testsuite`, feature `testsuite`,
 //! checks them):
 //! - one revision per writing transaction; a transaction is atomic;
 //! - a key under a lease vanishes, with a delete event, when the lease expires or is revoked;

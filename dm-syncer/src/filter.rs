@@ -299,7 +299,8 @@ pub struct RouteRule {
 }
 
 impl RouteRule {
-    /// A rule routing `schema_pattern`[.`table_pattern`] to `target_schema`[.`target_table`].
+    /// A rule routing `schema_pattern` (and `table_pattern`, if any) to `target_schema` (and
+    /// `target_table`).
     pub fn new(
         name: &str,
         schema_pattern: &str,
