@@ -137,6 +137,14 @@ pub enum CoreError {
         /// What is contradictory.
         reason: String,
     },
+    /// A column type is not one this project handles.
+    #[error("column type `{column_type}`: {reason}")]
+    UnsupportedColumnType {
+        /// The type as written.
+        column_type: String,
+        /// Why.
+        reason: String,
+    },
     /// A row does not have as many values as its table has columns.
     #[error("row of table {table} has {actual} values, the table has {expected} columns")]
     RowWidthMismatch {
@@ -167,6 +175,7 @@ impl ClassifiedError for CoreError {
             CoreError::InvalidDecimal { .. } => 10006,
             CoreError::InvalidTableSchema { .. } => 10007,
             CoreError::RowWidthMismatch { .. } => 10008,
+            CoreError::UnsupportedColumnType { .. } => 10009,
         })
     }
 
@@ -192,6 +201,9 @@ impl ClassifiedError for CoreError {
             }
             CoreError::RowWidthMismatch { .. } => {
                 "report this bug with the table's CREATE TABLE and the binlog position"
+            }
+            CoreError::UnsupportedColumnType { .. } => {
+                "use a MySQL/MariaDB column type the project supports (see the README), or report the type"
             }
         }
     }

@@ -363,6 +363,153 @@ impl TableSchema {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Column types from SQL text
+
+/// The number inside the first parentheses of a column type: `varchar(40)` -> 40.
+fn first_number(column_type: &str) -> Option<u32> {
+    let inside = column_type.split_once('(')?.1;
+    let end = inside.find([',', ')'])?;
+    inside[..end].trim().parse().ok()
+}
+
+/// `decimal(10,2)` -> (10, 2).
+fn precision_scale(column_type: &str) -> Option<(u8, u8)> {
+    let inside = column_type.split_once('(')?.1;
+    let inside = &inside[..inside.find(')')?];
+    let (precision, scale) = inside.split_once(',').unwrap_or((inside, "0"));
+    Some((precision.trim().parse().ok()?, scale.trim().parse().ok()?))
+}
+
+/// The quoted members of `enum('a','b''c')`.
+fn members(column_type: &str) -> Result<Vec<String>, String> {
+    let inside = column_type
+        .split_once('(')
+        .map(|(_, rest)| rest)
+        .and_then(|rest| rest.strip_suffix(')'))
+        .ok_or_else(|| format!("`{column_type}` has no member list"))?;
+    let mut members = Vec::new();
+    let mut characters = inside.chars().peekable();
+    while let Some(character) = characters.next() {
+        match character {
+            '\'' => {
+                let mut member = String::new();
+                loop {
+                    match characters.next() {
+                        Some('\'') if characters.peek() == Some(&'\'') => {
+                            characters.next();
+                            member.push('\'');
+                        }
+                        Some('\'') => break,
+                        Some('\\') => {
+                            if let Some(escaped) = characters.next() {
+                                member.push(escaped);
+                            }
+                        }
+                        Some(other) => member.push(other),
+                        None => return Err(format!("`{column_type}` has an unclosed member")),
+                    }
+                }
+                members.push(member);
+            }
+            ',' | ' ' => {}
+            other => return Err(format!("`{column_type}` has `{other}` between members")),
+        }
+    }
+    Ok(members)
+}
+
+impl ColumnType {
+    /// The type that `information_schema.COLUMNS` describes with `DATA_TYPE` (`int`) and
+    /// `COLUMN_TYPE` (`int(10) unsigned`); also what a `CREATE TABLE` writes (`INT(10) UNSIGNED`,
+    /// with the first word as `data_type`).
+    pub fn from_sql(data_type: &str, column_type: &str) -> Result<ColumnType, CoreError> {
+        let unsupported = |reason: String| CoreError::UnsupportedColumnType {
+            column_type: column_type.to_owned(),
+            reason,
+        };
+        let data_type = data_type.trim().to_ascii_lowercase();
+        let column_type_lower = column_type.to_ascii_lowercase();
+        let unsigned = column_type_lower.contains("unsigned");
+        let integer = |width| ColumnType::Integer { width, unsigned };
+        let digits = || first_number(&column_type_lower).unwrap_or(0).min(6) as u8;
+        let length = || first_number(&column_type_lower).unwrap_or(1);
+        Ok(match data_type.as_str() {
+            "bool" | "boolean" => ColumnType::Integer {
+                width: IntegerWidth::Tiny,
+                unsigned: false,
+            },
+            "serial" => ColumnType::Integer {
+                width: IntegerWidth::Big,
+                unsigned: true,
+            },
+            "tinyint" | "int1" => integer(IntegerWidth::Tiny),
+            "smallint" => integer(IntegerWidth::Small),
+            "mediumint" => integer(IntegerWidth::Medium),
+            "int" | "integer" | "int4" => integer(IntegerWidth::Int),
+            "bigint" => integer(IntegerWidth::Big),
+            "decimal" | "numeric" | "dec" | "fixed" => {
+                let (precision, scale) = precision_scale(&column_type_lower).unwrap_or((10, 0));
+                ColumnType::Decimal {
+                    precision,
+                    scale,
+                    unsigned,
+                }
+            }
+            "float" => ColumnType::Float,
+            "double" | "real" | "double precision" => ColumnType::Double,
+            "bit" => ColumnType::Bit {
+                width: first_number(&column_type_lower).unwrap_or(1).min(64) as u8,
+            },
+            "year" => ColumnType::Year,
+            "date" => ColumnType::Date,
+            "time" => ColumnType::Time {
+                fractional_digits: digits(),
+            },
+            "datetime" => ColumnType::DateTime {
+                fractional_digits: digits(),
+            },
+            "timestamp" => ColumnType::Timestamp {
+                fractional_digits: digits(),
+            },
+            "char" | "character" | "nchar" => ColumnType::Char { length: length() },
+            "varchar" | "nvarchar" | "character varying" => {
+                ColumnType::VarChar { length: length() }
+            }
+            "tinytext" => ColumnType::Text { max_bytes: 255 },
+            "text" => ColumnType::Text { max_bytes: 65_535 },
+            "mediumtext" => ColumnType::Text {
+                max_bytes: 16_777_215,
+            },
+            "longtext" => ColumnType::Text {
+                max_bytes: 4_294_967_295,
+            },
+            "binary" => ColumnType::Binary { length: length() },
+            "varbinary" => ColumnType::VarBinary { length: length() },
+            "tinyblob" => ColumnType::Blob { max_bytes: 255 },
+            "blob" => ColumnType::Blob { max_bytes: 65_535 },
+            "mediumblob" => ColumnType::Blob {
+                max_bytes: 16_777_215,
+            },
+            "longblob" | "vector" => ColumnType::Blob {
+                max_bytes: 4_294_967_295,
+            },
+            "enum" => ColumnType::Enum {
+                members: members(column_type).map_err(unsupported)?,
+            },
+            "set" => ColumnType::Set {
+                members: members(column_type).map_err(unsupported)?,
+            },
+            "json" => ColumnType::Json,
+            "geometry" | "point" | "linestring" | "polygon" | "multipoint" | "multilinestring"
+            | "multipolygon" | "geometrycollection" | "geomcollection" => ColumnType::Geometry,
+            "uuid" => ColumnType::Uuid,
+            "inet6" => ColumnType::Inet6,
+            other => return Err(unsupported(format!("`{other}` is not a supported type"))),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -446,5 +593,46 @@ mod tests {
         )
         .unwrap_err();
         assert!(error.to_string().contains("refers to column #3"), "{error}");
+    }
+
+    #[test]
+    fn column_types_parse_from_sql() {
+        assert_eq!(
+            ColumnType::from_sql("int", "int(10) unsigned"),
+            Ok(ColumnType::Integer {
+                width: IntegerWidth::Int,
+                unsigned: true
+            })
+        );
+        assert_eq!(
+            ColumnType::from_sql("decimal", "decimal(65,30)"),
+            Ok(ColumnType::Decimal {
+                precision: 65,
+                scale: 30,
+                unsigned: false
+            })
+        );
+        assert_eq!(
+            ColumnType::from_sql("datetime", "datetime(3)"),
+            Ok(ColumnType::DateTime {
+                fractional_digits: 3
+            })
+        );
+        assert_eq!(
+            ColumnType::from_sql("varchar", "varchar(300)"),
+            Ok(ColumnType::VarChar { length: 300 })
+        );
+        assert_eq!(
+            ColumnType::from_sql("enum", "enum('a','it''s','c,d')"),
+            Ok(ColumnType::Enum {
+                members: vec!["a".into(), "it's".into(), "c,d".into()]
+            })
+        );
+        assert_eq!(
+            ColumnType::from_sql("bit", "bit(64)"),
+            Ok(ColumnType::Bit { width: 64 })
+        );
+        assert!(ColumnType::from_sql("inet4", "inet4").is_err());
+        assert!(ColumnType::from_sql("enum", "enum('a").is_err());
     }
 }

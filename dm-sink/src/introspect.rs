@@ -2,151 +2,21 @@
 //! nullability, charsets, generated) and unique keys, as a `dm_core::TableSchema`.
 //!
 //! ```text
-//! information_schema.COLUMNS    --parse_column_type--> ColumnDefinition ...
+//! information_schema.COLUMNS    --ColumnType::from_sql--> ColumnDefinition ...
 //! information_schema.STATISTICS --unique indexes-----> KeyDefinition ...   --> TableSchema
 //! ```
 //!
 //! The sink addresses rows by the downstream's own keys (they may differ from the upstream's);
-//! the schema tracker can seed a table's upstream schema from it. `parse_column_type` is pure.
+//! the schema tracker can seed a table's upstream schema from it. Column types are parsed by
+//! `dm_core::ColumnType::from_sql`.
 
 use dm_core::{
-    ColumnDefinition, ColumnType, IntegerWidth, KeyColumn, KeyDefinition, KeyKind, TableRef,
-    TableSchema,
+    ColumnDefinition, ColumnType, KeyColumn, KeyDefinition, KeyKind, TableRef, TableSchema,
 };
 use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
 
 use crate::error::SinkError;
-
-/// The number inside the first parentheses of a column type: `varchar(40)` -> 40.
-fn first_number(column_type: &str) -> Option<u32> {
-    let inside = column_type.split_once('(')?.1;
-    let end = inside.find([',', ')'])?;
-    inside[..end].trim().parse().ok()
-}
-
-/// `decimal(10,2)` -> (10, 2).
-fn precision_scale(column_type: &str) -> Option<(u8, u8)> {
-    let inside = column_type.split_once('(')?.1;
-    let inside = &inside[..inside.find(')')?];
-    let (precision, scale) = inside.split_once(',').unwrap_or((inside, "0"));
-    Some((precision.trim().parse().ok()?, scale.trim().parse().ok()?))
-}
-
-/// The quoted members of `enum('a','b''c')`.
-fn members(column_type: &str) -> Result<Vec<String>, String> {
-    let inside = column_type
-        .split_once('(')
-        .map(|(_, rest)| rest)
-        .and_then(|rest| rest.strip_suffix(')'))
-        .ok_or_else(|| format!("`{column_type}` has no member list"))?;
-    let mut members = Vec::new();
-    let mut characters = inside.chars().peekable();
-    while let Some(character) = characters.next() {
-        match character {
-            '\'' => {
-                let mut member = String::new();
-                loop {
-                    match characters.next() {
-                        Some('\'') if characters.peek() == Some(&'\'') => {
-                            characters.next();
-                            member.push('\'');
-                        }
-                        Some('\'') => break,
-                        Some('\\') => {
-                            if let Some(escaped) = characters.next() {
-                                member.push(escaped);
-                            }
-                        }
-                        Some(other) => member.push(other),
-                        None => return Err(format!("`{column_type}` has an unclosed member")),
-                    }
-                }
-                members.push(member);
-            }
-            ',' | ' ' => {}
-            other => return Err(format!("`{column_type}` has `{other}` between members")),
-        }
-    }
-    Ok(members)
-}
-
-/// The `ColumnType` of `information_schema.COLUMNS` `DATA_TYPE` and `COLUMN_TYPE`.
-pub fn parse_column_type(data_type: &str, column_type: &str) -> Result<ColumnType, String> {
-    let data_type = data_type.to_ascii_lowercase();
-    let column_type_lower = column_type.to_ascii_lowercase();
-    let unsigned = column_type_lower.contains("unsigned");
-    let integer = |width| ColumnType::Integer { width, unsigned };
-    let digits = || first_number(&column_type_lower).unwrap_or(0).min(6) as u8;
-    let length = || first_number(&column_type_lower).unwrap_or(1);
-    Ok(match data_type.as_str() {
-        "tinyint" => integer(IntegerWidth::Tiny),
-        "smallint" => integer(IntegerWidth::Small),
-        "mediumint" => integer(IntegerWidth::Medium),
-        "int" | "integer" => integer(IntegerWidth::Int),
-        "bigint" => integer(IntegerWidth::Big),
-        "decimal" | "numeric" => {
-            let (precision, scale) = precision_scale(&column_type_lower).unwrap_or((10, 0));
-            ColumnType::Decimal {
-                precision,
-                scale,
-                unsigned,
-            }
-        }
-        "float" => ColumnType::Float,
-        "double" | "real" | "double precision" => ColumnType::Double,
-        "bit" => ColumnType::Bit {
-            width: first_number(&column_type_lower).unwrap_or(1).min(64) as u8,
-        },
-        "year" => ColumnType::Year,
-        "date" => ColumnType::Date,
-        "time" => ColumnType::Time {
-            fractional_digits: digits(),
-        },
-        "datetime" => ColumnType::DateTime {
-            fractional_digits: digits(),
-        },
-        "timestamp" => ColumnType::Timestamp {
-            fractional_digits: digits(),
-        },
-        "char" => ColumnType::Char { length: length() },
-        "varchar" => ColumnType::VarChar { length: length() },
-        "tinytext" => ColumnType::Text { max_bytes: 255 },
-        "text" => ColumnType::Text { max_bytes: 65_535 },
-        "mediumtext" => ColumnType::Text {
-            max_bytes: 16_777_215,
-        },
-        "longtext" => ColumnType::Text {
-            max_bytes: 4_294_967_295,
-        },
-        "binary" => ColumnType::Binary { length: length() },
-        "varbinary" => ColumnType::VarBinary { length: length() },
-        "tinyblob" => ColumnType::Blob { max_bytes: 255 },
-        "blob" => ColumnType::Blob { max_bytes: 65_535 },
-        "mediumblob" => ColumnType::Blob {
-            max_bytes: 16_777_215,
-        },
-        "longblob" | "vector" => ColumnType::Blob {
-            max_bytes: 4_294_967_295,
-        },
-        "enum" => ColumnType::Enum {
-            members: members(column_type)?,
-        },
-        "set" => ColumnType::Set {
-            members: members(column_type)?,
-        },
-        "json" => ColumnType::Json,
-        "geometry" | "point" | "linestring" | "polygon" | "multipoint" | "multilinestring"
-        | "multipolygon" | "geometrycollection" | "geomcollection" => ColumnType::Geometry,
-        "uuid" => ColumnType::Uuid,
-        "inet6" => ColumnType::Inet6,
-        other => {
-            return Err(format!(
-                "column type `{other}` ({column_type}) is not supported"
-            ));
-        }
-    })
-}
 
 type ColumnRow = (
     String,
@@ -193,8 +63,8 @@ fn build_schema(
 ) -> Result<TableSchema, String> {
     let mut definitions = Vec::with_capacity(columns.len());
     for (name, nullable, data_type, column_type, charset, collation, extra) in columns {
-        let parsed = parse_column_type(&data_type, &column_type)
-            .map_err(|reason| format!("column `{name}`: {reason}"))?;
+        let parsed = ColumnType::from_sql(&data_type, &column_type)
+            .map_err(|error| format!("column `{name}`: {error}"))?;
         let mut definition = ColumnDefinition::new(name, parsed, nullable == "YES");
         definition.charset = charset;
         definition.collation = collation;
@@ -242,50 +112,4 @@ pub(crate) fn introspection_error(table: &TableRef, error: mysql_async::Error) -
         "",
         error,
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn column_types_parse_from_information_schema() {
-        assert_eq!(
-            parse_column_type("int", "int(10) unsigned"),
-            Ok(ColumnType::Integer {
-                width: IntegerWidth::Int,
-                unsigned: true
-            })
-        );
-        assert_eq!(
-            parse_column_type("decimal", "decimal(65,30)"),
-            Ok(ColumnType::Decimal {
-                precision: 65,
-                scale: 30,
-                unsigned: false
-            })
-        );
-        assert_eq!(
-            parse_column_type("datetime", "datetime(3)"),
-            Ok(ColumnType::DateTime {
-                fractional_digits: 3
-            })
-        );
-        assert_eq!(
-            parse_column_type("varchar", "varchar(300)"),
-            Ok(ColumnType::VarChar { length: 300 })
-        );
-        assert_eq!(
-            parse_column_type("enum", "enum('a','it''s','c,d')"),
-            Ok(ColumnType::Enum {
-                members: vec!["a".into(), "it's".into(), "c,d".into()]
-            })
-        );
-        assert_eq!(
-            parse_column_type("bit", "bit(64)"),
-            Ok(ColumnType::Bit { width: 64 })
-        );
-        assert!(parse_column_type("inet4", "inet4").is_err());
-        assert!(parse_column_type("enum", "enum('a").is_err());
-    }
 }

@@ -26,7 +26,7 @@ pub mod mysql;
 pub mod statement;
 
 pub use error::SinkError;
-pub use introspect::{load_table_schema, parse_column_type};
+pub use introspect::load_table_schema;
 pub use mysql::{DEFAULT_SQL_MODE, MySqlSink, MySqlSinkOptions};
 
 /// The README's Rust examples, compiled as doc tests so that they stay true.
