@@ -1,8 +1,9 @@
 //! # dm-syncer: incremental replication of one subtask (being built)
 //!
-//! **Status: the filters and the task/source files are built** ([`filter`]: table patterns,
-//! block-allow list, routes, binlog event filter; [`config`]: DM's `task.yaml` and `source.yaml`,
-//! read strictly). The rest is planned; it will keep a downstream equal to a live upstream:
+//! **Status: the filters, the task/source files and the schema tracker are built** ([`filter`]:
+//! table patterns, block-allow list, routes, binlog event filter; [`config`]: DM's `task.yaml`
+//! and `source.yaml`, read strictly; [`tracker`]: table structures replayed DDL by DDL with
+//! sqlparser, reloading from the downstream what it cannot parse). The rest is planned; it will keep a downstream equal to a live upstream:
 //!
 //! ```text
 //! EventStream --> event loop (filters, routes, schema tracker) --+--> DML: causality --> workers --> Sink
@@ -20,3 +21,4 @@
 
 pub mod config;
 pub mod filter;
+pub mod tracker;

@@ -1,3 +1,4 @@
 //! Integration tests of dm-syncer.
 
 mod dm_configs;
+mod tracker;
