@@ -19,12 +19,14 @@
 //! - the order of changes is kept: only consecutive changes of one table, layout and statement
 //!   kind share a multi-row statement, and MySQL applies a multi-row statement row by row.
 
+pub mod checkpoint;
 pub mod error;
 pub mod introspect;
 pub mod literal;
 pub mod mysql;
 pub mod statement;
 
+pub use checkpoint::{CheckpointTables, GlobalCheckpoint, WorkerCheckpoint};
 pub use error::SinkError;
 pub use introspect::load_table_schema;
 pub use mysql::{DEFAULT_SQL_MODE, MySqlSink, MySqlSinkOptions};

@@ -441,6 +441,75 @@ impl MySqlSink {
     }
 }
 
+impl MySqlSink {
+    /// Applies `changes` and then the `also` statements (a checkpoint row) in one transaction:
+    /// all or nothing.
+    pub async fn apply_changes_with(
+        &mut self,
+        changes: &[RowChange],
+        mode: ApplyMode,
+        also: &[String],
+    ) -> Result<(), SinkError> {
+        if changes.is_empty() && also.is_empty() {
+            return Ok(());
+        }
+        let planned = self.plan(changes, mode).await;
+        self.settle(planned)?;
+        self.statements.extend(also.iter().cloned());
+        let what = match changes.first() {
+            Some(first) => format!(
+                "applying {} change(s) starting with {}",
+                changes.len(),
+                first.table()
+            ),
+            None => "writing a checkpoint".to_owned(),
+        };
+        let executed = self.execute_batch(&what).await;
+        self.settle(executed)
+    }
+
+    /// Runs one statement outside any batch (creating meta tables, DDL).
+    pub async fn execute(&mut self, sql: &str) -> Result<(), SinkError> {
+        let result = async {
+            let connection = self.connection().await?;
+            connection
+                .query_drop(sql)
+                .await
+                .map_err(|error| client_error("a statement", sql, error))
+        }
+        .await;
+        self.settle(result)
+    }
+
+    /// Runs a query and returns its rows as text (`None` for NULL).
+    pub async fn query(&mut self, sql: &str) -> Result<Vec<Vec<Option<String>>>, SinkError> {
+        let result = async {
+            let connection = self.connection().await?;
+            let rows: Vec<mysql_async::Row> = connection
+                .query(sql)
+                .await
+                .map_err(|error| client_error("a query", sql, error))?;
+            Ok(rows
+                .into_iter()
+                .map(|row| {
+                    row.unwrap()
+                        .into_iter()
+                        .map(|value| match value {
+                            mysql_async::Value::NULL => None,
+                            mysql_async::Value::Bytes(bytes) => {
+                                Some(String::from_utf8_lossy(&bytes).into_owned())
+                            }
+                            other => Some(other.as_sql(true)),
+                        })
+                        .collect()
+                })
+                .collect())
+        }
+        .await;
+        self.settle(result)
+    }
+}
+
 impl Sink for MySqlSink {
     type Error = SinkError;
 
@@ -449,18 +518,7 @@ impl Sink for MySqlSink {
         changes: &[RowChange],
         mode: ApplyMode,
     ) -> Result<(), SinkError> {
-        if changes.is_empty() {
-            return Ok(());
-        }
-        let planned = self.plan(changes, mode).await;
-        self.settle(planned)?;
-        let what = format!(
-            "applying {} change(s) starting with {}",
-            changes.len(),
-            changes[0].table()
-        );
-        let executed = self.execute_batch(&what).await;
-        self.settle(executed)
+        self.apply_changes_with(changes, mode, &[]).await
     }
 
     async fn apply_ddl(&mut self, statement: &DdlStatement) -> Result<(), SinkError> {

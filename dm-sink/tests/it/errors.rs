@@ -12,7 +12,7 @@ use dm_core::{
 use dm_sink::{MySqlSink, MySqlSinkOptions, SinkError};
 use dm_testkit::{MariaDb, MariaDbOptions, or_skip};
 
-fn items(table: &str) -> Arc<TableSchema> {
+pub(crate) fn items(table: &str) -> Arc<TableSchema> {
     let int = |name: &str, nullable| {
         ColumnDefinition::new(
             name,
@@ -40,7 +40,7 @@ fn items(table: &str) -> Arc<TableSchema> {
     )
 }
 
-fn insert(schema: &Arc<TableSchema>, id: i64) -> RowChange {
+pub(crate) fn insert(schema: &Arc<TableSchema>, id: i64) -> RowChange {
     RowChange::new(
         schema.clone(),
         RowChangeKind::Insert {

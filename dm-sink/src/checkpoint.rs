@@ -1,0 +1,335 @@
+//! Checkpoint tables in the downstream meta schema, and the statements that write them inside a
+//! batch's own transaction (the exactly-once design of `docs/design/checkpoint.md`).
+//!
+//! ```text
+//! <meta-schema>.<task>_syncer_checkpoint   DM's table: the global point (is_global = 1) and
+//!                                           per-table points, safe-mode exit point
+//! <meta-schema>.<task>_worker_checkpoint   one row per (source, worker): the location of the last
+//!                                           change the worker committed, written in the same
+//!                                           transaction as the worker's batch
+//! ```
+//!
+//! Locations are stored as DM stores them (`binlog_name`, `binlog_pos`, `binlog_gtid`), plus the
+//! injected-event suffix; offsets are BIGINT so files past 4 GiB fit.
+
+use std::sync::Arc;
+
+use dm_core::{BinlogPosition, Flavor, GtidSet, Location, TableRef};
+
+use crate::error::SinkError;
+use crate::literal::{write_identifier, write_table};
+
+/// One worker's committed point.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerCheckpoint {
+    /// The source (`source-id`).
+    pub source: String,
+    /// The worker's number, 0-based.
+    pub worker: u32,
+    /// How many workers the task ran with when this was written.
+    pub workers: u32,
+    /// The location of the last change the worker committed.
+    pub location: Location,
+}
+
+/// The global point of a source: everything before it is committed downstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GlobalCheckpoint {
+    /// The source.
+    pub source: String,
+    /// A transaction end.
+    pub location: Location,
+    /// Until this location a restart replays in safe mode (DM's exit point), if any.
+    pub safe_mode_exit: Option<Location>,
+}
+
+/// The names of a task's checkpoint tables and the SQL that reads and writes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointTables {
+    meta_schema: String,
+    task: String,
+}
+
+fn quote_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    crate::literal::write_value(&mut out, &dm_core::Value::Text(text.to_owned()));
+    out
+}
+
+impl CheckpointTables {
+    /// The tables of `task` in `meta_schema` (DM's default `dm_meta`).
+    pub fn new(meta_schema: &str, task: &str) -> Result<Self, SinkError> {
+        if meta_schema.is_empty() || task.is_empty() {
+            return Err(SinkError::Schema {
+                table: format!("{meta_schema}.{task}"),
+                reason: "the meta schema and the task name must not be empty".into(),
+            });
+        }
+        Ok(CheckpointTables {
+            meta_schema: meta_schema.to_owned(),
+            task: task.to_owned(),
+        })
+    }
+
+    /// `<meta>.<task>_syncer_checkpoint`.
+    pub fn syncer_table(&self) -> TableRef {
+        TableRef::new(
+            &self.meta_schema,
+            format!("{}_syncer_checkpoint", self.task),
+        )
+    }
+
+    /// `<meta>.<task>_worker_checkpoint`.
+    pub fn worker_table(&self) -> TableRef {
+        TableRef::new(
+            &self.meta_schema,
+            format!("{}_worker_checkpoint", self.task),
+        )
+    }
+
+    /// Creates the schema and both tables if they are missing.
+    pub fn create_statements(&self) -> Vec<String> {
+        let mut schema = String::from("CREATE DATABASE IF NOT EXISTS ");
+        write_identifier(&mut schema, &self.meta_schema);
+        let mut syncer = String::from("CREATE TABLE IF NOT EXISTS ");
+        write_table(&mut syncer, &self.syncer_table());
+        syncer.push_str(
+            " (id VARCHAR(32) NOT NULL, cp_schema VARCHAR(128) NOT NULL, cp_table VARCHAR(128) NOT NULL, \
+             binlog_name VARCHAR(128), binlog_pos BIGINT UNSIGNED, binlog_gtid TEXT, \
+             exit_safe_binlog_name VARCHAR(128) DEFAULT '', exit_safe_binlog_pos BIGINT UNSIGNED DEFAULT 0, \
+             exit_safe_binlog_gtid TEXT, table_info LONGTEXT, is_global BOOLEAN, \
+             create_time TIMESTAMP DEFAULT CURRENT_TIMESTAMP, \
+             update_time TIMESTAMP DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP, \
+             UNIQUE KEY uk_id_schema_table (id, cp_schema, cp_table))",
+        );
+        let mut worker = String::from("CREATE TABLE IF NOT EXISTS ");
+        write_table(&mut worker, &self.worker_table());
+        worker.push_str(
+            " (source VARCHAR(32) NOT NULL, worker INT UNSIGNED NOT NULL, workers INT UNSIGNED NOT NULL, \
+             binlog_name VARCHAR(128) NOT NULL, binlog_pos BIGINT UNSIGNED NOT NULL, binlog_gtid TEXT, \
+             suffix INT UNSIGNED NOT NULL DEFAULT 0, \
+             update_time TIMESTAMP DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP, \
+             PRIMARY KEY (source, worker))",
+        );
+        vec![schema, syncer, worker]
+    }
+
+    fn location_values(location: &Location) -> String {
+        format!(
+            "{}, {}, {}",
+            quote_text(&location.position.file.to_string()),
+            location.position.offset,
+            location
+                .gtid_set
+                .as_ref()
+                .map_or_else(|| "NULL".to_owned(), |set| quote_text(&set.to_string()))
+        )
+    }
+
+    /// The upsert of a worker's row, to run in the same transaction as its batch.
+    pub fn worker_upsert(&self, checkpoint: &WorkerCheckpoint) -> String {
+        let mut sql = String::from("INSERT INTO ");
+        write_table(&mut sql, &self.worker_table());
+        sql.push_str(&format!(
+            " (source, worker, workers, binlog_name, binlog_pos, binlog_gtid, suffix) VALUES ({}, {}, {}, {}, {}) \
+             ON DUPLICATE KEY UPDATE workers = VALUES(workers), binlog_name = VALUES(binlog_name), \
+             binlog_pos = VALUES(binlog_pos), binlog_gtid = VALUES(binlog_gtid), suffix = VALUES(suffix)",
+            quote_text(&checkpoint.source),
+            checkpoint.worker,
+            checkpoint.workers,
+            Self::location_values(&checkpoint.location),
+            checkpoint.location.suffix
+        ));
+        sql
+    }
+
+    /// The upsert of the global point (DM's `is_global` row).
+    pub fn global_upsert(&self, checkpoint: &GlobalCheckpoint) -> String {
+        let mut sql = String::from("INSERT INTO ");
+        write_table(&mut sql, &self.syncer_table());
+        let exit = match &checkpoint.safe_mode_exit {
+            Some(exit) => Self::location_values(exit),
+            None => "'', 0, NULL".to_owned(),
+        };
+        sql.push_str(&format!(
+            " (id, cp_schema, cp_table, binlog_name, binlog_pos, binlog_gtid, exit_safe_binlog_name, \
+             exit_safe_binlog_pos, exit_safe_binlog_gtid, table_info, is_global) \
+             VALUES ({}, '', '', {}, {exit}, '{{}}', 1) \
+             ON DUPLICATE KEY UPDATE binlog_name = VALUES(binlog_name), binlog_pos = VALUES(binlog_pos), \
+             binlog_gtid = VALUES(binlog_gtid), exit_safe_binlog_name = VALUES(exit_safe_binlog_name), \
+             exit_safe_binlog_pos = VALUES(exit_safe_binlog_pos), exit_safe_binlog_gtid = VALUES(exit_safe_binlog_gtid)",
+            quote_text(&checkpoint.source),
+            Self::location_values(&checkpoint.location),
+        ));
+        sql
+    }
+
+    /// The query of a source's worker rows: `worker, workers, binlog_name, binlog_pos,
+    /// binlog_gtid, suffix`.
+    pub fn worker_query(&self, source: &str) -> String {
+        let mut sql = String::from(
+            "SELECT worker, workers, binlog_name, binlog_pos, binlog_gtid, suffix FROM ",
+        );
+        write_table(&mut sql, &self.worker_table());
+        sql.push_str(&format!(
+            " WHERE source = {} ORDER BY worker",
+            quote_text(source)
+        ));
+        sql
+    }
+
+    /// The query of a source's global row: `binlog_name, binlog_pos, binlog_gtid,
+    /// exit_safe_binlog_name, exit_safe_binlog_pos, exit_safe_binlog_gtid`.
+    pub fn global_query(&self, source: &str) -> String {
+        let mut sql = String::from(
+            "SELECT binlog_name, binlog_pos, binlog_gtid, exit_safe_binlog_name, exit_safe_binlog_pos, exit_safe_binlog_gtid FROM ",
+        );
+        write_table(&mut sql, &self.syncer_table());
+        sql.push_str(&format!(
+            " WHERE id = {} AND is_global = 1",
+            quote_text(source)
+        ));
+        sql
+    }
+}
+
+fn number<T: std::str::FromStr>(text: Option<&Option<String>>, what: &str) -> Result<T, SinkError> {
+    text.and_then(|value| value.as_deref())
+        .and_then(|value| value.parse().ok())
+        .ok_or_else(|| SinkError::Schema {
+            table: "checkpoint".into(),
+            reason: format!("`{what}` is missing or not a number"),
+        })
+}
+
+impl CheckpointTables {
+    /// Creates the meta schema and tables downstream if missing.
+    pub async fn create(&self, sink: &mut crate::MySqlSink) -> Result<(), SinkError> {
+        for statement in self.create_statements() {
+            sink.execute(&statement).await?;
+        }
+        Ok(())
+    }
+
+    /// The worker rows of `source`.
+    pub async fn load_workers(
+        &self,
+        sink: &mut crate::MySqlSink,
+        source: &str,
+        flavor: Flavor,
+    ) -> Result<Vec<WorkerCheckpoint>, SinkError> {
+        let rows = sink.query(&self.worker_query(source)).await?;
+        rows.iter()
+            .map(|row| {
+                let name = row.get(2).cloned().flatten().unwrap_or_default();
+                Ok(WorkerCheckpoint {
+                    source: source.to_owned(),
+                    worker: number(row.first(), "worker")?,
+                    workers: number(row.get(1), "workers")?,
+                    location: location_from_row(
+                        &name,
+                        number(row.get(3), "binlog_pos")?,
+                        row.get(4).and_then(|value| value.as_deref()),
+                        number(row.get(5), "suffix")?,
+                        flavor,
+                    )?,
+                })
+            })
+            .collect()
+    }
+
+    /// The global row of `source`, if one was written.
+    pub async fn load_global(
+        &self,
+        sink: &mut crate::MySqlSink,
+        source: &str,
+        flavor: Flavor,
+    ) -> Result<Option<GlobalCheckpoint>, SinkError> {
+        let rows = sink.query(&self.global_query(source)).await?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let name = row.first().cloned().flatten().unwrap_or_default();
+        let location = location_from_row(
+            &name,
+            number(row.get(1), "binlog_pos")?,
+            row.get(2).and_then(|value| value.as_deref()),
+            0,
+            flavor,
+        )?;
+        let exit_name = row.get(3).cloned().flatten().unwrap_or_default();
+        let safe_mode_exit = if exit_name.is_empty() {
+            None
+        } else {
+            Some(location_from_row(
+                &exit_name,
+                number(row.get(4), "exit_safe_binlog_pos")?,
+                row.get(5).and_then(|value| value.as_deref()),
+                0,
+                flavor,
+            )?)
+        };
+        Ok(Some(GlobalCheckpoint {
+            source: source.to_owned(),
+            location,
+            safe_mode_exit,
+        }))
+    }
+}
+
+/// A location read back from a checkpoint row.
+pub fn location_from_row(
+    name: &str,
+    offset: u64,
+    gtid: Option<&str>,
+    suffix: u32,
+    flavor: Flavor,
+) -> Result<Location, SinkError> {
+    let invalid = |reason: String| SinkError::Schema {
+        table: "checkpoint".into(),
+        reason,
+    };
+    let file = dm_core::BinlogFileName::parse(name)
+        .map_err(|error| invalid(format!("binlog_name `{name}`: {error}")))?;
+    let gtid_set = match gtid.filter(|text| !text.is_empty()) {
+        Some(text) => {
+            Some(Arc::new(GtidSet::parse(flavor, text).map_err(|error| {
+                invalid(format!("binlog_gtid `{text}`: {error}"))
+            })?))
+        }
+        None => None,
+    };
+    Ok(Location {
+        position: BinlogPosition::new(file, offset),
+        gtid_set,
+        suffix,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_statements_quote_everything() {
+        let tables = CheckpointTables::new("dm_meta", "shop`task").expect("tables");
+        assert_eq!(tables.worker_table().table, "shop`task_worker_checkpoint");
+        let statements = tables.create_statements();
+        assert!(statements[2].contains("`dm_meta`.`shop``task_worker_checkpoint`"));
+        let location =
+            location_from_row("mysql-bin.000003", 1234, Some("0-1-20"), 0, Flavor::MariaDb)
+                .expect("location");
+        let upsert = tables.worker_upsert(&WorkerCheckpoint {
+            source: "it's".into(),
+            worker: 3,
+            workers: 16,
+            location,
+        });
+        assert!(
+            upsert.contains("('it\\'s', 3, 16, 'mysql-bin.000003', 1234, '0-1-20', 0)"),
+            "{upsert}"
+        );
+        assert!(CheckpointTables::new("", "t").is_err());
+        assert!(location_from_row("nonsense", 4, None, 0, Flavor::MySql).is_err());
+    }
+}
