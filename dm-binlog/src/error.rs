@@ -1,6 +1,6 @@
 //! The binlog crate's error type. Every decoding failure names the position of the event.
 
-use dm_core::{ClassifiedError, ErrorClass, ErrorCode};
+use dm_core::{ClassifiedError, ErrorClass, ErrorCode, is_transient_server_error};
 
 /// Errors of dm-binlog.
 #[derive(Debug, thiserror::Error)]
@@ -163,29 +163,4 @@ impl ClassifiedError for BinlogError {
             }
         }
     }
-}
-
-/// Server errors worth retrying: too many connections, shutdown in progress, lock waits and
-/// deadlocks, interrupted or killed connections, network errors reported by the server.
-fn is_transient_server_error(code: u16) -> bool {
-    matches!(
-        code,
-        1040 | 1053
-            | 1152
-            | 1153
-            | 1154
-            | 1155
-            | 1156
-            | 1157
-            | 1158
-            | 1159
-            | 1160
-            | 1161
-            | 1205
-            | 1213
-            | 1317
-            | 1927
-            | 2006
-            | 2013
-    )
 }

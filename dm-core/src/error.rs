@@ -157,6 +157,29 @@ pub enum CoreError {
     },
 }
 
+/// Whether a MySQL / MariaDB / TiDB server error number is worth retrying: too many
+/// connections, shutdown in progress, network errors the server reports, lock wait timeouts,
+/// deadlocks, interrupted or killed connections, lost connections, and TiDB's write conflicts,
+/// retryable transactions and unavailable regions. Everything else is definite.
+pub fn is_transient_server_error(code: u16) -> bool {
+    matches!(
+        code,
+        1040 | 1053
+            | 1152..=1161
+            | 1205
+            | 1213
+            | 1317
+            | 1927
+            | 2006
+            | 2013
+            | 8002
+            | 8022
+            | 8027
+            | 8028
+            | 9001..=9007
+    )
+}
+
 impl ClassifiedError for CoreError {
     fn class(&self) -> ErrorClass {
         match self {

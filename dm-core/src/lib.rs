@@ -37,7 +37,7 @@ pub mod sink;
 pub mod value;
 
 pub use ddl::{DdlEvent, DdlKind, DdlStatement, DdlTarget};
-pub use error::{ClassifiedError, CoreError, ErrorClass, ErrorCode};
+pub use error::{ClassifiedError, CoreError, ErrorClass, ErrorCode, is_transient_server_error};
 pub use gtid::{Flavor, Gtid, GtidSet, MariaDbGtid, MariaDbGtidSet, MySqlGtid, MySqlGtidSet};
 pub use location::Location;
 pub use position::{BinlogFileName, BinlogPosition};

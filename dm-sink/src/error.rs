@@ -3,7 +3,7 @@
 //! transient (retry the batch); duplicate keys, bad values and missing tables are definite (pause
 //! the task and show the message).
 
-use dm_core::{ClassifiedError, ErrorClass, ErrorCode};
+use dm_core::{ClassifiedError, ErrorClass, ErrorCode, is_transient_server_error};
 
 /// Errors of dm-sink.
 #[derive(Debug, thiserror::Error)]
@@ -49,33 +49,13 @@ pub enum SinkError {
     },
 }
 
-/// Downstream errors worth retrying: lock wait timeout, deadlock, too many connections, server
-/// shutting down or gone, interrupted/killed statements, network errors reported by the server,
-/// and TiDB's write conflicts, retryable transaction errors and unavailable regions.
-pub fn is_transient_code(code: u16) -> bool {
-    matches!(
-        code,
-        1040 | 1053
-            | 1152..=1161
-            | 1205
-            | 1213
-            | 1317
-            | 1927
-            | 2006
-            | 2013
-            | 8002
-            | 8022
-            | 8027
-            | 8028
-            | 9001..=9007
-    )
-}
-
 impl ClassifiedError for SinkError {
     fn class(&self) -> ErrorClass {
         match self {
             SinkError::Connection { .. } => ErrorClass::Transient,
-            SinkError::Statement { code, .. } if is_transient_code(*code) => ErrorClass::Transient,
+            SinkError::Statement { code, .. } if is_transient_server_error(*code) => {
+                ErrorClass::Transient
+            }
             _ => ErrorClass::Definite,
         }
     }

@@ -170,6 +170,15 @@ fn wildcard_match(tokens: &[WildcardToken], name: &[char]) -> bool {
         .all(|remaining| *remaining == WildcardToken::AnyRun)
 }
 
+/// A name as patterns compare it: lower-cased unless the task is case-sensitive.
+fn fold(name: &str, case_sensitive: bool) -> String {
+    if case_sensitive {
+        name.to_owned()
+    } else {
+        name.to_lowercase()
+    }
+}
+
 /// Schemas never replicated.
 pub const SYSTEM_SCHEMAS: [&str; 6] = [
     "mysql",
@@ -235,11 +244,7 @@ impl BlockAllowList {
     }
 
     fn fold(&self, name: &str) -> String {
-        if self.case_sensitive {
-            name.to_owned()
-        } else {
-            name.to_lowercase()
-        }
+        fold(name, self.case_sensitive)
     }
 
     /// Whether events of `schema` (a database-level statement) are replicated.
@@ -355,11 +360,7 @@ impl TableRouter {
     }
 
     fn fold(&self, name: &str) -> String {
-        if self.case_sensitive {
-            name.to_owned()
-        } else {
-            name.to_lowercase()
-        }
+        fold(name, self.case_sensitive)
     }
 
     fn single<'a>(
@@ -679,14 +680,10 @@ impl EventFilter {
         event: Option<FilterEvent>,
         sql: Option<&str>,
     ) -> (FilterAction, Option<&str>) {
-        let fold = |name: &str| {
-            if self.case_sensitive {
-                name.to_owned()
-            } else {
-                name.to_lowercase()
-            }
-        };
-        let (schema, table) = (fold(schema), fold(table));
+        let (schema, table) = (
+            fold(schema, self.case_sensitive),
+            fold(table, self.case_sensitive),
+        );
         let table_level = self.rules.iter().filter(|rule| {
             !table.is_empty()
                 && rule

@@ -175,6 +175,25 @@ impl Editable {
         }
     }
 
+    /// Replaces the column at `index` (MODIFY / CHANGE), moving it when a position is given.
+    fn redefine(
+        &mut self,
+        index: usize,
+        column: ColumnDefinition,
+        position: Option<&MySQLColumnPosition>,
+        keys: Vec<KeySpec>,
+    ) {
+        self.columns.remove(index);
+        if position.is_some() {
+            self.place(column, position);
+        } else {
+            self.columns.insert(index, column);
+        }
+        for (name, kind, parts) in keys {
+            self.add_key(name, kind, parts);
+        }
+    }
+
     fn place(&mut self, column: ColumnDefinition, position: Option<&MySQLColumnPosition>) {
         let index = match position {
             Some(MySQLColumnPosition::First) => 0,
@@ -494,15 +513,7 @@ impl SchemaTracker {
                             };
                             let (mut new, keys) = define(&definition)?;
                             new.name = name;
-                            editable.columns.remove(index);
-                            if column_position.is_some() {
-                                editable.place(new, column_position.as_ref());
-                            } else {
-                                editable.columns.insert(index, new);
-                            }
-                            for (key_name, kind, parts) in keys {
-                                editable.add_key(key_name, kind, parts);
-                            }
+                            editable.redefine(index, new, column_position.as_ref(), keys);
                         }
                         AlterTableOperation::ChangeColumn {
                             old_name,
@@ -520,16 +531,8 @@ impl SchemaTracker {
                                 options: wrap_options(options),
                             };
                             let (new, keys) = define(&definition)?;
-                            editable.columns.remove(index);
                             editable.rename_column(&old_name.value, &new_name.value);
-                            if column_position.is_some() {
-                                editable.place(new, column_position.as_ref());
-                            } else {
-                                editable.columns.insert(index, new);
-                            }
-                            for (key_name, kind, parts) in keys {
-                                editable.add_key(key_name, kind, parts);
-                            }
+                            editable.redefine(index, new, column_position.as_ref(), keys);
                         }
                         AlterTableOperation::RenameColumn {
                             old_column_name,
