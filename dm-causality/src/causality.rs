@@ -84,6 +84,9 @@ pub struct Conflict {
 #[derive(Debug)]
 pub struct CausalityDetector {
     workers: usize,
+    /// Every change goes to the worker its first key hashes to (its *home*), whatever is
+    /// pending; keys pending elsewhere make it a conflict until those workers caught up.
+    deterministic: bool,
     pending: KeyMap<Pending>,
     /// An empty map with capacity, swapped with `pending` by each sweep: sweeping by copying
     /// leaves no tombstones (which lengthen probes) and allocates nothing once warm.
@@ -106,12 +109,30 @@ impl CausalityDetector {
         }
         Ok(CausalityDetector {
             workers,
+            deterministic: false,
             pending: KeyMap::default(),
             spare: KeyMap::default(),
             acknowledged: vec![0; workers],
             next_sequence: 1,
             sweep_at: MINIMUM_SWEEP_SIZE,
         })
+    }
+
+    /// A detector whose assignment is a pure function of each change's keys: a change always
+    /// goes to the worker its first key hashes to, and waits (a conflict) while any of its keys
+    /// is pending on another worker. Replaying the same changes after a restart assigns them to
+    /// the same workers, which exactly-once checkpoints per worker rely on
+    /// (`docs/design/checkpoint.md`). Conflicts are more frequent than in the default mode.
+    pub fn deterministic(workers: usize) -> Result<Self, CausalityError> {
+        let mut detector = CausalityDetector::new(workers)?;
+        detector.deterministic = true;
+        Ok(detector)
+    }
+
+    /// The worker a change with these keys goes to in deterministic mode.
+    pub fn home_worker(&self, keys: &[u64]) -> usize {
+        keys.first()
+            .map_or(0, |key| (*key % self.workers as u64) as usize)
     }
 
     /// Number of workers.
@@ -133,7 +154,8 @@ impl CausalityDetector {
     /// Routes a change with these causality keys (from [`crate::TableKeys::causality_keys`];
     /// never empty for a real change).
     pub fn route(&mut self, keys: &[u64]) -> Routing {
-        let mut target: Option<u32> = None;
+        let home = self.home_worker(keys) as u32;
+        let mut target: Option<u32> = self.deterministic.then_some(home);
         let mut conflicting = false;
         for key in keys {
             if let Some(state) = self.pending.get(key)
@@ -171,12 +193,17 @@ impl CausalityDetector {
     }
 
     fn conflict(&self, keys: &[u64]) -> Conflict {
+        let home = self.home_worker(keys);
         let mut waits: Vec<(usize, u64)> = Vec::new();
         for key in keys {
             if let Some(state) = self.pending.get(key)
                 && self.is_pending(state)
             {
                 let worker = state.worker as usize;
+                if self.deterministic && worker == home {
+                    // The home worker's queue keeps the order by itself.
+                    continue;
+                }
                 match waits.iter_mut().find(|(waiting, _)| *waiting == worker) {
                     Some((_, sequence)) => *sequence = (*sequence).max(state.sequence),
                     None => waits.push((worker, state.sequence)),
@@ -244,6 +271,71 @@ mod tests {
             11 % 4,
             "key 11 is free again after the acknowledgement"
         );
+    }
+
+    #[test]
+    fn deterministic_mode_assigns_by_the_first_key_alone() {
+        let mut detector = CausalityDetector::deterministic(4).unwrap();
+        let (first, sequence) = assigned(detector.route(&[10]));
+        assert_eq!(first, 2);
+        // Key 11's home is worker 3, but key 10 is pending on worker 2: wait for worker 2 only.
+        assert_eq!(
+            detector.route(&[11, 10]),
+            Routing::Conflict(Conflict {
+                waits: vec![(2, sequence)]
+            })
+        );
+        detector.acknowledge(first, sequence);
+        assert_eq!(assigned(detector.route(&[11, 10])).0, 3);
+        // Pending keys on the home worker itself queue behind it.
+        let (worker, _) = assigned(detector.route(&[15, 11]));
+        assert_eq!(worker, 3);
+    }
+
+    proptest::proptest! {
+        /// Whatever the acknowledgements, a change is assigned to its home worker, and never while
+        /// one of its keys is pending on another worker.
+        #[test]
+        fn deterministic_assignment_ignores_timing(
+            steps in proptest::collection::vec(
+                (proptest::collection::vec(0u64..12, 1..4), proptest::bool::ANY),
+                1..200,
+            )
+        ) {
+            let mut detector = CausalityDetector::deterministic(3).unwrap();
+            let mut last_on = [0u64; 3];
+            let mut key_worker: std::collections::HashMap<u64, (usize, u64)> = Default::default();
+            let mut acknowledged = [0u64; 3];
+            for (keys, acknowledge_all) in steps {
+                match detector.route(&keys) {
+                    Routing::Assigned { worker, sequence } => {
+                        proptest::prop_assert_eq!(worker, (keys[0] % 3) as usize);
+                        for key in &keys {
+                            if let Some((other, pending)) = key_worker.get(key) {
+                                proptest::prop_assert!(
+                                    *other == worker || *pending <= acknowledged[*other],
+                                    "key {} pending on worker {}", key, other
+                                );
+                            }
+                            key_worker.insert(*key, (worker, sequence));
+                        }
+                        last_on[worker] = sequence;
+                    }
+                    Routing::Conflict(conflict) => {
+                        for (worker, sequence) in conflict.waits {
+                            detector.acknowledge(worker, sequence);
+                            acknowledged[worker] = acknowledged[worker].max(sequence);
+                        }
+                    }
+                }
+                if acknowledge_all {
+                    for worker in 0..3 {
+                        detector.acknowledge(worker, last_on[worker]);
+                        acknowledged[worker] = acknowledged[worker].max(last_on[worker]);
+                    }
+                }
+            }
+        }
     }
 
     #[test]
