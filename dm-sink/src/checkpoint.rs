@@ -28,8 +28,10 @@ pub struct WorkerCheckpoint {
     pub worker: u32,
     /// How many workers the task ran with when this was written.
     pub workers: u32,
-    /// The location of the last change the worker committed.
+    /// The location of the rows event of the last change the worker committed.
     pub location: Location,
+    /// That change's index among its event's rows.
+    pub row: u32,
 }
 
 /// The global point of a source: everything before it is committed downstream.
@@ -107,7 +109,7 @@ impl CheckpointTables {
         worker.push_str(
             " (source VARCHAR(32) NOT NULL, worker INT UNSIGNED NOT NULL, workers INT UNSIGNED NOT NULL, \
              binlog_name VARCHAR(128) NOT NULL, binlog_pos BIGINT UNSIGNED NOT NULL, binlog_gtid TEXT, \
-             suffix INT UNSIGNED NOT NULL DEFAULT 0, \
+             suffix INT UNSIGNED NOT NULL DEFAULT 0, row_index INT UNSIGNED NOT NULL DEFAULT 0, \
              update_time TIMESTAMP DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP, \
              PRIMARY KEY (source, worker))",
         );
@@ -131,14 +133,17 @@ impl CheckpointTables {
         let mut sql = String::from("INSERT INTO ");
         write_table(&mut sql, &self.worker_table());
         sql.push_str(&format!(
-            " (source, worker, workers, binlog_name, binlog_pos, binlog_gtid, suffix) VALUES ({}, {}, {}, {}, {}) \
+            " (source, worker, workers, binlog_name, binlog_pos, binlog_gtid, suffix, row_index) \
+             VALUES ({}, {}, {}, {}, {}, {}) \
              ON DUPLICATE KEY UPDATE workers = VALUES(workers), binlog_name = VALUES(binlog_name), \
-             binlog_pos = VALUES(binlog_pos), binlog_gtid = VALUES(binlog_gtid), suffix = VALUES(suffix)",
+             binlog_pos = VALUES(binlog_pos), binlog_gtid = VALUES(binlog_gtid), suffix = VALUES(suffix), \
+             row_index = VALUES(row_index)",
             quote_text(&checkpoint.source),
             checkpoint.worker,
             checkpoint.workers,
             Self::location_values(&checkpoint.location),
-            checkpoint.location.suffix
+            checkpoint.location.suffix,
+            checkpoint.row
         ));
         sql
     }
@@ -165,10 +170,10 @@ impl CheckpointTables {
     }
 
     /// The query of a source's worker rows: `worker, workers, binlog_name, binlog_pos,
-    /// binlog_gtid, suffix`.
+    /// binlog_gtid, suffix, row_index`.
     pub fn worker_query(&self, source: &str) -> String {
         let mut sql = String::from(
-            "SELECT worker, workers, binlog_name, binlog_pos, binlog_gtid, suffix FROM ",
+            "SELECT worker, workers, binlog_name, binlog_pos, binlog_gtid, suffix, row_index FROM ",
         );
         write_table(&mut sql, &self.worker_table());
         sql.push_str(&format!(
@@ -233,6 +238,7 @@ impl CheckpointTables {
                         number(row.get(5), "suffix")?,
                         flavor,
                     )?,
+                    row: number(row.get(6), "row_index")?,
                 })
             })
             .collect()
@@ -324,9 +330,10 @@ mod tests {
             worker: 3,
             workers: 16,
             location,
+            row: 7,
         });
         assert!(
-            upsert.contains("('it\\'s', 3, 16, 'mysql-bin.000003', 1234, '0-1-20', 0)"),
+            upsert.contains("('it\\'s', 3, 16, 'mysql-bin.000003', 1234, '0-1-20', 0, 7)"),
             "{upsert}"
         );
         assert!(CheckpointTables::new("", "t").is_err());

@@ -468,6 +468,22 @@ impl MySqlSink {
         self.settle(executed)
     }
 
+    /// The downstream structure of `table` as it is now (not cached); `None` when it does not
+    /// exist.
+    pub async fn table_schema(
+        &mut self,
+        table: &TableRef,
+    ) -> Result<Option<TableSchema>, SinkError> {
+        let result = async {
+            let connection = self.connection().await?;
+            load_table_schema(connection, table)
+                .await
+                .map_err(|error| introspection_error(table, error))
+        }
+        .await;
+        self.settle(result)
+    }
+
     /// Runs one statement outside any batch (creating meta tables, DDL).
     pub async fn execute(&mut self, sql: &str) -> Result<(), SinkError> {
         let result = async {

@@ -40,6 +40,7 @@ async fn a_worker_checkpoint_commits_with_its_batch_or_not_at_all() {
         worker: 2,
         workers: 4,
         location: at(offset),
+        row: 1,
     };
 
     sink.apply_changes_with(
