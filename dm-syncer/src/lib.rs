@@ -20,5 +20,11 @@
 //!   already committed).
 
 pub mod config;
+pub mod error;
 pub mod filter;
+pub mod syncer;
 pub mod tracker;
+pub mod watermark;
+
+pub use error::SyncerError;
+pub use syncer::{SyncerSettings, SyncerStatus, run};

@@ -1,4 +1,5 @@
 //! Integration tests of dm-syncer.
 
 mod dm_configs;
+mod replication;
 mod tracker;

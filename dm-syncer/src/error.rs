@@ -1,0 +1,84 @@
+//! The syncer's error type: what stopped replication, and whether retrying can help.
+
+use dm_binlog::BinlogError;
+use dm_core::{ClassifiedError, ErrorClass, ErrorCode};
+use dm_sink::SinkError;
+
+use crate::filter::RuleError;
+use crate::tracker::TrackerError;
+
+/// Errors of dm-syncer.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncerError {
+    /// Reading the upstream binlog failed.
+    #[error(transparent)]
+    Binlog(#[from] BinlogError),
+    /// The downstream failed.
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    /// A DDL could not be followed.
+    #[error(transparent)]
+    Tracker(#[from] TrackerError),
+    /// A filter or route rule failed.
+    #[error(transparent)]
+    Rule(#[from] RuleError),
+    /// A binlog event filter rule with action `Error` matched.
+    #[error("filter rule `{rule}` stops the task at {position}: {what}")]
+    Filtered {
+        /// The rule.
+        rule: String,
+        /// Where.
+        position: String,
+        /// The event.
+        what: String,
+    },
+    /// Something this syncer does not do yet, at a position.
+    #[error("at {position}: {what}")]
+    Unsupported {
+        /// Where.
+        position: String,
+        /// What.
+        what: String,
+    },
+    /// The task's state is inconsistent (a checkpoint that cannot be used).
+    #[error("{0}")]
+    State(String),
+}
+
+impl ClassifiedError for SyncerError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            SyncerError::Binlog(error) => error.class(),
+            SyncerError::Sink(error) => error.class(),
+            _ => ErrorClass::Definite,
+        }
+    }
+
+    fn code(&self) -> ErrorCode {
+        match self {
+            SyncerError::Binlog(error) => error.code(),
+            SyncerError::Sink(error) => error.code(),
+            SyncerError::Tracker(_) => ErrorCode(14001),
+            SyncerError::Rule(_) => ErrorCode(14002),
+            SyncerError::Filtered { .. } => ErrorCode(14003),
+            SyncerError::Unsupported { .. } => ErrorCode(14004),
+            SyncerError::State(_) => ErrorCode(14005),
+        }
+    }
+
+    fn workaround(&self) -> &'static str {
+        match self {
+            SyncerError::Binlog(error) => error.workaround(),
+            SyncerError::Sink(error) => error.workaround(),
+            SyncerError::Tracker(_) => {
+                "check the table's structure downstream; skip or replace the DDL with the binlog operator"
+            }
+            SyncerError::Rule(_) => "fix the rule in the task file",
+            SyncerError::Filtered { .. } => {
+                "the task's filter says to stop here: skip the event with the binlog operator, or change the rule"
+            }
+            SyncerError::Unsupported { .. } => "see the message; skip or replace the event",
+            SyncerError::State(_) => "see the message",
+        }
+    }
+}

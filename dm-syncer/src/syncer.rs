@@ -1,0 +1,770 @@
+//! The syncer: one source's binlog applied to the downstream, exactly once, as
+//! `docs/design/checkpoint.md` describes.
+//!
+//! ```text
+//! StreamController --events--> event loop: filters, routes, SchemaTracker, decode_rows
+//!    |                              | row changes: CausalityDetector (deterministic) -> worker w
+//!    |                              |        worker w: batch + its checkpoint row, one transaction
+//!    |                              |        <- acknowledgement (w, sequence) -> Watermark
+//!    |                              | DDL: drain every worker, track, execute once, checkpoint
+//!    +-- resumes at the global checkpoint; changes a worker already committed are not sent again
+//! ```
+//!
+//! Invariants: a worker's checkpoint row commits with its batch; a change is dispatched again
+//! after a restart only when its worker's checkpoint is before it; the global checkpoint only
+//! names transaction ends before which every change is committed; a DDL runs when every worker
+//! is idle and the checkpoint is written right after it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dm_binlog::{
+    BinlogSource, ControlledEvent, EventData, ReconnectPolicy, RowsKind, StreamController,
+    TableMap, decode_rows,
+};
+use dm_causality::{CausalityDetector, Routing, TableKeys};
+use dm_core::{
+    ApplyMode, ClassifiedError, ErrorClass, Flavor, Location, RowChange, RowChangeKind, TableRef,
+    TableSchema,
+};
+use dm_sink::{
+    CheckpointTables, GlobalCheckpoint, MySqlSink, MySqlSinkOptions, SinkError, WorkerCheckpoint,
+};
+use tokio::sync::{mpsc, watch};
+
+use crate::config::InstanceRules;
+use crate::error::SyncerError;
+use crate::filter::{DdlEventKind, FilterAction, FilterEvent};
+use crate::tracker::{SchemaTracker, TrackOutcome};
+use crate::watermark::Watermark;
+
+/// How the syncer runs.
+#[derive(Debug, Clone)]
+pub struct SyncerSettings {
+    /// The task's name (names the checkpoint tables).
+    pub task: String,
+    /// The source's id.
+    pub source_id: String,
+    /// The downstream schema of the checkpoint tables.
+    pub meta_schema: String,
+    /// Parallel DML workers.
+    pub workers: usize,
+    /// Changes per worker transaction.
+    pub batch: usize,
+    /// Capacity of each worker's queue.
+    pub queue_size: usize,
+    /// The upstream's flavour (for reading GTID sets back from checkpoints).
+    pub flavor: Flavor,
+    /// How often the global checkpoint is written.
+    pub checkpoint_interval: Duration,
+    /// Write every change idempotently (DM's `safe-mode: true`; not needed for exactly once).
+    pub safe_mode: bool,
+    /// Whether table names are case-sensitive.
+    pub case_sensitive: bool,
+}
+
+/// What the syncer did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncerStatus {
+    /// Events read.
+    pub events: u64,
+    /// Row changes sent to workers.
+    pub rows_dispatched: u64,
+    /// Row changes a worker had already committed before a restart (not sent again).
+    pub rows_already_applied: u64,
+    /// Row changes left out by the block-allow list or the event filter.
+    pub rows_filtered: u64,
+    /// DDL statements executed downstream.
+    pub ddls_executed: u64,
+    /// DDL statements tracked but not executed (filtered).
+    pub ddls_skipped: u64,
+    /// The last global checkpoint written.
+    pub checkpoint: Option<Location>,
+}
+
+enum Work {
+    Change {
+        change: RowChange,
+        sequence: u64,
+        row: u32,
+    },
+    /// A DDL changed tables: forget cached downstream structures.
+    ForgetTables,
+}
+
+enum Ack {
+    Done { worker: usize, sequence: u64 },
+    Failed { error: SinkError },
+}
+
+/// DDL statements the syncer executes (the rest of the Query events are ignored).
+fn ddl_kind(sql: &str) -> Option<DdlEventKind> {
+    let words: Vec<String> = sql
+        .split_whitespace()
+        .take(4)
+        .map(|word| word.to_ascii_uppercase())
+        .collect();
+    let word = |index: usize| words.get(index).map_or("", String::as_str);
+    let object = |index: usize| match word(index) {
+        "TEMPORARY" | "ONLINE" | "OFFLINE" | "IGNORE" => word(index + 1),
+        other => other,
+    };
+    Some(match (word(0), object(1)) {
+        ("CREATE", "DATABASE" | "SCHEMA") => DdlEventKind::CreateDatabase,
+        ("DROP", "DATABASE" | "SCHEMA") => DdlEventKind::DropDatabase,
+        ("ALTER", "DATABASE" | "SCHEMA") => DdlEventKind::AlterDatabase,
+        ("CREATE", "TABLE") => DdlEventKind::CreateTable,
+        ("DROP", "TABLE") => DdlEventKind::DropTable,
+        ("ALTER", "TABLE") => DdlEventKind::AlterTable,
+        ("RENAME", "TABLE") => DdlEventKind::RenameTable,
+        ("TRUNCATE", _) => DdlEventKind::TruncateTable,
+        ("CREATE", "INDEX" | "UNIQUE" | "FULLTEXT" | "SPATIAL") => DdlEventKind::CreateIndex,
+        ("DROP", "INDEX") => DdlEventKind::DropIndex,
+        _ => return None,
+    })
+}
+
+/// Errors a replayed DDL may meet that mean it already ran (DM ignores the same ones).
+fn already_applied(error: &SinkError) -> bool {
+    matches!(
+        error,
+        SinkError::Statement {
+            code: 1007 | 1008 | 1050 | 1051 | 1060 | 1061 | 1091 | 1146 | 1054,
+            ..
+        }
+    )
+}
+
+/// One target table as the event loop uses it.
+struct Target {
+    tracked: Arc<TableSchema>,
+    layout: Arc<TableSchema>,
+    keys: TableKeys,
+}
+
+/// Runs the syncer until the source ends (a non-following source) or `stop` turns true (it then
+/// stops at the next transaction end). Either way it drains the workers and writes the global
+/// checkpoint before returning.
+pub async fn run<Source: BinlogSource>(
+    settings: SyncerSettings,
+    source: Source,
+    start: Location,
+    sink_options: MySqlSinkOptions,
+    rules: InstanceRules,
+    stop: watch::Receiver<bool>,
+) -> Result<SyncerStatus, SyncerError> {
+    let mut control = MySqlSink::new(sink_options.clone())?;
+    let tables = CheckpointTables::new(&settings.meta_schema, &settings.task)?;
+    tables.create(&mut control).await?;
+    let global = tables
+        .load_global(&mut control, &settings.source_id, settings.flavor)
+        .await?;
+    let stored = tables
+        .load_workers(&mut control, &settings.source_id, settings.flavor)
+        .await?;
+    // The worker count the stored checkpoints were written with wins until a clean restart.
+    let workers = stored
+        .first()
+        .map_or(settings.workers.max(1), |row| row.workers.max(1) as usize);
+    if stored.iter().any(|row| row.workers as usize != workers) {
+        return Err(SyncerError::State(format!(
+            "the worker checkpoints of source {} disagree on the worker count",
+            settings.source_id
+        )));
+    }
+    let mut applied: Vec<Option<(Location, u32)>> = vec![None; workers];
+    for row in stored {
+        if let Some(slot) = applied.get_mut(row.worker as usize) {
+            *slot = Some((row.location, row.row));
+        }
+    }
+    let start = global.map_or(start, |global| global.location);
+
+    let (ack_sender, mut acks) = mpsc::channel::<Ack>(settings.queue_size.max(16));
+    let mut queues = Vec::with_capacity(workers);
+    let mut handles = WorkerTasks(Vec::with_capacity(workers));
+    let mode = if settings.safe_mode {
+        ApplyMode::Idempotent
+    } else {
+        ApplyMode::Exact
+    };
+    for worker in 0..workers {
+        let (sender, receiver) = mpsc::channel::<Work>((settings.queue_size / workers).max(8));
+        queues.push(sender);
+        let sink = MySqlSink::new(sink_options.clone())?;
+        handles.0.push(tokio::spawn(run_worker(
+            worker,
+            workers,
+            settings.clone(),
+            tables.clone(),
+            sink,
+            mode,
+            receiver,
+            ack_sender.clone(),
+        )));
+    }
+    drop(ack_sender);
+
+    let case_sensitive = settings.case_sensitive;
+    let mut state = EventLoop {
+        settings,
+        rules,
+        tables,
+        control,
+        tracker: SchemaTracker::new(case_sensitive),
+        targets: HashMap::new(),
+        maps: HashMap::new(),
+        detector: CausalityDetector::deterministic(workers)
+            .map_err(|error| SyncerError::State(error.to_string()))?,
+        watermark: Watermark::new(workers),
+        acknowledged: vec![0; workers],
+        applied,
+        queues,
+        status: SyncerStatus::default(),
+        last_flush: Instant::now(),
+        keys: Vec::new(),
+    };
+    let mut controller = StreamController::new(source, start, ReconnectPolicy::default());
+    let result = state.run(&mut controller, stop, &mut acks).await;
+    // Stop the workers (closing their queues) and wait for them.
+    state.queues.clear();
+    for handle in std::mem::take(&mut handles.0) {
+        let _ = handle.await;
+    }
+    result.map(|()| state.status)
+}
+
+/// The worker tasks: aborted if the syncer is dropped before it stopped them (a crash of the
+/// syncer takes its workers with it; their open transactions roll back downstream).
+struct WorkerTasks(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for WorkerTasks {
+    fn drop(&mut self) {
+        for handle in &self.0 {
+            handle.abort();
+        }
+    }
+}
+
+struct EventLoop {
+    settings: SyncerSettings,
+    rules: InstanceRules,
+    tables: CheckpointTables,
+    control: MySqlSink,
+    tracker: SchemaTracker,
+    targets: HashMap<TableRef, Target>,
+    maps: HashMap<u64, TableMap>,
+    detector: CausalityDetector,
+    watermark: Watermark,
+    acknowledged: Vec<u64>,
+    applied: Vec<Option<(Location, u32)>>,
+    queues: Vec<mpsc::Sender<Work>>,
+    status: SyncerStatus,
+    last_flush: Instant,
+    keys: Vec<u64>,
+}
+
+impl EventLoop {
+    async fn run<Source: BinlogSource>(
+        &mut self,
+        controller: &mut StreamController<Source>,
+        stop: watch::Receiver<bool>,
+        acks: &mut mpsc::Receiver<Ack>,
+    ) -> Result<(), SyncerError> {
+        loop {
+            self.take_acknowledgements(acks)?;
+            let Some(event) = controller.next_event().await? else {
+                break;
+            };
+            self.status.events += 1;
+            let at_end = event.locations.at_transaction_end;
+            let end = event.locations.end.clone();
+            self.handle(event, acks).await?;
+            if at_end {
+                self.watermark.transaction_end(end);
+                if self.last_flush.elapsed() >= self.settings.checkpoint_interval {
+                    self.flush().await?;
+                }
+                if *stop.borrow() {
+                    break;
+                }
+            }
+        }
+        self.drain(acks).await?;
+        self.flush().await
+    }
+
+    fn take_acknowledgements(&mut self, acks: &mut mpsc::Receiver<Ack>) -> Result<(), SyncerError> {
+        while let Ok(ack) = acks.try_recv() {
+            self.record(ack)?;
+        }
+        Ok(())
+    }
+
+    fn record(&mut self, ack: Ack) -> Result<(), SyncerError> {
+        match ack {
+            Ack::Done { worker, sequence } => {
+                self.detector.acknowledge(worker, sequence);
+                self.watermark.acknowledge(worker, sequence);
+                if let Some(last) = self.acknowledged.get_mut(worker) {
+                    *last = (*last).max(sequence);
+                }
+                Ok(())
+            }
+            Ack::Failed { error } => Err(error.into()),
+        }
+    }
+
+    async fn wait_for(
+        &mut self,
+        waits: &[(usize, u64)],
+        acks: &mut mpsc::Receiver<Ack>,
+    ) -> Result<(), SyncerError> {
+        while waits.iter().any(|(worker, sequence)| {
+            self.acknowledged
+                .get(*worker)
+                .is_some_and(|done| done < sequence)
+        }) {
+            let ack = acks.recv().await.ok_or_else(|| {
+                SyncerError::State("the workers stopped while changes were in flight".into())
+            })?;
+            self.record(ack)?;
+        }
+        Ok(())
+    }
+
+    async fn drain(&mut self, acks: &mut mpsc::Receiver<Ack>) -> Result<(), SyncerError> {
+        let waits: Vec<(usize, u64)> = self
+            .watermark
+            .assigned_sequences()
+            .iter()
+            .copied()
+            .enumerate()
+            .collect();
+        self.wait_for(&waits, acks).await
+    }
+
+    async fn flush(&mut self) -> Result<(), SyncerError> {
+        let Some(location) = self.watermark.reached().cloned() else {
+            return Ok(());
+        };
+        if self.status.checkpoint.as_ref() == Some(&location) {
+            self.last_flush = Instant::now();
+            return Ok(());
+        }
+        let sql = self.tables.global_upsert(&GlobalCheckpoint {
+            source: self.settings.source_id.clone(),
+            location: location.clone(),
+            safe_mode_exit: None,
+        });
+        self.control
+            .apply_changes_with(&[], ApplyMode::Exact, &[sql])
+            .await?;
+        self.status.checkpoint = Some(location);
+        self.last_flush = Instant::now();
+        Ok(())
+    }
+
+    async fn handle(
+        &mut self,
+        event: ControlledEvent,
+        acks: &mut mpsc::Receiver<Ack>,
+    ) -> Result<(), SyncerError> {
+        match &event.event.event.data {
+            EventData::TableMap(map) => {
+                self.maps.insert(map.table_id, map.clone());
+            }
+            EventData::Rows(_) => self.rows(&event, acks).await?,
+            EventData::Query { schema, sql, .. } => {
+                let text = String::from_utf8_lossy(sql).into_owned();
+                if let Some(kind) = ddl_kind(&text) {
+                    self.ddl(&event, schema, &text, kind, acks).await?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The routed target of `upstream`, with its tracked schema (seeded from the downstream).
+    async fn target(&mut self, upstream: &TableRef) -> Result<&Target, SyncerError> {
+        let tracked = match self.tracker.get(upstream) {
+            Some(schema) => schema,
+            None => {
+                let routed = self.rules.router.route(upstream)?;
+                let schema = self.control.table_schema(&routed).await?.ok_or_else(|| {
+                    SyncerError::State(format!(
+                        "table {upstream} has rows in the binlog but {routed} does not exist downstream and no CREATE TABLE was replayed: create it downstream (or run the task in mode all)"
+                    ))
+                })?;
+                let renamed = TableSchema::new(
+                    upstream.clone(),
+                    schema.columns().to_vec(),
+                    schema.keys().to_vec(),
+                )
+                .map_err(|error| SyncerError::State(error.to_string()))?;
+                self.tracker.set(renamed);
+                self.tracker.get(upstream).ok_or_else(|| {
+                    SyncerError::State(format!("table {upstream} could not be tracked"))
+                })?
+            }
+        };
+        let stale = self
+            .targets
+            .get(upstream)
+            .is_none_or(|target| !Arc::ptr_eq(&target.tracked, &tracked));
+        if stale {
+            let routed = self.rules.router.route(upstream)?;
+            let downstream = self.control.table_schema(&routed).await?.ok_or_else(|| {
+                SyncerError::Sink(SinkError::Schema {
+                    table: routed.to_string(),
+                    reason: "the table does not exist downstream".into(),
+                })
+            })?;
+            let layout = Arc::new(
+                TableSchema::new(
+                    routed.clone(),
+                    tracked.columns().to_vec(),
+                    tracked.keys().to_vec(),
+                )
+                .map_err(|error| SyncerError::State(error.to_string()))?,
+            );
+            let keys = TableKeys::new(&routed, &tracked, &downstream);
+            self.targets.insert(
+                upstream.clone(),
+                Target {
+                    tracked,
+                    layout,
+                    keys,
+                },
+            );
+        }
+        self.targets
+            .get(upstream)
+            .ok_or_else(|| SyncerError::State(format!("table {upstream} has no target")))
+    }
+
+    async fn rows(
+        &mut self,
+        event: &ControlledEvent,
+        acks: &mut mpsc::Receiver<Ack>,
+    ) -> Result<(), SyncerError> {
+        let EventData::Rows(rows) = &event.event.event.data else {
+            return Ok(());
+        };
+        let position = event.locations.start.position.to_string();
+        let map = self.maps.get(&rows.table_id).cloned().ok_or_else(|| {
+            SyncerError::State(format!(
+                "rows of table id {} at {position} come without their table map",
+                rows.table_id
+            ))
+        })?;
+        let upstream = TableRef::new(map.schema.clone(), map.table.clone());
+        if !self
+            .rules
+            .block_allow_list
+            .allows_table(&upstream.schema, &upstream.table)
+        {
+            return Ok(());
+        }
+        let filter_event = match rows.kind {
+            RowsKind::Write => FilterEvent::Insert,
+            RowsKind::Update => FilterEvent::Update,
+            RowsKind::Delete => FilterEvent::Delete,
+        };
+        match self.rules.event_filter.decide(
+            &upstream.schema,
+            &upstream.table,
+            Some(filter_event),
+            None,
+        ) {
+            (FilterAction::Do, _) => {}
+            (FilterAction::Ignore, _) => {
+                self.status.rows_filtered += 1;
+                return Ok(());
+            }
+            (FilterAction::Error, rule) => {
+                return Err(SyncerError::Filtered {
+                    rule: rule.unwrap_or_default().to_owned(),
+                    position,
+                    what: format!("{filter_event:?} on {upstream}"),
+                });
+            }
+        }
+        let target = self.target(&upstream).await?;
+        let layout = target.layout.clone();
+        let images = decode_rows(rows, &map, &target.tracked)?;
+        let commit_ts = u64::from(event.event.event.header.timestamp);
+        for (index, images) in images.into_iter().enumerate() {
+            let kind = match images {
+                (None, Some(after)) => RowChangeKind::Insert { after },
+                (Some(before), Some(after)) => RowChangeKind::Update { before, after },
+                (Some(before), None) => RowChangeKind::Delete { before },
+                (None, None) => continue,
+            };
+            let change = RowChange::new(
+                layout.clone(),
+                kind,
+                event.locations.start.clone(),
+                commit_ts,
+            )
+            .map_err(|error| SyncerError::State(error.to_string()))?;
+            let Some(target) = self.targets.get(&upstream) else {
+                return Err(SyncerError::State(format!(
+                    "table {upstream} has no target"
+                )));
+            };
+            target.keys.causality_keys(&change, &mut self.keys);
+            let (worker, sequence) = loop {
+                match self.detector.route(&self.keys) {
+                    Routing::Assigned { worker, sequence } => break (worker, sequence),
+                    Routing::Conflict(conflict) => self.wait_for(&conflict.waits, acks).await?,
+                }
+            };
+            self.watermark.assigned(worker, sequence);
+            let row = index as u32;
+            let committed = self.applied[worker]
+                .as_ref()
+                .is_some_and(|(location, last_row)| {
+                    match event.locations.start.compare(location) {
+                        Some(std::cmp::Ordering::Less) => true,
+                        Some(std::cmp::Ordering::Equal) => row <= *last_row,
+                        _ => false,
+                    }
+                });
+            if committed {
+                self.status.rows_already_applied += 1;
+                self.detector.acknowledge(worker, sequence);
+                self.watermark.acknowledge(worker, sequence);
+                self.acknowledged[worker] = self.acknowledged[worker].max(sequence);
+                continue;
+            }
+            // Past this worker's checkpoint: everything after it is new.
+            self.applied[worker] = None;
+            self.status.rows_dispatched += 1;
+            self.queues[worker]
+                .send(Work::Change {
+                    change,
+                    sequence,
+                    row,
+                })
+                .await
+                .map_err(|_| SyncerError::State(format!("worker {worker} stopped")))?;
+        }
+        Ok(())
+    }
+
+    async fn ddl(
+        &mut self,
+        event: &ControlledEvent,
+        schema: &str,
+        sql: &str,
+        kind: DdlEventKind,
+        acks: &mut mpsc::Receiver<Ack>,
+    ) -> Result<(), SyncerError> {
+        let position = event.locations.start.position.to_string();
+        // Everything before the DDL is applied first.
+        self.drain(acks).await?;
+        let outcome = self.tracker.apply_ddl(schema, sql)?;
+        let tables = match &outcome {
+            TrackOutcome::Changed(tables) | TrackOutcome::Reload(tables) => tables.clone(),
+            TrackOutcome::Unchanged => Vec::new(),
+        };
+        let schema_level = matches!(
+            kind,
+            DdlEventKind::CreateDatabase | DdlEventKind::DropDatabase | DdlEventKind::AlterDatabase
+        );
+        let allowed = if tables.is_empty() {
+            let named = sql
+                .split_whitespace()
+                .nth(2)
+                .filter(|_| schema_level)
+                .map(|name| name.trim_matches('`').trim_end_matches(';').to_owned());
+            let schema_name = named.unwrap_or_else(|| schema.to_owned());
+            !schema_name.is_empty() && self.rules.block_allow_list.allows_schema(&schema_name)
+        } else {
+            tables.iter().any(|table| {
+                self.rules
+                    .block_allow_list
+                    .allows_table(&table.schema, &table.table)
+            })
+        };
+        let filtered_table = tables.first().map_or("", |table| table.table.as_str());
+        let decision = self.rules.event_filter.decide(
+            tables.first().map_or(schema, |table| table.schema.as_str()),
+            filtered_table,
+            Some(FilterEvent::Ddl(kind)),
+            Some(sql),
+        );
+        if let (FilterAction::Error, rule) = decision {
+            return Err(SyncerError::Filtered {
+                rule: rule.unwrap_or_default().to_owned(),
+                position,
+                what: sql.to_owned(),
+            });
+        }
+        if allowed && decision.0 == FilterAction::Do {
+            for table in &tables {
+                if self.rules.router.route(table)? != *table {
+                    return Err(SyncerError::Unsupported {
+                        position,
+                        what: format!(
+                            "routing a DDL to another table name is not done yet: `{sql}` on {table}"
+                        ),
+                    });
+                }
+            }
+            // Run with the upstream's current database selected, in one request.
+            let statement = if schema.is_empty() || schema_level {
+                sql.to_owned()
+            } else {
+                let mut statement = String::from("USE ");
+                dm_sink::literal::write_identifier(&mut statement, schema);
+                statement.push_str("; ");
+                statement.push_str(sql);
+                statement
+            };
+            match self.control.execute(&statement).await {
+                Ok(()) => {}
+                Err(error) if already_applied(&error) => {}
+                Err(error) => return Err(error.into()),
+            }
+            self.status.ddls_executed += 1;
+        } else {
+            self.status.ddls_skipped += 1;
+        }
+        if let TrackOutcome::Reload(reload) = &outcome {
+            for table in reload {
+                let routed = self.rules.router.route(table)?;
+                match self.control.table_schema(&routed).await? {
+                    Some(schema) => {
+                        let renamed = TableSchema::new(
+                            table.clone(),
+                            schema.columns().to_vec(),
+                            schema.keys().to_vec(),
+                        )
+                        .map_err(|error| SyncerError::State(error.to_string()))?;
+                        self.tracker.set(renamed);
+                    }
+                    None => self.tracker.remove(table),
+                }
+            }
+        }
+        self.targets.clear();
+        for queue in &self.queues {
+            queue
+                .send(Work::ForgetTables)
+                .await
+                .map_err(|_| SyncerError::State("a worker stopped".into()))?;
+        }
+        // The DDL is its own transaction: the checkpoint moves past it now.
+        self.watermark.transaction_end(event.locations.end.clone());
+        self.flush().await
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_worker(
+    worker: usize,
+    workers: usize,
+    settings: SyncerSettings,
+    tables: CheckpointTables,
+    mut sink: MySqlSink,
+    mode: ApplyMode,
+    mut queue: mpsc::Receiver<Work>,
+    acks: mpsc::Sender<Ack>,
+) {
+    let batch_size = settings.batch.max(1);
+    let mut batch: Vec<RowChange> = Vec::with_capacity(batch_size);
+    while let Some(first) = queue.recv().await {
+        let mut last: Option<(u64, Location, u32)> = None;
+        let mut forget_after = false;
+        let mut next = Some(first);
+        while let Some(work) = next.take() {
+            match work {
+                Work::ForgetTables if batch.is_empty() => sink.forget_tables(),
+                Work::ForgetTables => {
+                    forget_after = true;
+                    break;
+                }
+                Work::Change {
+                    change,
+                    sequence,
+                    row,
+                } => {
+                    last = Some((sequence, change.location().clone(), row));
+                    batch.push(change);
+                    if batch.len() >= batch_size {
+                        break;
+                    }
+                }
+            }
+            next = queue.try_recv().ok();
+        }
+        if let Some((sequence, location, row)) = last {
+            let checkpoint = tables.worker_upsert(&WorkerCheckpoint {
+                source: settings.source_id.clone(),
+                worker: worker as u32,
+                workers: workers as u32,
+                location,
+                row,
+            });
+            let mut backoff = Duration::from_millis(100);
+            loop {
+                match sink
+                    .apply_changes_with(&batch, mode, std::slice::from_ref(&checkpoint))
+                    .await
+                {
+                    Ok(()) => break,
+                    Err(error) if error.class() == ErrorClass::Transient => {
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    }
+                    Err(error) => {
+                        let _ = acks.send(Ack::Failed { error }).await;
+                        return;
+                    }
+                }
+            }
+            batch.clear();
+            if acks.send(Ack::Done { worker, sequence }).await.is_err() {
+                return;
+            }
+        }
+        if forget_after {
+            sink.forget_tables();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ddl_kinds_come_from_the_leading_words() {
+        assert_eq!(
+            ddl_kind("CREATE TABLE t (a INT)"),
+            Some(DdlEventKind::CreateTable)
+        );
+        assert_eq!(
+            ddl_kind("create temporary table t (a int)"),
+            Some(DdlEventKind::CreateTable)
+        );
+        assert_eq!(
+            ddl_kind("ALTER ONLINE TABLE t ADD c INT"),
+            Some(DdlEventKind::AlterTable)
+        );
+        assert_eq!(
+            ddl_kind("CREATE UNIQUE INDEX i ON t (a)"),
+            Some(DdlEventKind::CreateIndex)
+        );
+        assert_eq!(
+            ddl_kind("DROP DATABASE d"),
+            Some(DdlEventKind::DropDatabase)
+        );
+        assert_eq!(ddl_kind("BEGIN"), None);
+        assert_eq!(ddl_kind("GRANT ALL ON *.* TO x"), None);
+    }
+}
