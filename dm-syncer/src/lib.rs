@@ -1,23 +1,30 @@
-//! # dm-syncer: incremental replication of one subtask (being built)
+//! # dm-syncer: incremental replication of one source, exactly once
 //!
-//! **Status: the filters, the task/source files and the schema tracker are built** ([`filter`]:
-//! table patterns, block-allow list, routes, binlog event filter; [`config`]: DM's `task.yaml`
-//! and `source.yaml`, read strictly; [`tracker`]: table structures replayed DDL by DDL with
-//! sqlparser, reloading from the downstream what it cannot parse). The rest is planned; it will keep a downstream equal to a live upstream:
+//! [`run`] keeps a downstream equal to a live upstream: it reads the binlog through
+//! `dm-binlog`'s stream controller, applies the task's block-allow list, routes and event filter
+//! ([`filter`], configured from DM's `task.yaml` by [`config`]), follows every table's structure
+//! with the [`tracker`], decodes row images, and hands row changes to parallel workers, each of
+//! which commits its batch together with its own checkpoint row; DDL waits until every worker is
+//! idle, runs once, and moves the global checkpoint ([`watermark`]).
 //!
 //! ```text
-//! EventStream --> event loop (filters, routes, schema tracker) --+--> DML: causality --> workers --> Sink
-//!                                                                +--> DDL worker (drain, execute once)
-//!                         checkpoints advance only after the Sink acknowledged
+//! StreamController --> event loop (filters, routes, SchemaTracker, decode_rows)
+//!                        |-- DML --> CausalityDetector (deterministic) --> worker w --> MySqlSink
+//!                        |                 batch + worker checkpoint row, one transaction
+//!                        |-- DDL --> drain all workers --> track --> execute once --> checkpoint
+//!                        '-- acknowledgements --> Watermark --> global checkpoint (DM's table)
 //! ```
 //!
-//! - the `CheckpointStore` and `SchemaTracker` traits and their downstream-backed implementations;
-//! - filters (block-allow list, routes, event filters, expression filters), safe mode,
-//!   pause/resume/stop at transaction boundaries, retry of transient errors;
-//! - exactly-once apply across crashes, including tables without keys: the design and its proof
-//!   sketch are in `docs/design/checkpoint.md` (per-worker checkpoint rows committed in each
-//!   batch's own transaction, deterministic worker assignment, replay that drops what a worker
-//!   already committed).
+//! Invariants (`docs/design/checkpoint.md` has the proof sketch):
+//! - after any crash, every change is applied exactly once, tables without keys included: a
+//!   restart resumes at the global checkpoint and does not send a change again when its worker's
+//!   checkpoint is at or past it;
+//! - changes to one row are applied in binlog order (deterministic causality);
+//! - a DDL runs when every worker is idle; the checkpoint moves past it right after.
+//!
+//! Not yet: expression filters, routing a DDL to another table name (an error names the
+//! statement), online-DDL tools, safe-mode exit points, status metrics and the standalone
+//! `dm-syncer` example.
 
 pub mod config;
 pub mod error;
