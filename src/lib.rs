@@ -7,10 +7,10 @@
 //! | module | crate | status |
 //! |---|---|---|
 //! | [`core`] | `dm-core`: positions, GTID sets, schemas, values, row changes, `Sink` | built |
-//! | [`binlog`] | `dm-binlog`: binlog event layer and file reader; replica protocol and relay log next | partly built |
+//! | [`binlog`] | `dm-binlog`: replica protocol, event and value decoding, relay log, stream controller | built |
 //! | [`causality`] | `dm-causality`: causality keys, conflict detection, compaction, batching | built |
-//! | [`sink`] | `dm-sink`: the MySQL-compatible downstream | planned |
-//! | [`syncer`] | `dm-syncer`: incremental replication | planned |
+//! | [`sink`] | `dm-sink`: the MySQL-compatible downstream, checkpoint tables | built |
+//! | [`syncer`] | `dm-syncer`: incremental replication, exactly once | core built (metrics, DDL routing, expression filters to come) |
 //! | [`dumpload`] | `dm-dumpload`: consistent dump and parallel load | planned |
 //! | [`coord`] | `dm-coord`: coordination store (memory, redb, etcd), election, keepalive | built |
 //! | [`shardddl`] | `dm-shardddl`: shard DDL coordination | planned |

@@ -81,6 +81,9 @@ pub struct SyncerStatus {
     pub ddls_skipped: u64,
     /// The last global checkpoint written.
     pub checkpoint: Option<Location>,
+    /// Seconds between now and the upstream timestamp of the last transaction read (DM's
+    /// replication lag); 0 when caught up with an idle upstream.
+    pub lag_seconds: u64,
 }
 
 enum Work {
@@ -145,7 +148,7 @@ struct Target {
 
 /// Runs the syncer until the source ends (a non-following source) or `stop` turns true (it then
 /// stops at the next transaction end). Either way it drains the workers and writes the global
-/// checkpoint before returning.
+/// checkpoint before returning. `progress` receives the status at every checkpoint.
 pub async fn run<Source: BinlogSource>(
     settings: SyncerSettings,
     source: Source,
@@ -153,6 +156,7 @@ pub async fn run<Source: BinlogSource>(
     sink_options: MySqlSinkOptions,
     rules: InstanceRules,
     stop: watch::Receiver<bool>,
+    progress: watch::Sender<SyncerStatus>,
 ) -> Result<SyncerStatus, SyncerError> {
     let mut control = MySqlSink::new(sink_options.clone())?;
     let tables = CheckpointTables::new(&settings.meta_schema, &settings.task)?;
@@ -224,6 +228,8 @@ pub async fn run<Source: BinlogSource>(
         status: SyncerStatus::default(),
         last_flush: Instant::now(),
         keys: Vec::new(),
+        progress,
+        last_timestamp: 0,
     };
     let mut controller = StreamController::new(source, start, ReconnectPolicy::default());
     let result = state.run(&mut controller, stop, &mut acks).await;
@@ -263,6 +269,9 @@ struct EventLoop {
     status: SyncerStatus,
     last_flush: Instant,
     keys: Vec<u64>,
+    progress: watch::Sender<SyncerStatus>,
+    /// Upstream timestamp of the last transaction end read.
+    last_timestamp: u32,
 }
 
 impl EventLoop {
@@ -280,9 +289,17 @@ impl EventLoop {
             self.status.events += 1;
             let at_end = event.locations.at_transaction_end;
             let end = event.locations.end.clone();
+            let timestamp = if event.event.artificial {
+                0
+            } else {
+                event.event.event.header.timestamp
+            };
             self.handle(event, acks).await?;
             if at_end {
                 self.watermark.transaction_end(end);
+                if timestamp > 0 {
+                    self.last_timestamp = timestamp;
+                }
                 if self.last_flush.elapsed() >= self.settings.checkpoint_interval {
                     self.flush().await?;
                 }
@@ -345,7 +362,20 @@ impl EventLoop {
         self.wait_for(&waits, acks).await
     }
 
+    fn publish(&mut self) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_secs());
+        self.status.lag_seconds = if self.last_timestamp == 0 {
+            0
+        } else {
+            now.saturating_sub(u64::from(self.last_timestamp))
+        };
+        self.progress.send_replace(self.status.clone());
+    }
+
     async fn flush(&mut self) -> Result<(), SyncerError> {
+        self.publish();
         let Some(location) = self.watermark.reached().cloned() else {
             return Ok(());
         };
@@ -363,6 +393,7 @@ impl EventLoop {
             .await?;
         self.status.checkpoint = Some(location);
         self.last_flush = Instant::now();
+        self.publish();
         Ok(())
     }
 

@@ -44,9 +44,18 @@ async fn sync_to_end(upstream: &MariaDb, downstream: &MariaDb, workers: usize) -
         Location::from_position(BinlogPosition::parse("mysql-bin.000001:4").expect("start"));
     let sink = MySqlSinkOptions::new("127.0.0.1", downstream.port(), "root", "");
     let (_stop, stop) = tokio::sync::watch::channel(false);
-    run(settings(workers), source, start, sink, rules(), stop)
-        .await
-        .unwrap_or_else(|error| panic!("syncer: {error}"))
+    let (progress, _) = tokio::sync::watch::channel(SyncerStatus::default());
+    run(
+        settings(workers),
+        source,
+        start,
+        sink,
+        rules(),
+        stop,
+        progress,
+    )
+    .await
+    .unwrap_or_else(|error| panic!("syncer: {error}"))
 }
 
 async fn assert_equal(upstream: &MariaDb, downstream: &MariaDb, schema: &str) {
@@ -148,7 +157,16 @@ async fn crashes_at_random_points_lose_and_duplicate_nothing() {
             Location::from_position(BinlogPosition::parse("mysql-bin.000001:4").expect("start"));
         let sink = MySqlSinkOptions::new("127.0.0.1", downstream.port(), "root", "");
         let (_stop, stop) = tokio::sync::watch::channel(false);
-        let task = tokio::spawn(run(settings(4), source, start, sink, rules(), stop));
+        let (progress, _) = tokio::sync::watch::channel(SyncerStatus::default());
+        let task = tokio::spawn(run(
+            settings(4),
+            source,
+            start,
+            sink,
+            rules(),
+            stop,
+            progress,
+        ));
         tokio::time::sleep(delay).await;
         if !task.is_finished() {
             task.abort();

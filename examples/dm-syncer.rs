@@ -1,0 +1,200 @@
+//! `dm-syncer`: a standalone incremental replicator, like DM's `dm-syncer`: it reads a DM task
+//! file and source file, replicates the source's binlog to the task's target database exactly
+//! once, prints progress and lag, and on Ctrl-C stops at a transaction boundary with its
+//! checkpoint written.
+//!
+//! ```text
+//! cargo run --example dm-syncer -- --task task.yaml --source source.yaml
+//! cargo run --example dm-syncer -- --task task.yaml --source source.yaml --stop-at-end
+//! ```
+//!
+//! The start point is the task's `mysql-instances[].meta` for this source (binlog-name /
+//! binlog-pos, or binlog-gtid with `enable-gtid: true`), unless the downstream already holds a
+//! checkpoint of this task and source, which wins. A configuration error names the key and file.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use dm::binlog::{RemoteOptions, find_start_by_time};
+use dm::core::{BinlogFileName, BinlogPosition, Flavor, GtidSet, Location};
+use dm::sink::MySqlSinkOptions;
+use dm::syncer::config::{SourceConfig, TaskConfig};
+use dm::syncer::{SyncerSettings, SyncerStatus, run};
+use mysql_async::prelude::Queryable;
+
+/// Replicate one source of a DM task.
+#[derive(Debug, Parser)]
+#[command(name = "dm-syncer")]
+struct Arguments {
+    /// The DM task file.
+    #[arg(long)]
+    task: PathBuf,
+    /// The DM source file of the source to replicate.
+    #[arg(long)]
+    source: PathBuf,
+    /// Stop once the binlog's end is reached instead of following it.
+    #[arg(long)]
+    stop_at_end: bool,
+    /// Start at the first transaction at or after this unix time (overrides `meta`).
+    #[arg(long)]
+    start_time: Option<u32>,
+}
+
+fn read(path: &PathBuf) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let arguments = Arguments::parse();
+    let task_name = arguments.task.display().to_string();
+    let source_name = arguments.source.display().to_string();
+    let task = TaskConfig::from_yaml(&read(&arguments.task)?, &task_name)?;
+    let source = SourceConfig::from_yaml(&read(&arguments.source)?, &source_name)?;
+    let instance = task
+        .mysql_instances
+        .iter()
+        .find(|instance| instance.source_id == source.source_id)
+        .with_context(|| {
+            format!(
+                "{task_name}: no mysql-instances entry has source-id `{}` (from {source_name})",
+                source.source_id
+            )
+        })?;
+    let rules = task
+        .rules_for(instance)
+        .with_context(|| format!("{task_name}: rules of source {}", source.source_id))?;
+    let syncer = task.syncer_for(instance);
+
+    // The upstream's flavour, from the source file or the server itself.
+    let from = &source.from;
+    let flavor = match source
+        .flavor
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("mariadb") => Flavor::MariaDb,
+        Some("mysql") => Flavor::MySql,
+        _ => {
+            let options = mysql_async::OptsBuilder::default()
+                .ip_or_hostname(from.host.clone())
+                .tcp_port(from.port)
+                .user(Some(from.user.clone()))
+                .pass(Some(from.password.clone()))
+                .prefer_socket(false);
+            let mut connection = mysql_async::Conn::new(options).await.with_context(|| {
+                format!("connecting to the upstream {}:{}", from.host, from.port)
+            })?;
+            let version: Option<String> = connection.query_first("SELECT VERSION()").await?;
+            let _ = connection.disconnect().await;
+            if version.unwrap_or_default().contains("MariaDB") {
+                Flavor::MariaDb
+            } else {
+                Flavor::MySql
+            }
+        }
+    };
+    let server_id = source
+        .server_id
+        .unwrap_or(400_000 + std::process::id() % 100_000);
+    let mut remote =
+        RemoteOptions::new(&from.host, from.port, &from.user, &from.password, server_id);
+    remote.stop_at_end = arguments.stop_at_end;
+    remote.heartbeat_period = Duration::from_secs(5);
+    // The same name across restarts: after a crash, the upstream may still list this replica's
+    // previous connection for a moment, and that is not another replica using our server-id.
+    remote.replica_name = format!("dm-syncer-{}-{}", task.name, source.source_id);
+
+    let start = match (arguments.start_time, instance.meta.as_ref()) {
+        (Some(time), _) => {
+            let position = find_start_by_time(&remote, time)
+                .await?
+                .with_context(|| format!("no transaction at or after {time}"))?;
+            Location::from_position(position)
+        }
+        (None, Some(meta)) => {
+            let name = meta.binlog_name.clone().unwrap_or_default();
+            let file = BinlogFileName::parse(&name)
+                .with_context(|| format!("{task_name}: meta.binlog-name `{name}`"))?;
+            let mut location =
+                Location::from_position(BinlogPosition::new(file, meta.binlog_pos.unwrap_or(4)));
+            if source.enable_gtid
+                && let Some(gtid) = &meta.binlog_gtid
+            {
+                let set = GtidSet::parse(flavor, gtid)
+                    .with_context(|| format!("{task_name}: meta.binlog-gtid"))?;
+                location.gtid_set = Some(Arc::new(set));
+            }
+            location
+        }
+        (None, None) => bail!(
+            "{task_name}: mysql-instances entry `{}` has no meta (binlog-name, binlog-pos): give the start point, or --start-time",
+            source.source_id
+        ),
+    };
+
+    let target = &task.target_database;
+    let mut sink = MySqlSinkOptions::new(&target.host, target.port, &target.user, &target.password);
+    sink.session_variables = target
+        .session
+        .iter()
+        .map(|(name, value)| (name.clone(), format!("'{}'", value.replace('\'', "''"))))
+        .collect();
+    let settings = SyncerSettings {
+        task: task.name.clone(),
+        source_id: source.source_id.clone(),
+        meta_schema: task.meta_schema.clone(),
+        workers: syncer.worker_count,
+        batch: syncer.batch,
+        queue_size: syncer.queue_size,
+        flavor,
+        checkpoint_interval: Duration::from_secs(syncer.checkpoint_flush_interval.max(1)),
+        safe_mode: syncer.safe_mode,
+        case_sensitive: task.case_sensitive,
+    };
+
+    let (stop_sender, stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("stopping at the next transaction end ...");
+            let _ = stop_sender.send(true);
+        }
+    });
+    let (progress, mut updates) = tokio::sync::watch::channel(SyncerStatus::default());
+    tokio::spawn(async move {
+        while updates.changed().await.is_ok() {
+            let status = updates.borrow_and_update().clone();
+            eprintln!(
+                "rows {} (skipped as already applied {}), DDL {}, lag {} s, checkpoint {}",
+                status.rows_dispatched,
+                status.rows_already_applied,
+                status.ddls_executed,
+                status.lag_seconds,
+                status
+                    .checkpoint
+                    .as_ref()
+                    .map_or_else(|| "-".to_owned(), |location| location.position.to_string())
+            );
+        }
+    });
+    eprintln!(
+        "replicating {} ({}:{}) to {}:{} for task {}",
+        source.source_id, from.host, from.port, target.host, target.port, task.name
+    );
+    let status = run(settings, remote, start, sink, rules, stop, progress).await?;
+    println!(
+        "stopped: {} rows applied, {} already applied before, {} DDL; checkpoint {}",
+        status.rows_dispatched,
+        status.rows_already_applied,
+        status.ddls_executed,
+        status
+            .checkpoint
+            .as_ref()
+            .map_or_else(|| "-".to_owned(), |location| location.position.to_string())
+    );
+    Ok(())
+}
