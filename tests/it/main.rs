@@ -3,3 +3,4 @@
 mod binlog_dump;
 mod dm_syncer;
 mod gtid_fixtures;
+mod sysbench;
