@@ -101,6 +101,26 @@ enum Ack {
     Failed { error: SinkError },
 }
 
+/// Runs a downstream operation on `$sink`, retrying transient failures (the downstream
+/// restarting, a lost connection, a lock wait) with backoff until it succeeds or fails
+/// definitely.
+macro_rules! with_retry {
+    ($sink:expr, $name:ident => $operation:expr) => {{
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let $name = &mut $sink;
+            match $operation {
+                Ok(value) => break Ok::<_, SyncerError>(value),
+                Err(error) if error.class() == ErrorClass::Transient => {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+                Err(error) => break Err(SyncerError::from(error)),
+            }
+        }
+    }};
+}
+
 /// DDL statements the syncer executes (the rest of the Query events are ignored).
 fn ddl_kind(sql: &str) -> Option<DdlEventKind> {
     let words: Vec<String> = sql
@@ -362,6 +382,13 @@ impl EventLoop {
         self.wait_for(&waits, acks).await
     }
 
+    async fn downstream_schema(
+        &mut self,
+        table: &TableRef,
+    ) -> Result<Option<TableSchema>, SyncerError> {
+        with_retry!(self.control, sink => sink.table_schema(table).await)
+    }
+
     fn publish(&mut self) {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -388,9 +415,10 @@ impl EventLoop {
             location: location.clone(),
             safe_mode_exit: None,
         });
-        self.control
-            .apply_changes_with(&[], ApplyMode::Exact, &[sql])
-            .await?;
+        with_retry!(self.control, sink => {
+            sink.apply_changes_with(&[], ApplyMode::Exact, std::slice::from_ref(&sql))
+                .await
+        })?;
         self.status.checkpoint = Some(location);
         self.last_flush = Instant::now();
         self.publish();
@@ -424,7 +452,7 @@ impl EventLoop {
             Some(schema) => schema,
             None => {
                 let routed = self.rules.router.route(upstream)?;
-                let schema = self.control.table_schema(&routed).await?.ok_or_else(|| {
+                let schema = self.downstream_schema(&routed).await?.ok_or_else(|| {
                     SyncerError::State(format!(
                         "table {upstream} has rows in the binlog but {routed} does not exist downstream and no CREATE TABLE was replayed: create it downstream (or run the task in mode all)"
                     ))
@@ -447,7 +475,7 @@ impl EventLoop {
             .is_none_or(|target| !Arc::ptr_eq(&target.tracked, &tracked));
         if stale {
             let routed = self.rules.router.route(upstream)?;
-            let downstream = self.control.table_schema(&routed).await?.ok_or_else(|| {
+            let downstream = self.downstream_schema(&routed).await?.ok_or_else(|| {
                 SyncerError::Sink(SinkError::Schema {
                     table: routed.to_string(),
                     reason: "the table does not exist downstream".into(),
@@ -656,11 +684,10 @@ impl EventLoop {
                 statement.push_str(sql);
                 statement
             };
-            match self.control.execute(&statement).await {
-                Ok(()) => {}
-                Err(error) if already_applied(&error) => {}
-                Err(error) => return Err(error.into()),
-            }
+            with_retry!(self.control, sink => match sink.execute(&statement).await {
+                Err(error) if already_applied(&error) => Ok(()),
+                other => other,
+            })?;
             self.status.ddls_executed += 1;
         } else {
             self.status.ddls_skipped += 1;
@@ -668,7 +695,7 @@ impl EventLoop {
         if let TrackOutcome::Reload(reload) = &outcome {
             for table in reload {
                 let routed = self.rules.router.route(table)?;
-                match self.control.table_schema(&routed).await? {
+                match self.downstream_schema(&routed).await? {
                     Some(schema) => {
                         let renamed = TableSchema::new(
                             table.clone(),

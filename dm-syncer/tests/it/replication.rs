@@ -182,3 +182,92 @@ async fn crashes_at_random_points_lose_and_duplicate_nothing() {
     // them again: the exactly-once path was taken, not avoided.
     assert!(status.rows_already_applied > 0, "{status:?}");
 }
+
+/// `shop.t`'s row count, or `None` while the server is away.
+async fn row_count(server: &MariaDb) -> Option<u64> {
+    server
+        .query("SELECT COUNT(*) FROM shop.t")
+        .await
+        .ok()
+        .and_then(|rows| rows.first()?.first()?.as_deref()?.parse::<u64>().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_downstream_that_goes_away_is_waited_for_and_caught_up_with() {
+    let (upstream, downstream) = tokio::join!(
+        MariaDb::start_with(MariaDbOptions::named("restart-upstream")),
+        MariaDb::start_with(MariaDbOptions::named("restart-downstream")),
+    );
+    let upstream = or_skip!(upstream);
+    let mut downstream = or_skip!(downstream);
+    upstream
+        .execute("CREATE DATABASE shop; CREATE TABLE shop.t (id INT PRIMARY KEY, v INT); INSERT INTO shop.t SELECT seq, seq FROM shop.seq_1_to_1000")
+        .await
+        .expect("write");
+    let mut source = RemoteOptions::new("127.0.0.1", upstream.port(), "root", "", 503);
+    source.heartbeat_period = Duration::from_millis(500);
+    let start =
+        Location::from_position(BinlogPosition::parse("mysql-bin.000001:4").expect("start"));
+    let sink = MySqlSinkOptions::new("127.0.0.1", downstream.port(), "root", "");
+    let (stop_sender, stop) = tokio::sync::watch::channel(false);
+    let (progress, _) = tokio::sync::watch::channel(SyncerStatus::default());
+    let syncer = tokio::spawn(run(
+        settings(2),
+        source,
+        start,
+        sink,
+        rules(),
+        stop,
+        progress,
+    ));
+    dm_testkit::wait_for(
+        "the first rows downstream",
+        Duration::from_secs(30),
+        || async { row_count(&downstream).await == Some(1000) },
+    )
+    .await
+    .expect("caught up");
+
+    // The downstream goes away while the upstream keeps writing.
+    downstream.kill().expect("kill");
+    upstream
+        .execute("INSERT INTO shop.t SELECT seq + 1000, seq FROM shop.seq_1_to_500; UPDATE shop.t SET v = 0 WHERE id <= 10")
+        .await
+        .expect("write while down");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        !syncer.is_finished(),
+        "the syncer waits instead of giving up"
+    );
+    downstream.restart().await.expect("restart");
+    dm_testkit::wait_for(
+        "the rows written while down",
+        Duration::from_secs(60),
+        || async { row_count(&downstream).await == Some(1500) },
+    )
+    .await
+    .expect("caught up after the restart");
+    upstream
+        .execute("INSERT INTO shop.t VALUES (999999, 1)")
+        .await
+        .expect("write");
+    dm_testkit::wait_for("the last row", Duration::from_secs(30), || async {
+        row_count(&downstream).await == Some(1501)
+    })
+    .await
+    .expect("caught up with the last write");
+    // A graceful stop: at the next point between transactions (a heartbeat at the latest).
+    stop_sender.send(true).expect("stop");
+    let status = tokio::time::timeout(Duration::from_secs(30), syncer)
+        .await
+        .expect("stops")
+        .expect("task")
+        .expect("syncer");
+    assert!(status.checkpoint.is_some());
+    let mut left = upstream.connect().await.expect("connect");
+    let mut right = downstream.connect().await.expect("connect");
+    let difference = compare_schemas(&mut left, &mut right, "shop")
+        .await
+        .expect("compare");
+    assert!(difference.is_none(), "{difference:?}");
+}
