@@ -41,6 +41,10 @@ struct Arguments {
     /// Start at the first transaction at or after this unix time (overrides `meta`).
     #[arg(long)]
     start_time: Option<u32>,
+    /// Serve `/metrics` (Prometheus text, DM's metric names) and `/status` on this address,
+    /// e.g. `127.0.0.1:8262`.
+    #[arg(long)]
+    status_address: Option<String>,
 }
 
 fn read(path: &PathBuf) -> anyhow::Result<String> {
@@ -144,6 +148,7 @@ async fn main() -> anyhow::Result<()> {
         .iter()
         .map(|(name, value)| (name.clone(), format!("'{}'", value.replace('\'', "''"))))
         .collect();
+    let metrics = dm::syncer::SyncerMetrics::new()?;
     let settings = SyncerSettings {
         task: task.name.clone(),
         source_id: source.source_id.clone(),
@@ -155,6 +160,8 @@ async fn main() -> anyhow::Result<()> {
         checkpoint_interval: Duration::from_secs(syncer.checkpoint_flush_interval.max(1)),
         safe_mode: syncer.safe_mode,
         case_sensitive: task.case_sensitive,
+        metrics: Some(metrics.clone()),
+        upstream: Some(remote.clone()),
     };
 
     let (stop_sender, stop) = tokio::sync::watch::channel(false);
@@ -165,15 +172,31 @@ async fn main() -> anyhow::Result<()> {
         }
     });
     let (progress, mut updates) = tokio::sync::watch::channel(SyncerStatus::default());
+    if let Some(address) = &arguments.status_address {
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("--status-address {address}"))?;
+        tokio::spawn(serve_status(
+            listener,
+            metrics.clone(),
+            progress.subscribe(),
+        ));
+        eprintln!("metrics on http://{address}/metrics, status on http://{address}/status");
+    }
     tokio::spawn(async move {
         while updates.changed().await.is_ok() {
             let status = updates.borrow_and_update().clone();
             eprintln!(
-                "rows {} (skipped as already applied {}), DDL {}, lag {} s, checkpoint {}",
+                "rows {} ({}/s; skipped as already applied {}), DDL {}, lag {} s, remaining {}, synced {}, checkpoint {}",
                 status.rows_dispatched,
+                status.rows_per_second,
                 status.rows_already_applied,
                 status.ddls_executed,
                 status.lag_seconds,
+                status
+                    .remaining_seconds
+                    .map_or_else(|| "?".to_owned(), |seconds| format!("{seconds} s")),
+                status.synced,
                 status
                     .checkpoint
                     .as_ref()
@@ -197,4 +220,29 @@ async fn main() -> anyhow::Result<()> {
             .map_or_else(|| "-".to_owned(), |location| location.position.to_string())
     );
     Ok(())
+}
+
+/// A minimal HTTP endpoint: `GET /metrics` and `GET /status`.
+async fn serve_status(
+    listener: tokio::net::TcpListener,
+    metrics: dm::syncer::SyncerMetrics,
+    status: tokio::sync::watch::Receiver<SyncerStatus>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    while let Ok((mut stream, _)) = listener.accept().await {
+        let mut request = [0u8; 1024];
+        let read = stream.read(&mut request).await.unwrap_or(0);
+        let request = String::from_utf8_lossy(&request[..read]);
+        let path = request.split_whitespace().nth(1).unwrap_or("/");
+        let (code, body) = match path {
+            "/metrics" => ("200 OK", metrics.encode()),
+            "/status" => ("200 OK", format!("{:#?}\n", *status.borrow())),
+            _ => ("404 Not Found", "try /metrics or /status\n".to_owned()),
+        };
+        let response = format!(
+            "HTTP/1.1 {code}\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = stream.write_all(response.as_bytes()).await;
+    }
 }

@@ -22,16 +22,20 @@
 //! - changes to one row are applied in binlog order (deterministic causality);
 //! - a DDL runs when every worker is idle; the checkpoint moves past it right after.
 //!
+//! Status and [`metrics`] (DM's names): lag, remaining time, positions, queue lengths, rows per
+//! second, the synced flag.
+//!
 //! Not yet: expression filters, routing a DDL to another table name (an error names the
-//! statement), online-DDL tools, safe-mode exit points, status metrics and the standalone
-//! `dm-syncer` example.
+//! statement), online-DDL tools, safe-mode exit points.
 
 pub mod config;
 pub mod error;
 pub mod filter;
+pub mod metrics;
 pub mod syncer;
 pub mod tracker;
 pub mod watermark;
 
 pub use error::SyncerError;
+pub use metrics::SyncerMetrics;
 pub use syncer::{SyncerSettings, SyncerStatus, run};

@@ -62,6 +62,11 @@ pub struct SyncerSettings {
     pub safe_mode: bool,
     /// Whether table names are case-sensitive.
     pub case_sensitive: bool,
+    /// Where to export metrics (DM's names), if anywhere.
+    pub metrics: Option<crate::metrics::SyncerMetrics>,
+    /// The upstream, for the remaining-time estimate and the master position (`SHOW BINARY
+    /// LOGS`, every few seconds); `None` leaves them unknown.
+    pub upstream: Option<dm_binlog::RemoteOptions>,
 }
 
 /// What the syncer did.
@@ -81,9 +86,23 @@ pub struct SyncerStatus {
     pub ddls_skipped: u64,
     /// The last global checkpoint written.
     pub checkpoint: Option<Location>,
-    /// Seconds between now and the upstream timestamp of the last transaction read (DM's
-    /// replication lag); 0 when caught up with an idle upstream.
+    /// Seconds between now and the upstream timestamp of the last transaction read while changes
+    /// are in flight (DM's replication lag); 0 when nothing is in flight.
     pub lag_seconds: u64,
+    /// Upstream transactions read to their end.
+    pub transactions: u64,
+    /// Row changes dispatched per second since the start.
+    pub rows_per_second: u64,
+    /// Changes waiting in each worker's queue.
+    pub queue_lengths: Vec<usize>,
+    /// Where the syncer reads (the end of the last event).
+    pub position: Option<dm_core::BinlogPosition>,
+    /// The end of the upstream's binlog, when known.
+    pub master_position: Option<dm_core::BinlogPosition>,
+    /// Seconds to catch up at the recent pace (DM's remaining time), when known.
+    pub remaining_seconds: Option<u64>,
+    /// Caught up: nothing queued, and the position is the upstream's end.
+    pub synced: bool,
 }
 
 enum Work {
@@ -250,6 +269,10 @@ pub async fn run<Source: BinlogSource>(
         keys: Vec::new(),
         progress,
         last_timestamp: 0,
+        started: Instant::now(),
+        last_publish: Instant::now(),
+        last_upstream_check: None,
+        last_consumed: None,
     };
     let mut controller = StreamController::new(source, start, ReconnectPolicy::default());
     let result = state.run(&mut controller, stop, &mut acks).await;
@@ -292,6 +315,11 @@ struct EventLoop {
     progress: watch::Sender<SyncerStatus>,
     /// Upstream timestamp of the last transaction end read.
     last_timestamp: u32,
+    started: Instant,
+    last_publish: Instant,
+    last_upstream_check: Option<Instant>,
+    /// (bytes of binlog consumed from the first listed file, when), for the pace.
+    last_consumed: Option<(u64, Instant)>,
 }
 
 impl EventLoop {
@@ -315,13 +343,17 @@ impl EventLoop {
                 event.event.event.header.timestamp
             };
             self.handle(event, acks).await?;
+            self.status.position = Some(end.position.clone());
             if at_end {
+                self.status.transactions += u64::from(timestamp > 0);
                 self.watermark.transaction_end(end);
                 if timestamp > 0 {
                     self.last_timestamp = timestamp;
                 }
                 if self.last_flush.elapsed() >= self.settings.checkpoint_interval {
                     self.flush().await?;
+                } else if self.last_publish.elapsed() >= Duration::from_secs(1) {
+                    self.publish().await;
                 }
                 if *stop.borrow() {
                     break;
@@ -389,20 +421,130 @@ impl EventLoop {
         with_retry!(self.control, sink => sink.table_schema(table).await)
     }
 
-    fn publish(&mut self) {
+    /// Brings the status up to date, updates the metrics, and sends it to `progress`.
+    async fn publish(&mut self) {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |elapsed| elapsed.as_secs());
-        self.status.lag_seconds = if self.last_timestamp == 0 {
+        // DM's lag: how old the oldest change still in flight is; nothing in flight, no lag.
+        self.status.lag_seconds = if self.last_timestamp == 0 || self.watermark.drained() {
             0
         } else {
             now.saturating_sub(u64::from(self.last_timestamp))
         };
+        let elapsed = self.started.elapsed().as_secs().max(1);
+        self.status.rows_per_second = self.status.rows_dispatched / elapsed;
+        self.status.queue_lengths = self
+            .queues
+            .iter()
+            .map(|queue| queue.max_capacity() - queue.capacity())
+            .collect();
+        let due = self
+            .last_upstream_check
+            .is_none_or(|last| last.elapsed() >= Duration::from_secs(5));
+        if due && let Some(upstream) = self.settings.upstream.clone() {
+            self.last_upstream_check = Some(Instant::now());
+            if let Ok(files) = dm_binlog::list_binary_logs(&upstream).await {
+                self.estimate(&files);
+            }
+        }
+        self.status.synced = self.status.queue_lengths.iter().all(|length| *length == 0)
+            && self.watermark.drained()
+            && self.status.master_position.is_some()
+            && self.status.master_position == self.status.position;
+        if let Some(metrics) = &self.settings.metrics {
+            let labels = [
+                self.settings.task.as_str(),
+                self.settings.source_id.as_str(),
+            ];
+            metrics
+                .lag
+                .with_label_values(&labels)
+                .set(self.status.lag_seconds as f64);
+            if let Some(remaining) = self.status.remaining_seconds {
+                metrics
+                    .remaining
+                    .with_label_values(&labels)
+                    .set(remaining as f64);
+            }
+            for (node, position) in [
+                ("syncer", &self.status.position),
+                ("master", &self.status.master_position),
+            ] {
+                if let Some(position) = position {
+                    let labels = [node, labels[0], labels[1]];
+                    metrics
+                        .binlog_file
+                        .with_label_values(&labels)
+                        .set(position.file.sequence() as f64);
+                    metrics
+                        .binlog_pos
+                        .with_label_values(&labels)
+                        .set(position.offset as f64);
+                }
+            }
+            metrics
+                .finished_transactions
+                .with_label_values(&labels)
+                .reset();
+            metrics
+                .finished_transactions
+                .with_label_values(&labels)
+                .inc_by(self.status.transactions);
+            for (queue, length) in self.status.queue_lengths.iter().enumerate() {
+                metrics
+                    .queue_size
+                    .with_label_values(&[labels[0], &queue.to_string(), labels[1]])
+                    .set(*length as i64);
+            }
+        }
         self.progress.send_replace(self.status.clone());
+        self.last_publish = Instant::now();
+    }
+
+    /// DM's remaining time: binlog bytes after the syncer's position over the bytes per second
+    /// consumed since the previous estimate.
+    fn estimate(&mut self, files: &[(String, u64)]) {
+        let Some(last) = files.last() else {
+            return;
+        };
+        self.status.master_position = dm_core::BinlogFileName::parse(&last.0)
+            .ok()
+            .map(|file| dm_core::BinlogPosition::new(file, last.1));
+        let Some(position) = &self.status.position else {
+            return;
+        };
+        let mut consumed = 0u64;
+        let mut total = 0u64;
+        let mut found = false;
+        for (name, size) in files {
+            if *name == position.file.to_string() {
+                consumed = total + position.offset.min(*size);
+                found = true;
+            }
+            total += size;
+        }
+        if !found {
+            return;
+        }
+        let behind = total.saturating_sub(consumed);
+        let now = Instant::now();
+        if let Some((previous, at)) = self.last_consumed {
+            let seconds = now.duration_since(at).as_secs_f64();
+            let pace = consumed.saturating_sub(previous) as f64 / seconds.max(0.001);
+            self.status.remaining_seconds = if behind == 0 {
+                Some(0)
+            } else if pace > 0.0 {
+                Some((behind as f64 / pace).ceil() as u64)
+            } else {
+                None
+            };
+        }
+        self.last_consumed = Some((consumed, now));
     }
 
     async fn flush(&mut self) -> Result<(), SyncerError> {
-        self.publish();
+        self.publish().await;
         let Some(location) = self.watermark.reached().cloned() else {
             return Ok(());
         };
@@ -421,7 +563,16 @@ impl EventLoop {
         })?;
         self.status.checkpoint = Some(location);
         self.last_flush = Instant::now();
-        self.publish();
+        if let Some(metrics) = &self.settings.metrics {
+            metrics
+                .flushes
+                .with_label_values(&[
+                    self.settings.task.as_str(),
+                    self.settings.source_id.as_str(),
+                ])
+                .inc();
+        }
+        self.publish().await;
         Ok(())
     }
 
@@ -602,6 +753,21 @@ impl EventLoop {
             // Past this worker's checkpoint: everything after it is new.
             self.applied[worker] = None;
             self.status.rows_dispatched += 1;
+            if let Some(metrics) = &self.settings.metrics {
+                let kind = match rows.kind {
+                    RowsKind::Write => "insert",
+                    RowsKind::Update => "update",
+                    RowsKind::Delete => "delete",
+                };
+                metrics
+                    .added_jobs
+                    .with_label_values(&[
+                        kind,
+                        self.settings.task.as_str(),
+                        self.settings.source_id.as_str(),
+                    ])
+                    .inc();
+            }
             self.queues[worker]
                 .send(Work::Change {
                     change,

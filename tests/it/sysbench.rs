@@ -84,6 +84,8 @@ async fn sysbench_workloads_replicate_with_equal_checksums() {
         checkpoint_interval: Duration::from_secs(1),
         safe_mode: false,
         case_sensitive: true,
+        metrics: None,
+        upstream: None,
     };
     let rules = InstanceRules {
         block_allow_list: BlockAllowList::default(),

@@ -26,6 +26,8 @@ fn settings(workers: usize) -> SyncerSettings {
         checkpoint_interval: Duration::from_millis(200),
         safe_mode: false,
         case_sensitive: true,
+        metrics: None,
+        upstream: None,
     }
 }
 
@@ -38,6 +40,14 @@ fn rules() -> InstanceRules {
 }
 
 async fn sync_to_end(upstream: &MariaDb, downstream: &MariaDb, workers: usize) -> SyncerStatus {
+    sync_to_end_with(upstream, downstream, settings(workers)).await
+}
+
+async fn sync_to_end_with(
+    upstream: &MariaDb,
+    downstream: &MariaDb,
+    settings: SyncerSettings,
+) -> SyncerStatus {
     let mut source = RemoteOptions::new("127.0.0.1", upstream.port(), "root", "", 501);
     source.stop_at_end = true;
     let start =
@@ -45,17 +55,9 @@ async fn sync_to_end(upstream: &MariaDb, downstream: &MariaDb, workers: usize) -
     let sink = MySqlSinkOptions::new("127.0.0.1", downstream.port(), "root", "");
     let (_stop, stop) = tokio::sync::watch::channel(false);
     let (progress, _) = tokio::sync::watch::channel(SyncerStatus::default());
-    run(
-        settings(workers),
-        source,
-        start,
-        sink,
-        rules(),
-        stop,
-        progress,
-    )
-    .await
-    .unwrap_or_else(|error| panic!("syncer: {error}"))
+    run(settings, source, start, sink, rules(), stop, progress)
+        .await
+        .unwrap_or_else(|error| panic!("syncer: {error}"))
 }
 
 async fn assert_equal(upstream: &MariaDb, downstream: &MariaDb, schema: &str) {
@@ -104,8 +106,33 @@ async fn a_live_workload_with_ddl_replicates_table_for_table() {
     let upstream = or_skip!(upstream);
     let downstream = or_skip!(downstream);
     upstream.execute(WORKLOAD).await.expect("workload");
-    let status = sync_to_end(&upstream, &downstream, 4).await;
+    let metrics = dm_syncer::SyncerMetrics::new().expect("metrics");
+    let mut with_metrics = settings(4);
+    with_metrics.metrics = Some(metrics.clone());
+    with_metrics.upstream = Some(RemoteOptions::new(
+        "127.0.0.1",
+        upstream.port(),
+        "root",
+        "",
+        601,
+    ));
+    let status = sync_to_end_with(&upstream, &downstream, with_metrics).await;
     assert_equal(&upstream, &downstream, "shop").await;
+    // Status and metrics as DM names them.
+    assert!(status.transactions > 10, "{status:?}");
+    assert!(status.master_position.is_some(), "{status:?}");
+    let text = metrics.encode();
+    for name in [
+        "dm_syncer_replication_lag_gauge{source_id=\"mariadb-01\",task=\"test\"}",
+        "dm_syncer_binlog_pos{node=\"syncer\"",
+        "dm_syncer_binlog_file{node=\"master\"",
+        "dm_syncer_added_jobs_total{source_id=\"mariadb-01\",task=\"test\",type=\"insert\"}",
+        "dm_syncer_finished_transaction_total",
+        "dm_syncer_queue_size{queue_no=\"0\"",
+        "dm_syncer_flush_checkpoints_total",
+    ] {
+        assert!(text.contains(name), "{name} missing from:\n{text}");
+    }
     assert!(status.ddls_executed >= 10, "{status:?}");
     assert!(status.rows_dispatched > 3000, "{status:?}");
     assert_eq!(status.rows_already_applied, 0);
