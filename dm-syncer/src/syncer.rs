@@ -830,20 +830,36 @@ impl EventLoop {
             });
         }
         if allowed && decision.0 == FilterAction::Do {
+            let schema_name = sql
+                .split_whitespace()
+                .nth(2)
+                .filter(|_| schema_level)
+                .map(|name| name.trim_matches('`').trim_end_matches(';').to_owned());
+            let mut renamed = false;
             for table in &tables {
-                if self.rules.router.route(table)? != *table {
-                    return Err(SyncerError::Unsupported {
-                        position,
-                        what: format!(
-                            "routing a DDL to another table name is not done yet: `{sql}` on {table}"
-                        ),
-                    });
-                }
+                renamed |= self.rules.router.route(table)? != *table;
             }
-            // Run with the upstream's current database selected, in one request.
-            let statement = if schema.is_empty() || schema_level {
+            if let Some(name) = &schema_name {
+                renamed |= self.rules.router.route_schema(name)? != *name;
+            }
+            let router = &self.rules.router;
+            let statement = if renamed {
+                crate::ddl::route_ddl(
+                    schema,
+                    sql,
+                    &|table: &TableRef| router.route(table),
+                    &|name: &str| router.route_schema(name),
+                )?
+                .ok_or_else(|| SyncerError::Unsupported {
+                    position: position.clone(),
+                    what: format!(
+                        "`{sql}` must go to a routed name but cannot be parsed to rewrite it: skip it, or replace it with the binlog operator"
+                    ),
+                })?
+            } else if schema.is_empty() || schema_level {
                 sql.to_owned()
             } else {
+                // Run with the upstream's current database selected, in one request.
                 let mut statement = String::from("USE ");
                 dm_sink::literal::write_identifier(&mut statement, schema);
                 statement.push_str("; ");

@@ -298,3 +298,80 @@ async fn a_downstream_that_goes_away_is_waited_for_and_caught_up_with() {
         .expect("compare");
     assert!(difference.is_none(), "{difference:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shards_route_into_one_table_with_their_ddl() {
+    use dm_syncer::filter::RouteRule;
+    let (upstream, downstream) = tokio::join!(
+        MariaDb::start_with(MariaDbOptions::named("route-upstream")),
+        MariaDb::start_with(MariaDbOptions::named("route-downstream")),
+    );
+    let upstream = or_skip!(upstream);
+    let downstream = or_skip!(downstream);
+    let mut workload = String::new();
+    for shard in 1..=3 {
+        workload.push_str(&format!(
+            "CREATE DATABASE shop_0{shard}; USE shop_0{shard};
+             CREATE TABLE orders (id INT PRIMARY KEY, amount INT);
+             INSERT INTO orders SELECT seq * 10 + {shard}, seq FROM seq_1_to_100;
+             UPDATE orders SET amount = amount + 1 WHERE id % 7 = 0;"
+        ));
+    }
+    for shard in 1..=3 {
+        workload.push_str(&format!(
+            "ALTER TABLE shop_0{shard}.orders ADD COLUMN note VARCHAR(10) DEFAULT 'n';
+             INSERT INTO shop_0{shard}.orders VALUES (100000 + {shard}, 5, 'late');
+             DELETE FROM shop_0{shard}.orders WHERE id < 100;"
+        ));
+    }
+    upstream.execute(&workload).await.expect("workload");
+    let router = TableRouter::new(
+        true,
+        vec![
+            RouteRule::new(
+                "orders",
+                "shop_*",
+                Some("orders"),
+                "shop",
+                Some("orders"),
+                true,
+            )
+            .expect("rule"),
+            RouteRule::new("schemas", "shop_*", None, "shop", None, true).expect("rule"),
+        ],
+    );
+    let mut source = RemoteOptions::new("127.0.0.1", upstream.port(), "root", "", 504);
+    source.stop_at_end = true;
+    let start =
+        Location::from_position(BinlogPosition::parse("mysql-bin.000001:4").expect("start"));
+    let sink = MySqlSinkOptions::new("127.0.0.1", downstream.port(), "root", "");
+    let (_stop, stop) = tokio::sync::watch::channel(false);
+    let (progress, _) = tokio::sync::watch::channel(SyncerStatus::default());
+    let rules = InstanceRules {
+        block_allow_list: BlockAllowList::default(),
+        router,
+        event_filter: EventFilter::default(),
+    };
+    run(settings(4), source, start, sink, rules, stop, progress)
+        .await
+        .unwrap_or_else(|error| panic!("syncer: {error}"));
+    // The merged table holds every shard's rows, as the union of the upstream tables.
+    let union = upstream
+        .query(
+            "SELECT COUNT(*), SUM(id), SUM(amount), SUM(note = 'late') FROM (
+               SELECT * FROM shop_01.orders UNION ALL SELECT * FROM shop_02.orders
+               UNION ALL SELECT * FROM shop_03.orders) AS shards",
+        )
+        .await
+        .expect("union");
+    let merged = downstream
+        .query("SELECT COUNT(*), SUM(id), SUM(amount), SUM(note = 'late') FROM shop.orders")
+        .await
+        .expect("merged");
+    assert_eq!(merged, union);
+    let schemas = downstream
+        .query("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'shop%'")
+        .await
+        .expect("schemata");
+    assert_eq!(schemas, vec![vec![Some("shop".to_owned())]]);
+}
