@@ -119,11 +119,10 @@ pub fn route_ddl(
                 }
             }
             Statement::CreateDatabase { db_name, .. } => schema(db_name)?,
-            Statement::CreateSchema { schema_name, .. } => {
-                if let sqlparser::ast::SchemaName::Simple(name) = schema_name {
-                    schema(name)?;
-                }
-            }
+            Statement::CreateSchema {
+                schema_name: sqlparser::ast::SchemaName::Simple(name),
+                ..
+            } => schema(name)?,
             _ => {}
         }
     }
