@@ -41,6 +41,10 @@ struct Arguments {
     /// Start at the first transaction at or after this unix time (overrides `meta`).
     #[arg(long)]
     start_time: Option<u32>,
+    /// Skip the event that starts at this `file:position` (DM's `binlog skip`), e.g. a statement
+    /// the task stopped at; may be given several times.
+    #[arg(long)]
+    skip: Vec<String>,
     /// Serve `/metrics` (Prometheus text, DM's metric names) and `/status` on this address,
     /// e.g. `127.0.0.1:8262`.
     #[arg(long)]
@@ -162,6 +166,15 @@ async fn main() -> anyhow::Result<()> {
         case_sensitive: task.case_sensitive,
         metrics: Some(metrics.clone()),
         upstream: Some(remote.clone()),
+        operators: arguments
+            .skip
+            .iter()
+            .map(|position| {
+                BinlogPosition::parse(position)
+                    .map(|position| (position, dm::binlog::Operator::Skip))
+                    .with_context(|| format!("--skip {position} is not file:position"))
+            })
+            .collect::<anyhow::Result<_>>()?,
     };
 
     let (stop_sender, stop) = tokio::sync::watch::channel(false);

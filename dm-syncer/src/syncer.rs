@@ -67,6 +67,9 @@ pub struct SyncerSettings {
     /// The upstream, for the remaining-time estimate and the master position (`SHOW BINARY
     /// LOGS`, every few seconds); `None` leaves them unknown.
     pub upstream: Option<dm_binlog::RemoteOptions>,
+    /// `binlog skip | replace | inject` operators: the event starting at each position is
+    /// skipped, replaced or preceded (DM's answer to a statement that stops the task).
+    pub operators: Vec<(dm_core::BinlogPosition, dm_binlog::Operator)>,
 }
 
 /// What the syncer did.
@@ -275,6 +278,9 @@ pub async fn run<Source: BinlogSource>(
         last_consumed: None,
     };
     let mut controller = StreamController::new(source, start, ReconnectPolicy::default());
+    for (position, operator) in &state.settings.operators {
+        controller.set_operator(position.clone(), operator.clone());
+    }
     let result = state.run(&mut controller, stop, &mut acks).await;
     // Stop the workers (closing their queues) and wait for them.
     state.queues.clear();

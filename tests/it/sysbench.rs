@@ -86,6 +86,7 @@ async fn sysbench_workloads_replicate_with_equal_checksums() {
         case_sensitive: true,
         metrics: None,
         upstream: None,
+        operators: Vec::new(),
     };
     let rules = InstanceRules {
         block_allow_list: BlockAllowList::default(),

@@ -28,6 +28,7 @@ fn settings(workers: usize) -> SyncerSettings {
         case_sensitive: true,
         metrics: None,
         upstream: None,
+        operators: Vec::new(),
     }
 }
 
@@ -374,4 +375,69 @@ async fn shards_route_into_one_table_with_their_ddl() {
         .await
         .expect("schemata");
     assert_eq!(schemas, vec![vec![Some("shop".to_owned())]]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsupported_statement_stops_the_task_and_skip_resumes_it() {
+    use dm_binlog::Operator;
+    use dm_syncer::filter::RouteRule;
+    let (upstream, downstream) = tokio::join!(
+        MariaDb::start_with(MariaDbOptions::named("skip-upstream")),
+        MariaDb::start_with(MariaDbOptions::named("skip-downstream")),
+    );
+    let upstream = or_skip!(upstream);
+    let downstream = or_skip!(downstream);
+    // Under a renaming route, a partitioned CREATE TABLE cannot be rewritten (sqlparser does not
+    // parse PARTITION BY).
+    upstream
+        .execute(
+            "CREATE DATABASE shop_01; USE shop_01;
+             CREATE TABLE t (id INT PRIMARY KEY, v INT) PARTITION BY HASH(id) PARTITIONS 2;
+             INSERT INTO t VALUES (1, 1), (2, 2);",
+        )
+        .await
+        .expect("workload");
+    let run_with = |operators: Vec<(BinlogPosition, Operator)>| {
+        let mut source = RemoteOptions::new("127.0.0.1", upstream.port(), "root", "", 505);
+        source.stop_at_end = true;
+        let start =
+            Location::from_position(BinlogPosition::parse("mysql-bin.000001:4").expect("start"));
+        let sink = MySqlSinkOptions::new("127.0.0.1", downstream.port(), "root", "");
+        let mut settings = settings(2);
+        settings.operators = operators;
+        let rules = InstanceRules {
+            block_allow_list: BlockAllowList::default(),
+            router: TableRouter::new(
+                true,
+                vec![RouteRule::new("schemas", "shop_*", None, "shop", None, true).expect("rule")],
+            ),
+            event_filter: EventFilter::default(),
+        };
+        let (_stop, stop) = tokio::sync::watch::channel(false);
+        let (progress, _) = tokio::sync::watch::channel(SyncerStatus::default());
+        run(settings, source, start, sink, rules, stop, progress)
+    };
+    let error = run_with(Vec::new()).await.expect_err("unsupported");
+    let message = error.to_string();
+    assert!(message.contains("PARTITION BY HASH"), "{message}");
+    let position = message
+        .strip_prefix("at ")
+        .and_then(|rest| rest.split(':').take(2).collect::<Vec<_>>().join(":").into())
+        .map(|text: String| text.to_owned())
+        .expect("the message starts with the position");
+    let position = BinlogPosition::parse(&position).expect("a file:position");
+    // The user creates the table downstream their own way and skips the statement.
+    downstream
+        .execute("CREATE TABLE shop.t (id INT PRIMARY KEY, v INT)")
+        .await
+        .expect("create by hand");
+    let status = run_with(vec![(position, Operator::Skip)])
+        .await
+        .unwrap_or_else(|error| panic!("resumed: {error}"));
+    assert!(status.rows_dispatched >= 2, "{status:?}");
+    let rows = downstream
+        .query("SELECT id, v FROM shop.t ORDER BY id")
+        .await
+        .expect("rows");
+    assert_eq!(rows.len(), 2);
 }
