@@ -166,6 +166,7 @@ async fn main() -> anyhow::Result<()> {
         case_sensitive: task.case_sensitive,
         metrics: Some(metrics.clone()),
         upstream: Some(remote.clone()),
+        safe_mode_until: None,
         operators: arguments
             .skip
             .iter()

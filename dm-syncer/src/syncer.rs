@@ -67,6 +67,10 @@ pub struct SyncerSettings {
     /// The upstream, for the remaining-time estimate and the master position (`SHOW BINARY
     /// LOGS`, every few seconds); `None` leaves them unknown.
     pub upstream: Option<dm_binlog::RemoteOptions>,
+    /// Write idempotently (safe mode) until the stream passes this location, when the task has no
+    /// checkpoint yet: the safe-mode exit point a dump without a consistent snapshot hands over.
+    /// A checkpoint's own exit point wins.
+    pub safe_mode_until: Option<Location>,
     /// `binlog skip | replace | inject` operators: the event starting at each position is
     /// skipped, replaced or preceded (DM's answer to a statement that stops the task).
     pub operators: Vec<(dm_core::BinlogPosition, dm_binlog::Operator)>,
@@ -113,6 +117,8 @@ enum Work {
         change: RowChange,
         sequence: u64,
         row: u32,
+        /// Write it idempotently (safe mode).
+        idempotent: bool,
     },
     /// A DDL changed tables: forget cached downstream structures.
     ForgetTables,
@@ -225,6 +231,10 @@ pub async fn run<Source: BinlogSource>(
             *slot = Some((row.location, row.row));
         }
     }
+    let safe_until = match &global {
+        Some(global) => global.safe_mode_exit.clone(),
+        None => settings.safe_mode_until.clone(),
+    };
     let start = global.map_or(start, |global| global.location);
 
     let (ack_sender, mut acks) = mpsc::channel::<Ack>(settings.queue_size.max(16));
@@ -272,6 +282,7 @@ pub async fn run<Source: BinlogSource>(
         keys: Vec::new(),
         progress,
         last_timestamp: 0,
+        safe_until,
         started: Instant::now(),
         last_publish: Instant::now(),
         last_upstream_check: None,
@@ -321,6 +332,8 @@ struct EventLoop {
     progress: watch::Sender<SyncerStatus>,
     /// Upstream timestamp of the last transaction end read.
     last_timestamp: u32,
+    /// Safe mode until the stream passes this location (the exit point).
+    safe_until: Option<Location>,
     started: Instant,
     last_publish: Instant,
     last_upstream_check: Option<Instant>,
@@ -350,6 +363,13 @@ impl EventLoop {
             };
             self.handle(event, acks).await?;
             self.status.position = Some(end.position.clone());
+            if self.safe_until.as_ref().is_some_and(|exit| {
+                end.compare(exit)
+                    .is_some_and(|order| order != std::cmp::Ordering::Less)
+            }) {
+                // Past the exit point: exact writes from here; the checkpoint forgets it.
+                self.safe_until = None;
+            }
             if at_end {
                 self.status.transactions += u64::from(timestamp > 0);
                 self.watermark.transaction_end(end);
@@ -554,14 +574,14 @@ impl EventLoop {
         let Some(location) = self.watermark.reached().cloned() else {
             return Ok(());
         };
-        if self.status.checkpoint.as_ref() == Some(&location) {
+        if self.status.checkpoint.as_ref() == Some(&location) && self.safe_until.is_none() {
             self.last_flush = Instant::now();
             return Ok(());
         }
         let sql = self.tables.global_upsert(&GlobalCheckpoint {
             source: self.settings.source_id.clone(),
             location: location.clone(),
-            safe_mode_exit: None,
+            safe_mode_exit: self.safe_until.clone(),
         });
         with_retry!(self.control, sink => {
             sink.apply_changes_with(&[], ApplyMode::Exact, std::slice::from_ref(&sql))
@@ -774,11 +794,16 @@ impl EventLoop {
                     ])
                     .inc();
             }
+            let idempotent = self.settings.safe_mode
+                || self.safe_until.as_ref().is_some_and(|exit| {
+                    event.locations.start.compare(exit) == Some(std::cmp::Ordering::Less)
+                });
             self.queues[worker]
                 .send(Work::Change {
                     change,
                     sequence,
                     row,
+                    idempotent,
                 })
                 .await
                 .map_err(|_| SyncerError::State(format!("worker {worker} stopped")))?;
@@ -926,6 +951,7 @@ async fn run_worker(
     while let Some(first) = queue.recv().await {
         let mut last: Option<(u64, Location, u32)> = None;
         let mut forget_after = false;
+        let mut batch_mode = mode;
         let mut next = Some(first);
         while let Some(work) = next.take() {
             match work {
@@ -938,7 +964,11 @@ async fn run_worker(
                     change,
                     sequence,
                     row,
+                    idempotent,
                 } => {
+                    if idempotent {
+                        batch_mode = ApplyMode::Idempotent;
+                    }
                     last = Some((sequence, change.location().clone(), row));
                     batch.push(change);
                     if batch.len() >= batch_size {
@@ -959,7 +989,7 @@ async fn run_worker(
             let mut backoff = Duration::from_millis(100);
             loop {
                 match sink
-                    .apply_changes_with(&batch, mode, std::slice::from_ref(&checkpoint))
+                    .apply_changes_with(&batch, batch_mode, std::slice::from_ref(&checkpoint))
                     .await
                 {
                     Ok(()) => break,

@@ -87,6 +87,7 @@ async fn sysbench_workloads_replicate_with_equal_checksums() {
         metrics: None,
         upstream: None,
         operators: Vec::new(),
+        safe_mode_until: None,
     };
     let rules = InstanceRules {
         block_allow_list: BlockAllowList::default(),

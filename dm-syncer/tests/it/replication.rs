@@ -29,6 +29,7 @@ fn settings(workers: usize) -> SyncerSettings {
         metrics: None,
         upstream: None,
         operators: Vec::new(),
+        safe_mode_until: None,
     }
 }
 
@@ -440,4 +441,68 @@ async fn an_unsupported_statement_stops_the_task_and_skip_resumes_it() {
         .await
         .expect("rows");
     assert_eq!(rows.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn safe_mode_until_the_exit_point_absorbs_rows_already_downstream() {
+    let (upstream, downstream) = tokio::join!(
+        MariaDb::start_with(MariaDbOptions::named("exit-upstream")),
+        MariaDb::start_with(MariaDbOptions::named("exit-downstream")),
+    );
+    let upstream = or_skip!(upstream);
+    let downstream = or_skip!(downstream);
+    let schema = "CREATE DATABASE shop; CREATE TABLE shop.t (id INT PRIMARY KEY, v INT);";
+    upstream.execute(schema).await.expect("schema");
+    downstream.execute(schema).await.expect("schema");
+    let (file, offset) = upstream.binlog_position().await.expect("position");
+    let start =
+        Location::from_position(BinlogPosition::parse(&format!("{file}:{offset}")).expect("start"));
+    upstream
+        .execute("INSERT INTO shop.t SELECT seq, seq FROM shop.seq_1_to_100; UPDATE shop.t SET v = 0 WHERE id <= 20")
+        .await
+        .expect("writes");
+    let (file, offset) = upstream.binlog_position().await.expect("position");
+    let exit =
+        Location::from_position(BinlogPosition::parse(&format!("{file}:{offset}")).expect("exit"));
+    upstream
+        .execute("INSERT INTO shop.t VALUES (101, 1)")
+        .await
+        .expect("after the exit point");
+    // A dump without a consistent snapshot already copied part of those writes.
+    downstream
+        .execute("INSERT INTO shop.t SELECT seq, seq FROM shop.seq_1_to_50")
+        .await
+        .expect("dumped rows");
+
+    let run_from = |safe_mode_until: Option<Location>| {
+        let mut source = RemoteOptions::new("127.0.0.1", upstream.port(), "root", "", 506);
+        source.stop_at_end = true;
+        let sink = MySqlSinkOptions::new("127.0.0.1", downstream.port(), "root", "");
+        let mut settings = settings(2);
+        settings.safe_mode_until = safe_mode_until;
+        settings.task = if settings.safe_mode_until.is_some() {
+            "exit".into()
+        } else {
+            "plain".into()
+        };
+        let (_stop, stop) = tokio::sync::watch::channel(false);
+        let (progress, _) = tokio::sync::watch::channel(SyncerStatus::default());
+        run(
+            settings,
+            source,
+            start.clone(),
+            sink,
+            rules(),
+            stop,
+            progress,
+        )
+    };
+    // Exact writes meet the copied rows: a duplicate key, the task stops.
+    let error = run_from(None).await.expect_err("duplicate");
+    assert!(error.to_string().contains("1062"), "{error}");
+    // Safe mode until the exit point: REPLACE absorbs them, and exact writes resume after it.
+    run_from(Some(exit))
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    assert_equal(&upstream, &downstream, "shop").await;
 }
