@@ -198,6 +198,51 @@ impl Timestamp {
     pub fn is_zero(&self) -> bool {
         self.seconds == 0 && self.microsecond == 0
     }
+
+    /// The UTC date and time of this instant (the zero timestamp gives the zero date time).
+    pub fn to_utc(&self) -> DateTime {
+        if self.is_zero() {
+            return DateTime {
+                date: Date {
+                    year: 0,
+                    month: 0,
+                    day: 0,
+                },
+                hour: 0,
+                minute: 0,
+                second: 0,
+                microsecond: 0,
+            };
+        }
+        // Days to civil date: Howard Hinnant's algorithm, from 1970-01-01.
+        let days = (self.seconds / 86_400) as i64;
+        let rest = self.seconds % 86_400;
+        let shifted = days + 719_468;
+        let era = shifted.div_euclid(146_097);
+        let day_of_era = shifted - era * 146_097;
+        let year_of_era =
+            (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+        let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+        let month_index = (5 * day_of_year + 2) / 153;
+        let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+        let month = if month_index < 10 {
+            month_index + 3
+        } else {
+            month_index - 9
+        };
+        let year = year_of_era + era * 400 + i64::from(month <= 2);
+        DateTime {
+            date: Date {
+                year: u16::try_from(year).unwrap_or(u16::MAX),
+                month: month as u8,
+                day: day as u8,
+            },
+            hour: (rest / 3_600) as u8,
+            minute: (rest % 3_600 / 60) as u8,
+            second: (rest % 60) as u8,
+            microsecond: self.microsecond,
+        }
+    }
 }
 
 /// A `TIME` value: a signed duration, up to ±838:59:59.999999.
@@ -249,6 +294,23 @@ mod tests {
                 "{bad}: {error}"
             );
         }
+    }
+
+    #[test]
+    fn timestamps_convert_to_utc_calendar_time() {
+        let utc = |seconds, microsecond| {
+            Timestamp {
+                seconds,
+                microsecond,
+            }
+            .to_utc()
+            .to_string()
+        };
+        assert_eq!(utc(1, 0), "1970-01-01 00:00:01");
+        assert_eq!(utc(951_782_400, 5), "2000-02-29 00:00:00.000005");
+        assert_eq!(utc(2_147_483_647, 0), "2038-01-19 03:14:07");
+        assert_eq!(utc(4_102_444_799, 0), "2099-12-31 23:59:59");
+        assert_eq!(utc(0, 0), "0000-00-00 00:00:00");
     }
 
     #[test]

@@ -51,11 +51,17 @@ pub fn write_value(out: &mut String, value: &Value) {
             if timestamp.seconds == 0 && timestamp.microsecond == 0 {
                 out.push_str("'0000-00-00 00:00:00'");
             } else {
-                let (year, month, day, hour, minute, second) = civil_from_unix(timestamp.seconds);
+                let utc = timestamp.to_utc();
                 let _ = write!(
                     out,
-                    "'{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}.{:06}'",
-                    timestamp.microsecond
+                    "'{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:06}'",
+                    utc.date.year,
+                    utc.date.month,
+                    utc.date.day,
+                    utc.hour,
+                    utc.minute,
+                    utc.second,
+                    utc.microsecond
                 );
             }
         }
@@ -158,27 +164,6 @@ pub fn write_table(out: &mut String, table: &dm_core::TableRef) {
     write_identifier(out, &table.schema);
     out.push('.');
     write_identifier(out, &table.table);
-}
-
-/// Unix seconds to the UTC civil date and time (Howard Hinnant's days-from-civil inverse).
-fn civil_from_unix(seconds: u64) -> (i64, u32, u32, u64, u64, u64) {
-    let days = (seconds / 86_400) as i64;
-    let rest = seconds % 86_400;
-    let shifted = days + 719_468;
-    let era = shifted.div_euclid(146_097);
-    let day_of_era = shifted - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = (day_of_year - (153 * month_index + 2) / 5 + 1) as u32;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    } as u32;
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day, rest / 3_600, rest % 3_600 / 60, rest % 60)
 }
 
 /// Whether values of this column can be compared with `=` to address a row (floating-point and

@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! task.yaml --TaskConfig::from_yaml--> TaskConfig --rules_for(instance)--> InstanceRules
-//!                                                                           { BlockAllowList, TableRouter, EventFilter }
+//!                                                                           { BlockAllowList, TableRouter, EventFilter,
+//!                                                                             ExpressionFilter* }
 //! source.yaml --SourceConfig::from_yaml--> SourceConfig
 //! ```
 
@@ -13,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 
+use crate::expression::ExpressionFilter;
 use crate::filter::{
     BlockAllowList, EventFilter, EventFilterRule, Pattern, RouteRule, RuleError, TablePattern,
     TableRouter,
@@ -154,6 +156,31 @@ pub struct FilterConfig {
     pub sql_pattern: Vec<String>,
     /// `Do`, `Ignore` or `Error`.
     pub action: String,
+}
+
+/// `expression-filter.<name>`: exactly one of the insert, update (old and/or new) and delete
+/// expressions.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ExpressionFilterConfig {
+    /// The upstream schema (a name, not a pattern).
+    pub schema: String,
+    /// The upstream table (a name, not a pattern).
+    pub table: String,
+    /// Inserts for which this is true are left out.
+    #[serde(default)]
+    pub insert_value_expr: Option<String>,
+    /// Updates whose old row makes this true (and whose new row makes
+    /// `update-new-value-expr` true, when given) are left out.
+    #[serde(default)]
+    pub update_old_value_expr: Option<String>,
+    /// Updates whose new row makes this true (and whose old row makes
+    /// `update-old-value-expr` true, when given) are left out.
+    #[serde(default)]
+    pub update_new_value_expr: Option<String>,
+    /// Deletes for which this is true are left out.
+    #[serde(default)]
+    pub delete_value_expr: Option<String>,
 }
 
 /// `syncers.<name>`.
@@ -372,9 +399,9 @@ pub struct TaskConfig {
     /// Column mappings: rejected, as DM does.
     #[serde(default)]
     pub column_mappings: Option<serde_norway::Value>,
-    /// Expression filters (accepted; applied with the syncer).
+    /// Expression filters on row values.
     #[serde(default)]
-    pub expression_filter: BTreeMap<String, serde_norway::Value>,
+    pub expression_filter: BTreeMap<String, ExpressionFilterConfig>,
     /// Deprecated alias of `block-allow-list`.
     #[serde(default)]
     pub black_white_list: BTreeMap<String, BlockAllowListConfig>,
@@ -418,6 +445,8 @@ pub struct InstanceRules {
     pub router: TableRouter,
     /// Which events of it.
     pub event_filter: EventFilter,
+    /// Which rows of it, by value.
+    pub expression_filters: Vec<ExpressionFilter>,
 }
 
 fn yaml_error(file: &str, error: &serde_norway::Error) -> ConfigError {
@@ -652,10 +681,28 @@ impl TaskConfig {
                 )?);
             }
         }
+        let mut expression_filters = Vec::new();
+        for name in &instance.expression_filters {
+            if let Some(filter) = self.expression_filter.get(name) {
+                expression_filters.push(ExpressionFilter::new(
+                    &format!("expression-filter.{name}"),
+                    &filter.schema,
+                    &filter.table,
+                    [
+                        filter.insert_value_expr.as_deref(),
+                        filter.update_old_value_expr.as_deref(),
+                        filter.update_new_value_expr.as_deref(),
+                        filter.delete_value_expr.as_deref(),
+                    ],
+                    case,
+                )?);
+            }
+        }
         Ok(InstanceRules {
             block_allow_list,
             router: TableRouter::new(case, routes),
             event_filter: EventFilter::new(case, filters),
+            expression_filters,
         })
     }
 }

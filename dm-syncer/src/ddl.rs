@@ -20,6 +20,27 @@ use sqlparser::parser::Parser;
 
 use crate::filter::RuleError;
 
+/// The statement without the comments and whitespace before its first word (`-- ...`,
+/// `# ...`, `/* ... */`; an executable `/*! ... */` comment is part of the statement and kept).
+pub fn skip_leading_comments(sql: &str) -> &str {
+    let mut rest = sql.trim_start();
+    loop {
+        if rest.starts_with("--") || rest.starts_with('#') {
+            rest = rest
+                .find('\n')
+                .map_or("", |end| &rest[end + 1..])
+                .trim_start();
+        } else if rest.starts_with("/*") && !rest.starts_with("/*!") && !rest.starts_with("/*M!") {
+            rest = rest
+                .find("*/")
+                .map_or("", |end| &rest[end + 2..])
+                .trim_start();
+        } else {
+            return rest;
+        }
+    }
+}
+
 fn part(name: &ObjectNamePart) -> String {
     match name {
         ObjectNamePart::Identifier(ident) => ident.value.clone(),
@@ -138,6 +159,20 @@ pub fn route_ddl(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn leading_comments_are_skipped() {
+        assert_eq!(
+            skip_leading_comments("-- why\n  # more\n/* block */ ALTER TABLE t ADD c INT"),
+            "ALTER TABLE t ADD c INT"
+        );
+        assert_eq!(
+            skip_leading_comments("/*!40000 ALTER */"),
+            "/*!40000 ALTER */"
+        );
+        assert_eq!(skip_leading_comments("-- only a comment"), "");
+        assert_eq!(skip_leading_comments("/* unterminated"), "");
+    }
 
     fn route(sql: &str) -> Option<String> {
         route_ddl(

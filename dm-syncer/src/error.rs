@@ -13,6 +13,14 @@ pub enum SyncerError {
     /// Reading the upstream binlog failed.
     #[error(transparent)]
     Binlog(#[from] BinlogError),
+    /// An event could not be decoded (its rows do not fit the tracked structure...).
+    #[error("at {position}: {source}")]
+    Event {
+        /// Where.
+        position: String,
+        /// What.
+        source: Box<BinlogError>,
+    },
     /// The downstream failed.
     #[error(transparent)]
     Sink(#[from] SinkError),
@@ -49,6 +57,7 @@ impl ClassifiedError for SyncerError {
     fn class(&self) -> ErrorClass {
         match self {
             SyncerError::Binlog(error) => error.class(),
+            SyncerError::Event { source, .. } => source.class(),
             SyncerError::Sink(error) => error.class(),
             _ => ErrorClass::Definite,
         }
@@ -57,6 +66,7 @@ impl ClassifiedError for SyncerError {
     fn code(&self) -> ErrorCode {
         match self {
             SyncerError::Binlog(error) => error.code(),
+            SyncerError::Event { source, .. } => source.code(),
             SyncerError::Sink(error) => error.code(),
             SyncerError::Tracker(_) => ErrorCode(14001),
             SyncerError::Rule(_) => ErrorCode(14002),
@@ -69,6 +79,7 @@ impl ClassifiedError for SyncerError {
     fn workaround(&self) -> &'static str {
         match self {
             SyncerError::Binlog(error) => error.workaround(),
+            SyncerError::Event { source, .. } => source.workaround(),
             SyncerError::Sink(error) => error.workaround(),
             SyncerError::Tracker(_) => {
                 "check the table's structure downstream; skip or replace the DDL with the binlog operator"

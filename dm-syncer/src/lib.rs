@@ -1,8 +1,9 @@
 //! # dm-syncer: incremental replication of one source, exactly once
 //!
 //! [`run`] keeps a downstream equal to a live upstream: it reads the binlog through
-//! `dm-binlog`'s stream controller, applies the task's block-allow list, routes and event filter
-//! ([`filter`], configured from DM's `task.yaml` by [`config`]), follows every table's structure
+//! `dm-binlog`'s stream controller, applies the task's block-allow list, routes, event filter
+//! ([`filter`]) and expression filters on row values ([`expression`]), configured from DM's
+//! `task.yaml` by [`config`], follows every table's structure
 //! with the [`tracker`], decodes row images, and hands row changes to parallel workers, each of
 //! which commits its batch together with its own checkpoint row; DDL waits until every worker is
 //! idle, runs once, and moves the global checkpoint ([`watermark`]).
@@ -28,12 +29,16 @@
 //! DDL under a route that renames is rewritten with fully qualified target names ([`ddl`]); a
 //! statement sqlparser cannot parse is refused there with a message naming it and its position.
 //!
-//! Not yet: expression filters, online-DDL tools, safe-mode exit points, shard DDL coordination
-//! (issue dm-shardddl: today every shard's DDL runs, repeats ignored as already applied).
+//! Safe mode runs when configured, and after a fresh start until the exit point a dump recorded
+//! ([`SyncerSettings::safe_mode_until`]), kept in the global checkpoint until passed.
+//!
+//! Not yet: online-DDL tools, shard DDL coordination (issue dm-shardddl: today every shard's
+//! DDL runs, repeats ignored as already applied).
 
 pub mod config;
 pub mod ddl;
 pub mod error;
+pub mod expression;
 pub mod filter;
 pub mod metrics;
 pub mod syncer;

@@ -110,6 +110,21 @@ pub struct SyncerStatus {
     pub remaining_seconds: Option<u64>,
     /// Caught up: nothing queued, and the position is the upstream's end.
     pub synced: bool,
+    /// Conditions worth a look that do not stop replication (an expression filter that no
+    /// longer applies to a table, ...), the most recent last, at most [`MAX_WARNINGS`].
+    pub warnings: Vec<String>,
+}
+
+/// How many warnings [`SyncerStatus`] keeps.
+pub const MAX_WARNINGS: usize = 16;
+
+/// Records a warning once (a repeat moves to the end), keeping the most recent ones.
+fn warn(status: &mut SyncerStatus, warning: String) {
+    status.warnings.retain(|known| *known != warning);
+    if status.warnings.len() == MAX_WARNINGS {
+        status.warnings.remove(0);
+    }
+    status.warnings.push(warning);
 }
 
 enum Work {
@@ -192,6 +207,8 @@ struct Target {
     tracked: Arc<TableSchema>,
     layout: Arc<TableSchema>,
     keys: TableKeys,
+    /// Indexes of the expression filters about this table, their columns checked.
+    expression_filters: Vec<usize>,
 }
 
 /// Runs the syncer until the source ends (a non-following source) or `stop` turns true (it then
@@ -613,9 +630,11 @@ impl EventLoop {
             }
             EventData::Rows(_) => self.rows(&event, acks).await?,
             EventData::Query { schema, sql, .. } => {
-                let text = String::from_utf8_lossy(sql).into_owned();
-                if let Some(kind) = ddl_kind(&text) {
-                    self.ddl(&event, schema, &text, kind, acks).await?;
+                let text = String::from_utf8_lossy(sql);
+                let statement = crate::ddl::skip_leading_comments(&text);
+                if let Some(kind) = ddl_kind(statement) {
+                    let statement = statement.to_owned();
+                    self.ddl(&event, schema, &statement, kind, acks).await?;
                 }
             }
             _ => {}
@@ -667,12 +686,22 @@ impl EventLoop {
                 .map_err(|error| SyncerError::State(error.to_string()))?,
             );
             let keys = TableKeys::new(&routed, &tracked, &downstream);
+            let mut expression_filters = Vec::new();
+            for (index, filter) in self.rules.expression_filters.iter().enumerate() {
+                if filter.applies_to(upstream) {
+                    match filter.unusable_with(&tracked) {
+                        None => expression_filters.push(index),
+                        Some(reason) => warn(&mut self.status, reason),
+                    }
+                }
+            }
             self.targets.insert(
                 upstream.clone(),
                 Target {
                     tracked,
                     layout,
                     keys,
+                    expression_filters,
                 },
             );
         }
@@ -730,7 +759,11 @@ impl EventLoop {
         }
         let target = self.target(&upstream).await?;
         let layout = target.layout.clone();
-        let images = decode_rows(rows, &map, &target.tracked)?;
+        let images =
+            decode_rows(rows, &map, &target.tracked).map_err(|source| SyncerError::Event {
+                position: position.clone(),
+                source: Box::new(source),
+            })?;
         let commit_ts = u64::from(event.event.event.header.timestamp);
         for (index, images) in images.into_iter().enumerate() {
             let kind = match images {
@@ -751,6 +784,15 @@ impl EventLoop {
                     "table {upstream} has no target"
                 )));
             };
+            let expression_filtered = target
+                .expression_filters
+                .iter()
+                .filter_map(|index| self.rules.expression_filters.get(*index))
+                .any(|filter| filter.drops(&change, &target.tracked));
+            if expression_filtered {
+                self.status.rows_filtered += 1;
+                continue;
+            }
             target.keys.causality_keys(&change, &mut self.keys);
             let (worker, sequence) = loop {
                 match self.detector.route(&self.keys) {

@@ -93,6 +93,7 @@ async fn sysbench_workloads_replicate_with_equal_checksums() {
         block_allow_list: BlockAllowList::default(),
         router: TableRouter::default(),
         event_filter: EventFilter::default(),
+        expression_filters: Vec::new(),
     };
     let (_stop, stop) = tokio::sync::watch::channel(false);
     let (progress, _) = tokio::sync::watch::channel(SyncerStatus::default());

@@ -38,6 +38,7 @@ fn rules() -> InstanceRules {
         block_allow_list: BlockAllowList::default(),
         router: TableRouter::default(),
         event_filter: EventFilter::default(),
+        expression_filters: Vec::new(),
     }
 }
 
@@ -353,6 +354,7 @@ async fn shards_route_into_one_table_with_their_ddl() {
         block_allow_list: BlockAllowList::default(),
         router,
         event_filter: EventFilter::default(),
+        expression_filters: Vec::new(),
     };
     run(settings(4), source, start, sink, rules, stop, progress)
         .await
@@ -413,6 +415,7 @@ async fn an_unsupported_statement_stops_the_task_and_skip_resumes_it() {
                 vec![RouteRule::new("schemas", "shop_*", None, "shop", None, true).expect("rule")],
             ),
             event_filter: EventFilter::default(),
+            expression_filters: Vec::new(),
         };
         let (_stop, stop) = tokio::sync::watch::channel(false);
         let (progress, _) = tokio::sync::watch::channel(SyncerStatus::default());
