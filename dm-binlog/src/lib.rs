@@ -32,6 +32,7 @@ pub mod file;
 pub mod json;
 pub mod location;
 pub mod metadata;
+pub mod query_status;
 pub mod relay;
 pub mod remote;
 pub mod rows;
@@ -50,6 +51,7 @@ pub use event::{
 pub use file::{BinlogFileReader, Read};
 pub use location::{EventLocations, LocationTracker};
 pub use metadata::{OptionalMetadata, schema_from_table_map};
+pub use query_status::{QueryStatus, sql_mode_text};
 pub use relay::{PurgeRule, RelayMeta, RelayPosition, RelaySource, RelayWriter, purge};
 pub use remote::{RemoteOptions, RemoteSource, UpstreamInfo, list_binary_logs};
 pub use rows::{RowImages, decode_rows};

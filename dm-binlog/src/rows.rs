@@ -11,13 +11,14 @@
 //! - unsigned integers stay unsigned (`TINYINT UNSIGNED 250` is 250, not -6);
 //! - negative TIME with a fraction is decoded as the server's `my_time_packed_from_binary` does
 //!   (mysql_common panics or corrupts it); YEAR 0 is 0, not 1900;
-//! - DECIMAL is exact text; text columns are UTF-8 strings converted from their charset, and a
-//!   charset this decoder does not know is an error, never a lossy guess;
+//! - DECIMAL is exact text; text columns in utf8/utf8mb3/utf8mb4/ascii/latin1 are UTF-8 strings
+//!   converted from their charset; in any other charset (gbk, big5, sjis...) they stay the
+//!   column's bytes ([`Value::Bytes`]), never a lossy guess: a sink writes them back as bytes
+//!   and the downstream column stores them unchanged;
 //! - BINARY(n) values get back the trailing 0x00 padding the binlog strips;
 //! - a column missing from an image (`binlog_row_image` other than FULL) is an error naming it.
 //!
-//! Not decoded yet (an error naming the column): MySQL binary JSON, GEOMETRY, the pre-5.6
-//! temporal formats, character sets other than utf8/utf8mb3/utf8mb4/ascii/latin1/binary.
+//! Not decoded (an error naming the column): the pre-5.6 temporal formats.
 
 use dm_core::{
     ColumnDefinition, ColumnType, Date, DateTime, Decimal, Row, TableSchema, Time, Timestamp, Value,
@@ -316,7 +317,9 @@ fn text(bytes: &[u8], column: &ColumnDefinition) -> Result<Value, String> {
             bytes.iter().map(|byte| cp1252(*byte)).collect(),
         ))
     } else {
-        Err(format!("character set {charset} is not decoded yet"))
+        // gbk, big5, sjis, ...: the bytes as stored. Converting through a Unicode table could
+        // change a character where MySQL's table and the converter's differ; bytes cannot.
+        Ok(Value::Bytes(bytes.to_vec()))
     }
 }
 

@@ -20,8 +20,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dm_binlog::{
-    BinlogSource, ControlledEvent, EventData, ReconnectPolicy, RowsKind, StreamController,
-    TableMap, decode_rows,
+    BinlogSource, ControlledEvent, EventData, QueryStatus, ReconnectPolicy, RowsKind,
+    StreamController, TableMap, decode_rows,
 };
 use dm_causality::{CausalityDetector, Routing, TableKeys};
 use dm_core::{
@@ -629,12 +629,19 @@ impl EventLoop {
                 self.maps.insert(map.table_id, map.clone());
             }
             EventData::Rows(_) => self.rows(&event, acks).await?,
-            EventData::Query { schema, sql, .. } => {
+            EventData::Query {
+                schema,
+                sql,
+                status_variables,
+                ..
+            } => {
                 let text = String::from_utf8_lossy(sql);
                 let statement = crate::ddl::skip_leading_comments(&text);
                 if let Some(kind) = ddl_kind(statement) {
                     let statement = statement.to_owned();
-                    self.ddl(&event, schema, &statement, kind, acks).await?;
+                    let sql_mode = QueryStatus::parse(status_variables).sql_mode;
+                    self.ddl(&event, schema, &statement, sql_mode, kind, acks)
+                        .await?;
                 }
             }
             _ => {}
@@ -858,6 +865,7 @@ impl EventLoop {
         event: &ControlledEvent,
         schema: &str,
         sql: &str,
+        sql_mode: Option<u64>,
         kind: DdlEventKind,
         acks: &mut mpsc::Receiver<Ack>,
     ) -> Result<(), SyncerError> {
@@ -939,10 +947,35 @@ impl EventLoop {
                 statement.push_str(sql);
                 statement
             };
-            with_retry!(self.control, sink => match sink.execute(&statement).await {
+            if renamed && kind == DdlEventKind::CreateTable {
+                // A route may send the table to a database that only exists downstream by
+                // name: create it, as the loader does for routed tables.
+                for table in &tables {
+                    let target = self.rules.router.route(table)?;
+                    let mut create = String::from("CREATE DATABASE IF NOT EXISTS ");
+                    dm_sink::literal::write_identifier(&mut create, &target.schema);
+                    with_retry!(self.control, sink => sink.execute(&create).await)?;
+                }
+            }
+            // The statement parses downstream as it did upstream: under the upstream session's
+            // sql_mode (ANSI_QUOTES, IGNORE_SPACE, NO_BACKSLASH_ESCAPES...), restored after.
+            let statement = match sql_mode {
+                Some(mask) => format!(
+                    "SET @dm_sink_sql_mode = @@SESSION.sql_mode, SESSION sql_mode = '{}'; {statement}",
+                    dm_binlog::sql_mode_text(mask)
+                ),
+                None => statement,
+            };
+            let executed = with_retry!(self.control, sink => match sink.execute(&statement).await {
                 Err(error) if already_applied(&error) => Ok(()),
                 other => other,
-            })?;
+            });
+            if sql_mode.is_some() {
+                with_retry!(self.control, sink => sink
+                    .execute("SET SESSION sql_mode = COALESCE(@dm_sink_sql_mode, @@SESSION.sql_mode)")
+                    .await)?;
+            }
+            executed?;
             self.status.ddls_executed += 1;
         } else {
             self.status.ddls_skipped += 1;
