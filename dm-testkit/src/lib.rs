@@ -33,6 +33,7 @@ pub mod fixtures;
 pub mod mariadb;
 pub mod process;
 pub mod sql;
+pub mod workloads;
 
 use std::future::Future;
 use std::time::{Duration, Instant};

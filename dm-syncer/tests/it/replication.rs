@@ -97,6 +97,23 @@ CREATE TABLE scratch (a INT);
 INSERT INTO scratch VALUES (1), (2);
 TRUNCATE TABLE scratch;
 DROP TABLE scratch;
+ALTER TABLE items MODIFY COLUMN qty BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE items CHANGE COLUMN name title VARCHAR(60);
+ALTER TABLE items ADD INDEX by_qty (qty);
+UPDATE items SET qty = qty * 1000000000 WHERE id % 5 = 0;
+ALTER TABLE items DROP INDEX by_qty, DROP COLUMN note;
+ALTER TABLE items RENAME COLUMN title TO name;
+INSERT INTO items (id, name, qty, price) VALUES (700000, 'after renames', 3, 2.00);
+CREATE TABLE parts (id INT PRIMARY KEY, v INT) PARTITION BY RANGE (id)
+  (PARTITION p0 VALUES LESS THAN (100), PARTITION p1 VALUES LESS THAN MAXVALUE);
+INSERT INTO parts SELECT seq, seq FROM seq_1_to_300;
+ALTER TABLE parts ADD COLUMN w INT DEFAULT 7;
+UPDATE parts SET w = v WHERE id > 250;
+ALTER TABLE parts TRUNCATE PARTITION p0;
+CREATE DATABASE scratch_db;
+CREATE TABLE scratch_db.t (a INT);
+INSERT INTO scratch_db.t VALUES (1);
+DROP DATABASE scratch_db;
 FLUSH BINARY LOGS;
 INSERT INTO items (id, name, qty, price) VALUES (600000, 'second file', 2, 1.00);";
 
@@ -136,7 +153,13 @@ async fn a_live_workload_with_ddl_replicates_table_for_table() {
     ] {
         assert!(text.contains(name), "{name} missing from:\n{text}");
     }
-    assert!(status.ddls_executed >= 10, "{status:?}");
+    assert!(status.ddls_executed >= 20, "{status:?}");
+    // The dropped database is gone downstream too.
+    let scratch = downstream
+        .query("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'scratch_db'")
+        .await
+        .expect("schemata");
+    assert_eq!(scratch, vec![vec![Some("0".to_owned())]]);
     assert!(status.rows_dispatched > 3000, "{status:?}");
     assert_eq!(status.rows_already_applied, 0);
     // A second run resumes at the checkpoint: nothing is applied twice.
@@ -508,4 +531,26 @@ async fn safe_mode_until_the_exit_point_absorbs_rows_already_downstream() {
         .await
         .unwrap_or_else(|error| panic!("{error}"));
     assert_equal(&upstream, &downstream, "shop").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_type_at_its_edges_round_trips_through_the_syncer() {
+    let (upstream, downstream) = tokio::join!(
+        MariaDb::start_with(MariaDbOptions::named("types-upstream")),
+        MariaDb::start_with(MariaDbOptions::named("types-downstream")),
+    );
+    let upstream = or_skip!(upstream);
+    let downstream = or_skip!(downstream);
+    // The tables are created by the replayed DDL, the rows by the replayed row events.
+    upstream
+        .execute(dm_testkit::workloads::EVERY_TYPE_SCHEMA)
+        .await
+        .expect("schema");
+    upstream
+        .execute(dm_testkit::workloads::EVERY_TYPE_WRITES)
+        .await
+        .expect("writes");
+    let status = sync_to_end(&upstream, &downstream, 4).await;
+    assert!(status.rows_dispatched >= 15, "{status:?}");
+    assert_equal(&upstream, &downstream, "d").await;
 }
