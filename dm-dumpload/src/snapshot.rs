@@ -1,0 +1,228 @@
+//! A consistent snapshot of the upstream over several connections, and the binlog location it
+//! corresponds to: where the syncer starts after the load.
+//!
+//! ```text
+//! consistency flush:  lock connection: FLUSH TABLES WITH READ LOCK
+//!                     each of N:       START TRANSACTION WITH CONSISTENT SNAPSHOT
+//!                     lock connection: SHOW MASTER STATUS, GTID set  -> location
+//!                                      UNLOCK TABLES                 (writes resume)
+//! consistency none:   location before the N transactions start, exit point after: the
+//!                     syncer runs in safe mode from the one to the other
+//! ```
+//!
+//! Invariant: with `flush`, every connection sees exactly the transactions before `location`
+//! (writes are blocked while the snapshots start and the position is read). With `none`, each
+//! connection sees everything before `location` and nothing after `exit_point`.
+
+use dm_core::{BinlogPosition, Flavor, GtidSet, Location};
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, OptsBuilder};
+
+use crate::error::DumpError;
+
+/// How the snapshot is made consistent (DM's `--consistency`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Consistency {
+    /// FLUSH TABLES WITH READ LOCK while the snapshots start (DM's `flush`, and `auto`).
+    Flush,
+    /// No lock: the location is read before the snapshots start and an exit point after
+    /// (for servers where FTWRL is not allowed).
+    None,
+}
+
+impl Consistency {
+    /// Reads DM's value: `auto` and `flush` lock, `none` does not.
+    pub fn parse(text: &str) -> Result<Self, DumpError> {
+        match text.to_ascii_lowercase().as_str() {
+            "auto" | "flush" => Ok(Consistency::Flush),
+            "none" => Ok(Consistency::None),
+            other => Err(DumpError::Unexpected(format!(
+                "consistency `{other}` is not supported: use `flush` (or `auto`) or `none`"
+            ))),
+        }
+    }
+}
+
+/// Where and how to take the snapshot.
+#[derive(Debug, Clone)]
+pub struct SnapshotOptions {
+    /// Upstream host.
+    pub host: String,
+    /// Upstream port.
+    pub port: u16,
+    /// User: SELECT, RELOAD (for `flush`), REPLICATION CLIENT (to read the position).
+    pub user: String,
+    /// Password.
+    pub password: String,
+    /// Connections that read in parallel, all in the same snapshot.
+    pub connections: usize,
+    /// How to make it consistent.
+    pub consistency: Consistency,
+    /// The upstream's flavour (which GTID variable to read).
+    pub flavor: Flavor,
+}
+
+/// Open snapshot transactions and the location they correspond to.
+pub struct Snapshot {
+    /// One open `REPEATABLE READ` transaction each, all seeing the same data with `flush`.
+    pub connections: Vec<Conn>,
+    /// The binlog location of the snapshot (file/position and the GTID set).
+    pub location: Location,
+    /// With `none`: the location after every snapshot started; the syncer runs in safe mode
+    /// until it.
+    pub exit_point: Option<Location>,
+}
+
+fn server_error(statement: &str, error: mysql_async::Error) -> DumpError {
+    match error {
+        mysql_async::Error::Server(server) => DumpError::Server {
+            statement: statement.to_owned(),
+            code: server.code,
+            message: server.message,
+        },
+        other => DumpError::Server {
+            statement: statement.to_owned(),
+            code: 0,
+            message: other.to_string(),
+        },
+    }
+}
+
+/// A privilege missing (1044, 1142, 1227).
+fn denied(error: &DumpError) -> Option<String> {
+    match error {
+        DumpError::Server {
+            code: 1044 | 1142 | 1227,
+            message,
+            ..
+        } => Some(message.clone()),
+        _ => None,
+    }
+}
+
+async fn connect(options: &SnapshotOptions) -> Result<Conn, DumpError> {
+    let builder = OptsBuilder::default()
+        .ip_or_hostname(options.host.clone())
+        .tcp_port(options.port)
+        .user(Some(options.user.clone()))
+        .pass(Some(options.password.clone()))
+        .prefer_socket(false);
+    Conn::new(builder)
+        .await
+        .map_err(|error| server_error("connect", error))
+}
+
+async fn execute(connection: &mut Conn, statement: &str) -> Result<(), DumpError> {
+    connection
+        .query_drop(statement)
+        .await
+        .map_err(|error| server_error(statement, error))
+}
+
+/// The binlog location now: `SHOW MASTER STATUS` and the flavour's executed GTID set.
+pub async fn current_location(
+    connection: &mut Conn,
+    flavor: Flavor,
+) -> Result<Location, DumpError> {
+    let statement = "SHOW MASTER STATUS";
+    let row: Option<(String, u64)> = match connection
+        .query_first::<mysql_async::Row, _>(statement)
+        .await
+    {
+        Ok(row) => row.and_then(|row| Some((row.get(0)?, row.get(1)?))),
+        Err(error) => {
+            let error = server_error(statement, error);
+            return Err(match denied(&error) {
+                Some(message) => DumpError::Privilege {
+                    privilege: "REPLICATION CLIENT (BINLOG MONITOR on MariaDB)",
+                    statement: statement.into(),
+                    message,
+                    advice: "grant it to the task's upstream user",
+                },
+                None => error,
+            });
+        }
+    };
+    let (file, offset) = row.ok_or_else(|| {
+        DumpError::Unexpected(
+            "SHOW MASTER STATUS is empty: the upstream has no binary log; start it with log_bin and binlog_format=ROW".into(),
+        )
+    })?;
+    let position = BinlogPosition::parse(&format!("{file}:{offset}"))
+        .map_err(|error| DumpError::Unexpected(format!("SHOW MASTER STATUS: {error}")))?;
+    let variable = match flavor {
+        Flavor::MariaDb => "SELECT @@GLOBAL.gtid_binlog_pos",
+        Flavor::MySql => "SELECT @@GLOBAL.gtid_executed",
+    };
+    let text: Option<String> = connection
+        .query_first(variable)
+        .await
+        .map_err(|error| server_error(variable, error))?;
+    let text: String = text.unwrap_or_default().split_whitespace().collect();
+    let gtid_set = GtidSet::parse(flavor, &text)
+        .map_err(|error| DumpError::Unexpected(format!("{variable}: {error}")))?;
+    let mut location = Location::from_position(position);
+    location.gtid_set = Some(std::sync::Arc::new(gtid_set));
+    Ok(location)
+}
+
+async fn start_snapshots(connections: &mut [Conn]) -> Result<(), DumpError> {
+    for connection in connections {
+        execute(
+            connection,
+            "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+        )
+        .await?;
+        execute(connection, "START TRANSACTION WITH CONSISTENT SNAPSHOT").await?;
+    }
+    Ok(())
+}
+
+/// Opens `options.connections` snapshot transactions and reads their location.
+pub async fn open_snapshot(options: &SnapshotOptions) -> Result<Snapshot, DumpError> {
+    let mut connections = Vec::with_capacity(options.connections.max(1));
+    for _ in 0..options.connections.max(1) {
+        connections.push(connect(options).await?);
+    }
+    let mut control = connect(options).await?;
+    match options.consistency {
+        Consistency::Flush => {
+            let lock = "FLUSH TABLES WITH READ LOCK";
+            if let Err(error) = execute(&mut control, lock).await {
+                return Err(match denied(&error) {
+                    Some(message) => DumpError::Privilege {
+                        privilege: "RELOAD (for FLUSH TABLES WITH READ LOCK)",
+                        statement: lock.into(),
+                        message,
+                        advice: "grant RELOAD to the upstream user, or set `consistency: none` in the task's mydumpers section (the syncer then runs in safe mode until the recorded exit point)",
+                    },
+                    None => error,
+                });
+            }
+            let started = start_snapshots(&mut connections).await;
+            let location = match started {
+                Ok(()) => current_location(&mut control, options.flavor).await,
+                Err(error) => Err(error),
+            };
+            // Writes resume whatever happened.
+            let unlocked = execute(&mut control, "UNLOCK TABLES").await;
+            let location = location?;
+            unlocked?;
+            Ok(Snapshot {
+                connections,
+                location,
+                exit_point: None,
+            })
+        }
+        Consistency::None => {
+            let location = current_location(&mut control, options.flavor).await?;
+            start_snapshots(&mut connections).await?;
+            let exit_point = current_location(&mut control, options.flavor).await?;
+            Ok(Snapshot {
+                connections,
+                location,
+                exit_point: Some(exit_point),
+            })
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! Integration tests of dm-dumpload against live MariaDB servers.
+
+mod snapshot;
