@@ -436,8 +436,8 @@ pub struct TaskConfig {
     pub mysql_instances: Vec<InstanceConfig>,
 }
 
-/// The filters and routes of one instance.
-#[derive(Debug, Clone)]
+/// The filters and routes of one instance (the default replicates everything, unrouted).
+#[derive(Debug, Clone, Default)]
 pub struct InstanceRules {
     /// What is replicated.
     pub block_allow_list: BlockAllowList,

@@ -76,6 +76,30 @@ pub struct SyncerSettings {
     pub operators: Vec<(dm_core::BinlogPosition, dm_binlog::Operator)>,
 }
 
+impl SyncerSettings {
+    /// Settings for `task` and `source_id` with DM's defaults (`dm_meta`, 16 workers, batch
+    /// 100, checkpoints every 30 s), a MariaDB upstream, case-sensitive names, no safe mode,
+    /// metrics or operators; change the fields that differ.
+    pub fn new(task: impl Into<String>, source_id: impl Into<String>) -> Self {
+        SyncerSettings {
+            task: task.into(),
+            source_id: source_id.into(),
+            meta_schema: "dm_meta".into(),
+            workers: 16,
+            batch: 100,
+            queue_size: 1024,
+            flavor: Flavor::MariaDb,
+            checkpoint_interval: Duration::from_secs(30),
+            safe_mode: false,
+            case_sensitive: true,
+            metrics: None,
+            upstream: None,
+            safe_mode_until: None,
+            operators: Vec::new(),
+        }
+    }
+}
+
 /// What the syncer did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncerStatus {

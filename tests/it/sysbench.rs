@@ -6,10 +6,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use dm::binlog::RemoteOptions;
-use dm::core::{BinlogPosition, Flavor, Location};
+use dm::core::{BinlogPosition, Location};
 use dm::sink::MySqlSinkOptions;
 use dm::syncer::config::InstanceRules;
-use dm::syncer::filter::{BlockAllowList, EventFilter, TableRouter};
 use dm::syncer::{SyncerSettings, SyncerStatus, run};
 use dm_testkit::{MariaDb, MariaDbOptions, compare_schemas, or_skip};
 
@@ -74,27 +73,11 @@ async fn sysbench_workloads_replicate_with_equal_checksums() {
     let start =
         Location::from_position(BinlogPosition::parse("mysql-bin.000001:4").expect("start"));
     let settings = SyncerSettings {
-        task: "sysbench".into(),
-        source_id: "up".into(),
-        meta_schema: "dm_meta".into(),
         workers: 8,
-        batch: 100,
-        queue_size: 1024,
-        flavor: Flavor::MariaDb,
         checkpoint_interval: Duration::from_secs(1),
-        safe_mode: false,
-        case_sensitive: true,
-        metrics: None,
-        upstream: None,
-        operators: Vec::new(),
-        safe_mode_until: None,
+        ..SyncerSettings::new("sysbench", "up")
     };
-    let rules = InstanceRules {
-        block_allow_list: BlockAllowList::default(),
-        router: TableRouter::default(),
-        event_filter: EventFilter::default(),
-        expression_filters: Vec::new(),
-    };
+    let rules = InstanceRules::default();
     let (_stop, stop) = tokio::sync::watch::channel(false);
     let (progress, _) = tokio::sync::watch::channel(SyncerStatus::default());
     let status = run(

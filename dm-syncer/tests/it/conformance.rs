@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use dm_binlog::RemoteOptions;
-use dm_core::{BinlogPosition, Flavor, Location, TableRef};
+use dm_core::{BinlogPosition, Location, TableRef};
 use dm_sink::MySqlSinkOptions;
 use dm_syncer::config::TaskConfig;
 use dm_syncer::{SyncerSettings, SyncerStatus, run};
@@ -273,20 +273,13 @@ async fn replay(
             Location::from_position(BinlogPosition::parse("mysql-bin.000001:4").expect("start"));
         let sink = MySqlSinkOptions::new("127.0.0.1", servers.downstream.port(), "root", "");
         let settings = SyncerSettings {
-            task: scenario.task.name.clone(),
-            source_id: instance.source_id.clone(),
             meta_schema: scenario.task.meta_schema.clone(),
             workers: syncer.worker_count.clamp(1, 16),
             batch: syncer.batch.max(1),
-            queue_size: 1024,
-            flavor: Flavor::MariaDb,
             checkpoint_interval: Duration::from_millis(200),
             safe_mode: syncer.safe_mode,
             case_sensitive: scenario.task.case_sensitive,
-            metrics: None,
-            upstream: None,
-            operators: Vec::new(),
-            safe_mode_until: None,
+            ..SyncerSettings::new(&scenario.task.name, &instance.source_id)
         };
         let (_stop, stop) = tokio::sync::watch::channel(false);
         let (progress, _) = tokio::sync::watch::channel(SyncerStatus::default());

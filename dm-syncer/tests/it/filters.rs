@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use dm_binlog::RemoteOptions;
-use dm_core::{BinlogPosition, Flavor, Location};
+use dm_core::{BinlogPosition, Location};
 use dm_sink::MySqlSinkOptions;
 use dm_syncer::config::TaskConfig;
 use dm_syncer::{SyncerSettings, SyncerStatus, run};
@@ -114,20 +114,12 @@ async fn task_file_rules_do_what_they_say_and_only_that() {
         Location::from_position(BinlogPosition::parse("mysql-bin.000001:4").expect("start"));
     let sink = MySqlSinkOptions::new("127.0.0.1", downstream.port(), "root", "");
     let settings = SyncerSettings {
-        task: task.name.clone(),
-        source_id: instance.source_id.clone(),
-        meta_schema: "dm_meta".into(),
         workers: 4,
         batch: 50,
         queue_size: 256,
-        flavor: Flavor::MariaDb,
         checkpoint_interval: Duration::from_millis(200),
-        safe_mode: false,
         case_sensitive: task.case_sensitive,
-        metrics: None,
-        upstream: None,
-        operators: Vec::new(),
-        safe_mode_until: None,
+        ..SyncerSettings::new(&task.name, &instance.source_id)
     };
     let (_stop, stop) = tokio::sync::watch::channel(false);
     let (progress, _) = tokio::sync::watch::channel(SyncerStatus::default());

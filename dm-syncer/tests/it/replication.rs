@@ -7,39 +7,25 @@
 use std::time::Duration;
 
 use dm_binlog::RemoteOptions;
-use dm_core::{BinlogPosition, Flavor, Location};
+use dm_core::{BinlogPosition, Location};
 use dm_sink::MySqlSinkOptions;
 use dm_syncer::config::InstanceRules;
-use dm_syncer::filter::{BlockAllowList, EventFilter, TableRouter};
+use dm_syncer::filter::TableRouter;
 use dm_syncer::{SyncerSettings, SyncerStatus, run};
 use dm_testkit::{MariaDb, MariaDbOptions, compare_schemas, or_skip};
 
 fn settings(workers: usize) -> SyncerSettings {
     SyncerSettings {
-        task: "test".into(),
-        source_id: "mariadb-01".into(),
-        meta_schema: "dm_meta".into(),
         workers,
         batch: 50,
         queue_size: 256,
-        flavor: Flavor::MariaDb,
         checkpoint_interval: Duration::from_millis(200),
-        safe_mode: false,
-        case_sensitive: true,
-        metrics: None,
-        upstream: None,
-        operators: Vec::new(),
-        safe_mode_until: None,
+        ..SyncerSettings::new("test", "mariadb-01")
     }
 }
 
 fn rules() -> InstanceRules {
-    InstanceRules {
-        block_allow_list: BlockAllowList::default(),
-        router: TableRouter::default(),
-        event_filter: EventFilter::default(),
-        expression_filters: Vec::new(),
-    }
+    InstanceRules::default()
 }
 
 async fn sync_to_end(upstream: &MariaDb, downstream: &MariaDb, workers: usize) -> SyncerStatus {
@@ -374,10 +360,8 @@ async fn shards_route_into_one_table_with_their_ddl() {
     let (_stop, stop) = tokio::sync::watch::channel(false);
     let (progress, _) = tokio::sync::watch::channel(SyncerStatus::default());
     let rules = InstanceRules {
-        block_allow_list: BlockAllowList::default(),
         router,
-        event_filter: EventFilter::default(),
-        expression_filters: Vec::new(),
+        ..InstanceRules::default()
     };
     run(settings(4), source, start, sink, rules, stop, progress)
         .await
@@ -432,13 +416,11 @@ async fn an_unsupported_statement_stops_the_task_and_skip_resumes_it() {
         let mut settings = settings(2);
         settings.operators = operators;
         let rules = InstanceRules {
-            block_allow_list: BlockAllowList::default(),
             router: TableRouter::new(
                 true,
                 vec![RouteRule::new("schemas", "shop_*", None, "shop", None, true).expect("rule")],
             ),
-            event_filter: EventFilter::default(),
-            expression_filters: Vec::new(),
+            ..InstanceRules::default()
         };
         let (_stop, stop) = tokio::sync::watch::channel(false);
         let (progress, _) = tokio::sync::watch::channel(SyncerStatus::default());
