@@ -1,4 +1,4 @@
-//! The error type of dm-dumpload.
+//! The error type of dm-dumpload: every variant names what failed and what to do.
 
 use dm_core::{ClassifiedError, ErrorClass, ErrorCode, is_transient_server_error};
 
@@ -30,6 +30,42 @@ pub enum DumpError {
     /// The upstream answered something this crate cannot use.
     #[error("{0}")]
     Unexpected(String),
+    /// Reading or writing a dump file failed.
+    #[error("{path}: {reason}")]
+    File {
+        /// The file.
+        path: String,
+        /// What failed.
+        reason: String,
+    },
+    /// A dump file does not hold what the dump's metadata says it holds.
+    #[error(
+        "dump file {path} is corrupted: {reason}; dump again (the loader refuses files that changed since the dump)"
+    )]
+    Corrupted {
+        /// The file.
+        path: String,
+        /// What does not match.
+        reason: String,
+    },
+    /// The downstream refused a statement or could not be reached.
+    #[error("loading {what}: {source}")]
+    Downstream {
+        /// What was being loaded (`shop.items chunk 3 from <path>`, `the schemas`...).
+        what: String,
+        /// The sink's error.
+        #[source]
+        source: dm_sink::SinkError,
+    },
+    /// The task's dump or load options are wrong.
+    #[error("{0}")]
+    Config(String),
+    /// The load state stored downstream does not fit this load.
+    #[error("{0}")]
+    State(String),
+    /// The dump ended before it delivered a chunk (its own error is reported separately).
+    #[error("the dump stopped before {0} was complete")]
+    Interrupted(String),
 }
 
 impl ClassifiedError for DumpError {
@@ -38,6 +74,8 @@ impl ClassifiedError for DumpError {
             DumpError::Server { code, .. } if *code == 0 || is_transient_server_error(*code) => {
                 ErrorClass::Transient
             }
+            DumpError::Downstream { source, .. } => source.class(),
+            DumpError::Interrupted(_) => ErrorClass::Transient,
             _ => ErrorClass::Definite,
         }
     }
@@ -47,6 +85,12 @@ impl ClassifiedError for DumpError {
             DumpError::Privilege { .. } => ErrorCode(15001),
             DumpError::Server { .. } => ErrorCode(15002),
             DumpError::Unexpected(_) => ErrorCode(15003),
+            DumpError::File { .. } => ErrorCode(15004),
+            DumpError::Corrupted { .. } => ErrorCode(15005),
+            DumpError::Downstream { .. } => ErrorCode(15006),
+            DumpError::Config(_) => ErrorCode(15007),
+            DumpError::State(_) => ErrorCode(15008),
+            DumpError::Interrupted(_) => ErrorCode(15009),
         }
     }
 
@@ -55,6 +99,32 @@ impl ClassifiedError for DumpError {
             DumpError::Privilege { advice, .. } => advice,
             DumpError::Server { .. } => "check the upstream's address, user and state",
             DumpError::Unexpected(_) => "see the message",
+            DumpError::File { .. } => "check the dump directory's path, space and permissions",
+            DumpError::Corrupted { .. } => "dump again into an empty directory",
+            DumpError::Downstream { .. } => {
+                "check the downstream; a resumed load continues with the chunks not yet loaded"
+            }
+            DumpError::Config(_) => "fix the task's mydumpers / loaders section",
+            DumpError::State(_) => {
+                "start the task with --remove-meta to forget the earlier load, or load the same dump again"
+            }
+            DumpError::Interrupted(_) => "see the dump's error; resuming loads the rest",
         }
+    }
+}
+
+/// An upstream client error as [`DumpError::Server`].
+pub(crate) fn server_error(statement: &str, error: mysql_async::Error) -> DumpError {
+    match error {
+        mysql_async::Error::Server(server) => DumpError::Server {
+            statement: statement.to_owned(),
+            code: server.code,
+            message: server.message,
+        },
+        other => DumpError::Server {
+            statement: statement.to_owned(),
+            code: 0,
+            message: other.to_string(),
+        },
     }
 }

@@ -4,17 +4,46 @@
 //! the snapshot to the syncer:
 //!
 //! ```text
-//! upstream --(consistent snapshot, N connections, chunks by key range)--> dump dir | direct stream
-//!         --> loader (parallel, resumable per chunk) --> downstream
-//!         --> hand-off Location (+ safe-mode exit point) --> dm-syncer
+//! upstream --snapshot (N connections)--> dumper: catalog, chunk plan, chunks by key range
+//!          --DumpItem (bounded)--> dump directory (metadata.json + chunk files)  | direct stream
+//!          --> loader: schemas (routed), chunks in parallel, one transaction each with its mark
+//!          --> Handoff { location, safe_mode_until } --> dm_syncer::run
 //! ```
 //!
-//! Built so far: [`snapshot`], the consistent snapshot over N connections and its location
-//! (`consistency: flush` with FLUSH TABLES WITH READ LOCK, or `none` with a safe-mode exit
-//! point). Not yet: chunking, the dump format, the loader, task mode `all`.
+//! - [`snapshot`]: one consistent snapshot over N connections and its binlog location
+//!   (`consistency: flush`, or `none` with a safe-mode exit point).
+//! - [`plan`]: cutting tables into chunks by integer key ranges (one chunk without such a key).
+//! - [`encode`]: rows as multi-row INSERT statements, one per line.
+//! - [`dumper`]: the catalog and the parallel readers.
+//! - [`directory`]: the dump directory format (`docs/dump-format.md`).
+//! - [`loader`]: schemas, parallel chunk loading, exactly once per chunk across restarts.
+//! - [`migrate`]: the stages wired: dump to files, load files, or dump straight into the loader.
+//! - [`config`]: DM's `mydumpers` / `loaders` task sections.
+//!
+//! Invariants: every chunk's rows commit downstream together with the record that it is
+//! loaded; a load is finished only when every planned chunk is; the hand-off location is the
+//! snapshot's, and rows newer than it (a `consistency: none` dump, a resumed stream) are
+//! covered by safe mode until the recorded exit point.
 
+pub mod config;
+pub mod directory;
+pub mod dumper;
+pub mod encode;
 pub mod error;
+pub mod item;
+pub mod loader;
+pub mod migrate;
+pub mod plan;
+pub mod progress;
 pub mod snapshot;
 
+pub use config::DumpLoadConfig;
+pub use directory::{Compression, DumpDirectory, read_directory, write_directory};
+pub use dumper::{DumpOptions, ResumePlan, dump};
 pub use error::DumpError;
+pub use item::{DumpHeader, DumpItem};
+pub use loader::{Handoff, LoadOptions, LoadStage, Loader, OnDuplicate, StoredLoad};
+pub use migrate::{dump_to_directory, load_directory, migrate_stream};
+pub use plan::ChunkLimits;
+pub use progress::{Progress, ProgressStatus};
 pub use snapshot::{Consistency, Snapshot, SnapshotOptions, current_location, open_snapshot};

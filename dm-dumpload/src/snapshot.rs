@@ -18,7 +18,7 @@ use dm_core::{BinlogPosition, Flavor, GtidSet, Location};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder};
 
-use crate::error::DumpError;
+use crate::error::{DumpError, server_error};
 
 /// How the snapshot is made consistent (DM's `--consistency`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,21 +73,6 @@ pub struct Snapshot {
     pub exit_point: Option<Location>,
 }
 
-fn server_error(statement: &str, error: mysql_async::Error) -> DumpError {
-    match error {
-        mysql_async::Error::Server(server) => DumpError::Server {
-            statement: statement.to_owned(),
-            code: server.code,
-            message: server.message,
-        },
-        other => DumpError::Server {
-            statement: statement.to_owned(),
-            code: 0,
-            message: other.to_string(),
-        },
-    }
-}
-
 /// A privilege missing (1044, 1142, 1227).
 fn denied(error: &DumpError) -> Option<String> {
     match error {
@@ -100,16 +85,25 @@ fn denied(error: &DumpError) -> Option<String> {
     }
 }
 
-async fn connect(options: &SnapshotOptions) -> Result<Conn, DumpError> {
+pub(crate) async fn connect(options: &SnapshotOptions) -> Result<Conn, DumpError> {
     let builder = OptsBuilder::default()
         .ip_or_hostname(options.host.clone())
         .tcp_port(options.port)
         .user(Some(options.user.clone()))
         .pass(Some(options.password.clone()))
         .prefer_socket(false);
-    Conn::new(builder)
+    let mut connection = Conn::new(builder)
         .await
-        .map_err(|error| server_error("connect", error))
+        .map_err(|error| server_error("connect", error))?;
+    // TIMESTAMP values read in UTC (the loader writes them in UTC); a slow loader must not make
+    // the server drop a connection that waits to send the next rows.
+    execute(
+        &mut connection,
+        "SET SESSION time_zone = '+00:00', SESSION net_write_timeout = 3600, \
+         SESSION net_read_timeout = 3600",
+    )
+    .await?;
+    Ok(connection)
 }
 
 async fn execute(connection: &mut Conn, statement: &str) -> Result<(), DumpError> {

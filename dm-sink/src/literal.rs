@@ -118,7 +118,7 @@ fn write_floating(out: &mut String, value: f64) {
 
 /// Character data as an escaped string literal; the connection speaks utf8mb4 and the server
 /// converts to the column's character set.
-fn write_text(out: &mut String, text: &str) {
+pub fn write_text(out: &mut String, text: &str) {
     out.reserve(text.len() + 2);
     out.push('\'');
     for character in text.chars() {

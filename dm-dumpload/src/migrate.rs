@@ -1,0 +1,123 @@
+//! The full migration, wired: dump to a directory, load a directory, or dump straight into
+//! the loader; each returns where the syncer continues ([`Handoff`]).
+//!
+//! ```text
+//! dump_to_directory: dumper --DumpItem--> write_directory
+//! load_directory:    read_directory --DumpItem--> loader          (resumes: skips loaded chunks)
+//! migrate_stream:    dumper --DumpItem--> loader, no disk         (resumes: stored plan, new
+//!                    snapshot, hand-off from the first snapshot in safe mode until the last)
+//! ```
+//!
+//! Invariant: a load marked finished is not repeated: a restarted task goes straight to the
+//! hand-off it stored. Of two errors (the producer's and the loader's), the one that caused
+//! the other is returned.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use dm_core::Flavor;
+use dm_syncer::filter::BlockAllowList;
+use tokio::sync::mpsc;
+
+use crate::directory::{Compression, DumpDirectory, read_directory, write_directory};
+use crate::dumper::{DumpOptions, ResumePlan, dump};
+use crate::error::DumpError;
+use crate::loader::{Handoff, LoadStage, Loader};
+use crate::progress::Progress;
+
+/// The origin recorded for a direct stream.
+pub const STREAM_ORIGIN: &str = "stream";
+
+fn first_cause(
+    producer: Result<(), DumpError>,
+    consumer: Result<Handoff, DumpError>,
+) -> Result<Handoff, DumpError> {
+    match (producer, consumer) {
+        (Err(error), Err(DumpError::Interrupted(_))) | (Err(error), Ok(_)) => Err(error),
+        (_, consumer) => consumer,
+    }
+}
+
+/// Dumps the upstream into `directory` (which must not hold a complete dump).
+pub async fn dump_to_directory(
+    options: &DumpOptions,
+    filter: &BlockAllowList,
+    directory: &Path,
+    compression: Compression,
+    progress: Arc<Progress>,
+) -> Result<DumpDirectory, DumpError> {
+    let (sender, receiver) = mpsc::channel(options.snapshot.connections.max(1));
+    let fresh = ResumePlan::default();
+    let (dumped, written) = tokio::join!(
+        dump(options, filter, &fresh, sender, progress),
+        write_directory(directory, compression, receiver)
+    );
+    match (dumped, written) {
+        (Err(DumpError::Interrupted(_)), Err(error)) | (Ok(_), Err(error)) => Err(error),
+        (Err(error), _) => Err(error),
+        (Ok(_), written) => written,
+    }
+}
+
+/// Loads a dump directory; a load of it interrupted earlier continues with the chunks not yet
+/// loaded, and a finished one is not repeated.
+pub async fn load_directory(
+    loader: &Loader,
+    pool_size: usize,
+    directory: &Path,
+    progress: Arc<Progress>,
+) -> Result<Handoff, DumpError> {
+    let dump = read_directory(directory)?;
+    let stored = loader.stored(dump.header.flavor).await?;
+    if let Some(stored) = &stored
+        && stored.stage == LoadStage::Finished
+    {
+        return Ok(Handoff {
+            location: stored.location.clone(),
+            safe_mode_until: stored.exit_point.clone(),
+        });
+    }
+    let finished = stored
+        .map(|stored| stored.resume.finished)
+        .unwrap_or_default();
+    let (sender, receiver) = mpsc::channel(pool_size.max(1));
+    let origin = directory.display().to_string();
+    let (streamed, loaded) = tokio::join!(
+        dump.stream(&finished, sender),
+        loader.load(&origin, receiver, progress)
+    );
+    let handoff = first_cause(streamed, loaded)?;
+    loader.mark_finished().await?;
+    Ok(handoff)
+}
+
+/// Dumps straight into the loader, with no files. An interrupted stream load resumes with a new
+/// snapshot for the chunks not yet loaded; the hand-off then replays from the first snapshot
+/// idempotently until the newest one.
+pub async fn migrate_stream(
+    options: &DumpOptions,
+    filter: &BlockAllowList,
+    loader: &Loader,
+    dump_progress: Arc<Progress>,
+    load_progress: Arc<Progress>,
+) -> Result<Handoff, DumpError> {
+    let flavor: Flavor = options.snapshot.flavor;
+    let stored = loader.stored(flavor).await?;
+    if let Some(stored) = &stored
+        && stored.stage == LoadStage::Finished
+    {
+        return Ok(Handoff {
+            location: stored.location.clone(),
+            safe_mode_until: stored.exit_point.clone(),
+        });
+    }
+    let resume = stored.map(|stored| stored.resume).unwrap_or_default();
+    let (sender, receiver) = mpsc::channel(options.snapshot.connections.max(1));
+    let (dumped, loaded) = tokio::join!(
+        dump(options, filter, &resume, sender, dump_progress),
+        loader.load(STREAM_ORIGIN, receiver, load_progress)
+    );
+    let handoff = first_cause(dumped.map(|_| ()), loaded)?;
+    loader.mark_finished().await?;
+    Ok(handoff)
+}
