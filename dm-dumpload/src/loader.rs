@@ -403,7 +403,11 @@ impl Loader {
         let mut workers = tokio::task::JoinSet::new();
         for _ in 0..self.options.pool_size.max(1) {
             let shared = shared.clone();
-            let sink = self.sink()?;
+            let mut sink = self.sink()?;
+            // Chunks never read what others write: no gap locks between parallel inserts.
+            sink.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                .await
+                .map_err(downstream("the load session"))?;
             workers.spawn(async move { shared.work(sink).await });
         }
         let mut first_error = None;

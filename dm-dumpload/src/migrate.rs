@@ -8,6 +8,9 @@
 //!                    snapshot, hand-off from the first snapshot in safe mode until the last)
 //! ```
 //!
+//! A load failing with a transient error (deadlock, lost connection) is resumed up to five
+//! times: resuming loads only the chunks not yet marked, so a retry never loads one twice.
+//!
 //! Invariant: a load marked finished is not repeated: a restarted task goes straight to the
 //! hand-off it stored. Of two errors (the producer's and the loader's), the one that caused
 //! the other is returned.
@@ -77,18 +80,47 @@ pub async fn load_directory(
             safe_mode_until: stored.exit_point.clone(),
         });
     }
-    let finished = stored
+    let mut finished = stored
         .map(|stored| stored.resume.finished)
         .unwrap_or_default();
-    let (sender, receiver) = mpsc::channel(pool_size.max(1));
     let origin = directory.display().to_string();
-    let (streamed, loaded) = tokio::join!(
-        dump.stream(&finished, sender),
-        loader.load(&origin, receiver, progress)
-    );
-    let handoff = first_cause(streamed, loaded)?;
-    loader.mark_finished().await?;
-    Ok(handoff)
+    let mut attempt = 1;
+    loop {
+        let (sender, receiver) = mpsc::channel(pool_size.max(1));
+        let (streamed, loaded) = tokio::join!(
+            dump.stream(&finished, sender),
+            loader.load(&origin, receiver, progress.clone())
+        );
+        match first_cause(streamed, loaded) {
+            Ok(handoff) => {
+                loader.mark_finished().await?;
+                return Ok(handoff);
+            }
+            Err(error) if retry(&error, attempt).await => {
+                attempt += 1;
+                finished = loader
+                    .stored(dump.header.flavor)
+                    .await?
+                    .map(|stored| stored.resume.finished)
+                    .unwrap_or_default();
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// Attempts of a load that fails with transient errors (a deadlock, a lost connection): each
+/// resumes with the chunks not yet loaded, so retrying is always safe.
+const ATTEMPTS: u32 = 5;
+
+/// Whether to try again after `error` in attempt `attempt` (waits before saying yes).
+async fn retry(error: &DumpError, attempt: u32) -> bool {
+    use dm_core::{ClassifiedError, ErrorClass};
+    if error.class() != ErrorClass::Transient || attempt >= ATTEMPTS {
+        return false;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500 << attempt)).await;
+    true
 }
 
 /// Dumps straight into the loader, with no files. An interrupted stream load resumes with a new
@@ -111,13 +143,28 @@ pub async fn migrate_stream(
             safe_mode_until: stored.exit_point.clone(),
         });
     }
-    let resume = stored.map(|stored| stored.resume).unwrap_or_default();
-    let (sender, receiver) = mpsc::channel(options.snapshot.connections.max(1));
-    let (dumped, loaded) = tokio::join!(
-        dump(options, filter, &resume, sender, dump_progress),
-        loader.load(STREAM_ORIGIN, receiver, load_progress)
-    );
-    let handoff = first_cause(dumped.map(|_| ()), loaded)?;
-    loader.mark_finished().await?;
-    Ok(handoff)
+    let mut resume = stored.map(|stored| stored.resume).unwrap_or_default();
+    let mut attempt = 1;
+    loop {
+        let (sender, receiver) = mpsc::channel(options.snapshot.connections.max(1));
+        let (dumped, loaded) = tokio::join!(
+            dump(options, filter, &resume, sender, dump_progress.clone()),
+            loader.load(STREAM_ORIGIN, receiver, load_progress.clone())
+        );
+        match first_cause(dumped.map(|_| ()), loaded) {
+            Ok(handoff) => {
+                loader.mark_finished().await?;
+                return Ok(handoff);
+            }
+            Err(error) if retry(&error, attempt).await => {
+                attempt += 1;
+                resume = loader
+                    .stored(flavor)
+                    .await?
+                    .map(|stored| stored.resume)
+                    .unwrap_or_default();
+            }
+            Err(error) => return Err(error),
+        }
+    }
 }

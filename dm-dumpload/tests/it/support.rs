@@ -36,16 +36,9 @@ pub fn dump_options(upstream: &MariaDb, threads: usize, chunk_bytes: u64) -> Dum
     }
 }
 
+/// Plain INSERT: a chunk loaded twice would fail on its primary keys instead of hiding.
 pub fn load_options(downstream: &MariaDb, task: &str, pool_size: usize) -> LoadOptions {
-    LoadOptions {
-        sink: MySqlSinkOptions::new("127.0.0.1", downstream.port(), "root", ""),
-        task: task.into(),
-        source_id: "source-1".into(),
-        meta_schema: "dm_meta".into(),
-        pool_size,
-        // A chunk loaded twice would fail on its primary keys instead of hiding.
-        on_duplicate: OnDuplicate::Error,
-    }
+    load_options_for_port(downstream.port(), task, pool_size)
 }
 
 pub fn loader(downstream: &MariaDb, task: &str, pool_size: usize) -> Loader {
@@ -89,4 +82,16 @@ pub async fn chunk_counts(downstream: &MariaDb, task: &str) -> (u64, u64, u64) {
             .expect("number")
     };
     (number(0), number(1), number(2))
+}
+
+/// Load options for a downstream known only by its port (in a child process).
+pub fn load_options_for_port(port: u16, task: &str, pool_size: usize) -> LoadOptions {
+    LoadOptions {
+        sink: MySqlSinkOptions::new("127.0.0.1", port, "root", ""),
+        task: task.into(),
+        source_id: "source-1".into(),
+        meta_schema: "dm_meta".into(),
+        pool_size,
+        on_duplicate: OnDuplicate::Error,
+    }
 }
