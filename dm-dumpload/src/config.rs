@@ -17,6 +17,7 @@
 //!     dir: ./dumped_data         # dump directory (suffixed .<task>)
 //!     import-mode: logical       # the only mode; physical is TiDB Lightning's
 //!     on-duplicate-logical: replace   # or error / ignore
+//!     direct: false              # true: dump straight into the loader, no files (ours)
 //! ```
 
 use dm_syncer::config::{InstanceConfig, TaskConfig};
@@ -53,6 +54,7 @@ struct LoaderSection {
     import_mode: Option<String>,
     on_duplicate: Option<String>,
     on_duplicate_logical: Option<String>,
+    direct: Option<bool>,
     // The rest only configure TiDB Lightning's physical mode, which is refused above; they are
     // accepted so that DM task files load.
     #[allow(dead_code)]
@@ -92,6 +94,8 @@ pub struct DumpLoadConfig {
     pub directory: std::path::PathBuf,
     /// Duplicate keys (`on-duplicate-logical`, replace).
     pub on_duplicate: OnDuplicate,
+    /// Dump straight into the loader, no files (`loaders.<name>.direct`, ours; false).
+    pub direct: bool,
 }
 
 fn section<T: for<'de> Deserialize<'de> + Default>(
@@ -227,6 +231,7 @@ impl DumpLoadConfig {
                     .or(loader.on_duplicate.as_deref())
                     .unwrap_or("replace"),
             )?,
+            direct: loader.direct.unwrap_or(false),
         })
     }
 }

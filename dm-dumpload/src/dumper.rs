@@ -465,6 +465,7 @@ async fn read_table(
             estimated_rows,
             estimated_bytes,
             chunks,
+            keyed: schema.row_identity_key().is_some(),
         },
         forms,
     ))

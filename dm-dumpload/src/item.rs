@@ -48,6 +48,14 @@ pub struct TableDump {
     pub estimated_bytes: u64,
     /// Its chunks.
     pub chunks: Vec<ChunkPlan>,
+    /// Whether it has a primary key or a NOT NULL unique key (safe mode can replay changes of
+    /// such tables idempotently; of the others it cannot).
+    #[serde(default = "keyed_default")]
+    pub keyed: bool,
+}
+
+fn keyed_default() -> bool {
+    true
 }
 
 /// A view of the dump.

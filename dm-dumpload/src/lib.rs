@@ -19,6 +19,7 @@
 //! - [`loader`]: schemas, parallel chunk loading, exactly once per chunk across restarts.
 //! - [`migrate`]: the stages wired: dump to files, load files, or dump straight into the loader.
 //! - [`config`]: DM's `mydumpers` / `loaders` task sections.
+//! - [`task`]: task modes `all`, `full`, `dump`, `load`, `load&sync`, `incremental`.
 //!
 //! Invariants: every chunk's rows commit downstream together with the record that it is
 //! loaded; a load is finished only when every planned chunk is; the hand-off location is the
@@ -36,6 +37,7 @@ pub mod migrate;
 pub mod plan;
 pub mod progress;
 pub mod snapshot;
+pub mod task;
 
 pub use config::DumpLoadConfig;
 pub use directory::{Compression, DumpDirectory, read_directory, write_directory};
@@ -47,3 +49,4 @@ pub use migrate::{dump_to_directory, load_directory, migrate_stream};
 pub use plan::ChunkLimits;
 pub use progress::{Progress, ProgressStatus};
 pub use snapshot::{Consistency, Snapshot, SnapshotOptions, current_location, open_snapshot};
+pub use task::FullStages;

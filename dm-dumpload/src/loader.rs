@@ -116,6 +116,43 @@ pub struct Handoff {
     pub location: Location,
     /// The syncer's `safe_mode_until`.
     pub safe_mode_until: Option<Location>,
+    /// What the user should know (tables whose rows safe mode may duplicate).
+    pub warnings: Vec<String>,
+}
+
+impl Handoff {
+    /// A hand-off without warnings.
+    pub fn new(location: Location, safe_mode_until: Option<Location>) -> Self {
+        Handoff {
+            location,
+            safe_mode_until,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+/// The warning for tables without a key when the syncer starts in safe mode.
+fn keyless_warning(header: &DumpHeader) -> Option<String> {
+    let keyless: Vec<String> = header
+        .tables
+        .iter()
+        .filter(|table| !table.keyed)
+        .map(|table| TableRef::new(&table.schema, &table.table).quoted())
+        .collect();
+    (!keyless.is_empty()).then(|| {
+        format!(
+            "{} without a primary key or NOT NULL unique key ({}): the syncer replays the changes \
+             made during the dump in safe mode, which cannot make their changes idempotent, so \
+             rows changed in them during the dump may be duplicated downstream; dump them with \
+             `consistency: flush` in one uninterrupted run, or give them a key",
+            if keyless.len() == 1 {
+                "1 table".to_owned()
+            } else {
+                format!("{} tables", keyless.len())
+            },
+            keyless.join(", ")
+        )
+    })
 }
 
 /// The loader of one task and source.
@@ -485,10 +522,11 @@ impl Loader {
             ))
             .await
             .map_err(downstream("the load status"))?;
-            return Ok(Handoff {
-                location: header.location.clone(),
-                safe_mode_until: header.exit_point.clone(),
-            });
+            let mut handoff = Handoff::new(header.location.clone(), header.exit_point.clone());
+            if handoff.safe_mode_until.is_some() {
+                handoff.warnings.extend(keyless_warning(header));
+            }
+            return Ok(handoff);
         };
         if stored.stage == LoadStage::Finished {
             return Err(DumpError::State(format!(
@@ -535,10 +573,11 @@ impl Loader {
         ))
         .await
         .map_err(downstream("the load status"))?;
-        Ok(Handoff {
-            location: stored.location,
-            safe_mode_until: exit_point,
-        })
+        let mut handoff = Handoff::new(stored.location, exit_point);
+        if handoff.safe_mode_until.is_some() {
+            handoff.warnings.extend(keyless_warning(header));
+        }
+        Ok(handoff)
     }
 
     async fn create_schemas(

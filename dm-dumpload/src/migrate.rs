@@ -75,10 +75,10 @@ pub async fn load_directory(
     if let Some(stored) = &stored
         && stored.stage == LoadStage::Finished
     {
-        return Ok(Handoff {
-            location: stored.location.clone(),
-            safe_mode_until: stored.exit_point.clone(),
-        });
+        return Ok(Handoff::new(
+            stored.location.clone(),
+            stored.exit_point.clone(),
+        ));
     }
     let mut finished = stored
         .map(|stored| stored.resume.finished)
@@ -138,10 +138,10 @@ pub async fn migrate_stream(
     if let Some(stored) = &stored
         && stored.stage == LoadStage::Finished
     {
-        return Ok(Handoff {
-            location: stored.location.clone(),
-            safe_mode_until: stored.exit_point.clone(),
-        });
+        return Ok(Handoff::new(
+            stored.location.clone(),
+            stored.exit_point.clone(),
+        ));
     }
     let mut resume = stored.map(|stored| stored.resume).unwrap_or_default();
     let mut attempt = 1;
