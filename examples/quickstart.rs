@@ -1,10 +1,12 @@
 //! The quickstart demo: the README's first command runs it.
 //!
-//! Today it shows what exists: it starts a local upstream and downstream MariaDB (or uses the
-//! servers you name), creates the sample schemas of DM's overview upstream (`user.information`,
-//! `user.log`, `store.goods`, `store.orders`, `log.messages`) with rows, reads the upstream's
-//! binlog location into the `dm-core` vocabulary, and compares both servers table by table. The
-//! migration itself (dump, load, sync) grows into this demo as its crates are built.
+//! The first ten minutes of a new user's day: it starts a local upstream and downstream MariaDB
+//! (or uses the servers you name), creates the sample schemas of DM's overview upstream
+//! (`user.information`, `user.log`, `store.goods`, `store.orders`, `store.stock_moves`,
+//! `log.messages`) with rows, writes a DM task file, and runs it in mode `all`: a consistent
+//! dump and the parallel load (with a progress bar), then the syncer from the dump's binlog
+//! location. It writes live changes upstream (rows and a DDL) and shows them arrive, and ends
+//! with a checksum comparison of every table.
 //!
 //! ```text
 //! cargo run --example quickstart                 # local servers, stopped at the end
@@ -12,9 +14,20 @@
 //! cargo run --example quickstart -- --upstream mysql://root@127.0.0.1:3306 --downstream mysql://root@127.0.0.1:4000
 //! ```
 
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 use anyhow::{Context, Result, bail};
-use dm::core::{BinlogFileName, BinlogPosition, Flavor, GtidSet, Location};
+use dm::binlog::RemoteOptions;
+use dm::core::Flavor;
+use dm::dumpload::{
+    DumpLoadConfig, DumpOptions, FullStages, LoadOptions, Loader, Progress, SnapshotOptions,
+};
+use dm::sink::MySqlSinkOptions;
+use dm::syncer::config::TaskConfig;
+use dm::syncer::{SyncerSettings, SyncerStatus, run};
 use dm_testkit::{MariaDb, MariaDbOptions, SchemaDifference, compare_schemas, sql};
+use indicatif::{ProgressBar, ProgressStyle};
 use mysql_async::{Conn, Opts};
 
 /// The sample schemas of DM's overview, with a few rows each.
@@ -26,6 +39,7 @@ CREATE TABLE IF NOT EXISTS user.information (id INT PRIMARY KEY, name VARCHAR(20
 CREATE TABLE IF NOT EXISTS user.log (id INT PRIMARY KEY, name VARCHAR(20));
 CREATE TABLE IF NOT EXISTS store.goods (id INT PRIMARY KEY, name VARCHAR(40), price DECIMAL(10,2) NOT NULL);
 CREATE TABLE IF NOT EXISTS store.orders (id BIGINT UNSIGNED PRIMARY KEY, goods_id INT NOT NULL, quantity INT NOT NULL, ordered_at DATETIME(3) NOT NULL);
+CREATE TABLE IF NOT EXISTS store.stock_moves (id BIGINT AUTO_INCREMENT PRIMARY KEY, goods_id INT NOT NULL, delta INT NOT NULL, note VARCHAR(60));
 CREATE TABLE IF NOT EXISTS log.messages (id INT PRIMARY KEY, name VARCHAR(20));
 INSERT IGNORE INTO user.information VALUES (1, 'alice'), (2, 'bob'), (3, 'carol');
 INSERT IGNORE INTO user.log VALUES (1, 'alice signed in'), (2, 'bob signed in');
@@ -35,13 +49,52 @@ INSERT IGNORE INTO log.messages VALUES (1, 'hello'), (2, 'world');
 ";
 
 /// The tables the demo creates, for the report.
-const SAMPLE_TABLES: [(&str, &str); 5] = [
+const SAMPLE_TABLES: [(&str, &str); 6] = [
     ("user", "information"),
     ("user", "log"),
     ("store", "goods"),
     ("store", "orders"),
+    ("store", "stock_moves"),
     ("log", "messages"),
 ];
+
+/// Rows the demo adds to `store.stock_moves`, so that the dump has something to chew on.
+const STOCK_MOVES: u64 = 60_000;
+
+/// The task file a user would write (DM's format), with the servers filled in.
+fn task_file(downstream: &Opts, dump_directory: &str) -> String {
+    format!(
+        "name: quickstart
+task-mode: all
+meta-schema: dm_meta
+target-database:
+  host: {host}
+  port: {port}
+  user: {user}
+  password: \"{password}\"
+block-allow-list:
+  sample:
+    do-dbs: [user, store, log]
+mydumpers:
+  global:
+    threads: 2
+    chunk-filesize: 1
+loaders:
+  global:
+    pool-size: 4
+    dir: {dump_directory}
+mysql-instances:
+  - source-id: mysql-replica-01
+    block-allow-list: sample
+    mydumper-config-name: global
+    loader-config-name: global
+",
+        host = downstream.ip_or_hostname(),
+        port = downstream.tcp_port(),
+        user = downstream.user().unwrap_or("root"),
+        password = downstream.pass().unwrap_or(""),
+    )
+}
 
 struct Arguments {
     upstream: Option<String>,
@@ -89,6 +142,50 @@ async fn connect(url: &str, role: &str) -> Result<Conn> {
         .with_context(|| format!("cannot connect to the {role} at {url}"))
 }
 
+fn first_value(rows: &[Vec<Option<String>>]) -> String {
+    rows.first()
+        .and_then(|row| row.first().cloned().flatten())
+        .unwrap_or_default()
+}
+
+/// Shows dump, then load progress until aborted.
+fn progress_bar(
+    dump: Arc<Progress>,
+    load: Arc<Progress>,
+) -> Result<(ProgressBar, tokio::task::JoinHandle<()>)> {
+    let bar = ProgressBar::new(1000);
+    bar.set_style(
+        ProgressStyle::with_template("  {prefix:<5} [{bar:40}] {msg}")?.progress_chars("=> "),
+    );
+    let shown = bar.clone();
+    let ticker = tokio::spawn(async move {
+        loop {
+            let (dumped, loaded) = (dump.status(), load.status());
+            let (prefix, status) = if loaded.chunks_done > 0 || dumped.percent >= 100.0 {
+                ("load", loaded)
+            } else {
+                ("dump", dumped)
+            };
+            shown.set_prefix(prefix);
+            shown.set_position((status.percent * 10.0) as u64);
+            shown.set_message(format!(
+                "{:>5.1}%  {} rows, {:.1} MiB at {:.1} MiB/s, chunks {}/{}, ETA {}",
+                status.percent,
+                status.rows,
+                status.bytes as f64 / 1048576.0,
+                status.bytes_per_second as f64 / 1048576.0,
+                status.chunks_done,
+                status.chunks_total,
+                status
+                    .eta_seconds
+                    .map_or("-".into(), |seconds| format!("{seconds} s"))
+            ));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    Ok((bar, ticker))
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let arguments = parse_arguments()?;
@@ -124,6 +221,23 @@ async fn main() -> Result<()> {
 
     println!("\ncreating the sample schemas upstream ...");
     sql::execute(&mut upstream, "upstream", SAMPLE_SCHEMAS).await?;
+    let mut batch = Vec::new();
+    for index in 0..STOCK_MOVES {
+        batch.push(format!(
+            "({}, {}, 'move {index}')",
+            index % 3 + 1,
+            (index % 7) as i64 - 3
+        ));
+        if batch.len() == 2000 {
+            let insert = format!(
+                "INSERT INTO store.stock_moves (goods_id, delta, note) VALUES {}",
+                batch.join(",")
+            );
+            sql::execute(&mut upstream, "upstream", &insert).await?;
+            batch.clear();
+        }
+    }
+    sql::execute(&mut upstream, "upstream", "ANALYZE TABLE store.stock_moves").await?;
     for (schema, table) in SAMPLE_TABLES {
         let count = sql::query_text(
             &mut upstream,
@@ -131,72 +245,193 @@ async fn main() -> Result<()> {
             &format!("SELECT COUNT(*) FROM `{schema}`.`{table}`"),
         )
         .await?;
-        let rows = count
-            .first()
-            .and_then(|row| row.first().cloned().flatten())
-            .unwrap_or_default();
-        println!("  {:<18} {rows} rows", format!("{schema}.{table}"));
+        println!(
+            "  {:<18} {} rows",
+            format!("{schema}.{table}"),
+            first_value(&count)
+        );
     }
 
-    println!("\nthe upstream's binlog location, in dm-core's vocabulary:");
-    let status = sql::query_text(&mut upstream, "upstream", "SHOW MASTER STATUS").await?;
-    let Some(row) = status.first() else {
-        bail!("SHOW MASTER STATUS returned nothing: the upstream needs log-bin enabled");
-    };
-    let file = row.first().cloned().flatten().unwrap_or_default();
-    let offset: u64 = row
-        .get(1)
-        .cloned()
-        .flatten()
-        .unwrap_or_default()
-        .parse()
-        .context("SHOW MASTER STATUS returned a non-numeric position")?;
-    let first_value = |rows: Vec<Vec<Option<String>>>| {
-        rows.first()
-            .and_then(|row| row.first().cloned().flatten())
-            .unwrap_or_default()
-    };
-    let version =
-        first_value(sql::query_text(&mut upstream, "upstream", "SELECT VERSION()").await?);
-    let (flavor, gtid_variable) = if version.contains("MariaDB") {
-        (Flavor::MariaDb, "@@gtid_binlog_pos")
+    // The task file, as a user writes it.
+    let work = tempfile::tempdir().context("creating a temp directory for the dump")?;
+    let upstream_opts = Opts::from_url(&upstream_url)?;
+    let downstream_opts = Opts::from_url(&downstream_url)?;
+    let dump_directory = work.path().join("dumped_data");
+    let task_text = task_file(&downstream_opts, &dump_directory.display().to_string());
+    println!("\nthe task file (DM's format):\n");
+    for line in task_text.lines() {
+        println!("    {line}");
+    }
+    let task = TaskConfig::from_yaml(&task_text, "task.yaml")?;
+    let instance = &task.mysql_instances[0];
+    let rules = task.rules_for(instance)?;
+    let config = DumpLoadConfig::from_task(&task, instance)?;
+    let version = sql::query_text(&mut upstream, "upstream", "SELECT VERSION()").await?;
+    let flavor = if first_value(&version).contains("MariaDB") {
+        Flavor::MariaDb
     } else {
-        (Flavor::MySql, "@@gtid_executed")
+        Flavor::MySql
     };
-    let gtid_text = first_value(
-        sql::query_text(
-            &mut upstream,
-            "upstream",
-            &format!("SELECT {gtid_variable}"),
-        )
-        .await?,
+
+    // Mode all: dump and load with a progress bar, then the syncer from the hand-off.
+    println!("\nrunning the task in mode `all`: dump -> load -> sync");
+    let dump = DumpOptions {
+        snapshot: SnapshotOptions {
+            host: upstream_opts.ip_or_hostname().to_owned(),
+            port: upstream_opts.tcp_port(),
+            user: upstream_opts.user().unwrap_or("root").to_owned(),
+            password: upstream_opts.pass().unwrap_or("").to_owned(),
+            connections: config.threads,
+            consistency: config.consistency,
+            flavor,
+        },
+        limits: config.limits,
+        statement_bytes: config.statement_bytes,
+    };
+    let target = &task.target_database;
+    let sink = MySqlSinkOptions::new(&target.host, target.port, &target.user, &target.password);
+    let loader = Loader::new(
+        LoadOptions {
+            sink: sink.clone(),
+            task: task.name.clone(),
+            source_id: instance.source_id.clone(),
+            meta_schema: task.meta_schema.clone(),
+            pool_size: config.pool_size,
+            on_duplicate: config.on_duplicate,
+        },
+        rules.router.clone(),
+    )?;
+    let (dump_progress, load_progress) = (Arc::new(Progress::new()), Arc::new(Progress::new()));
+    let (bar, ticker) = progress_bar(dump_progress.clone(), load_progress.clone())?;
+    let started = Instant::now();
+    let stages = FullStages {
+        config: &config,
+        dump,
+        filter: &rules.block_allow_list,
+        loader: &loader,
+        dump_progress,
+        load_progress: load_progress.clone(),
+        clean_dump_file: task.clean_dump_file,
+    };
+    let handoff = stages
+        .run(task.task_mode)
+        .await?
+        .context("mode all hands off to the syncer")?;
+    ticker.abort();
+    let loaded = load_progress.status();
+    bar.set_prefix("done");
+    bar.set_position(1000);
+    let summary = format!(
+        "{} rows in {} chunks, dumped and loaded in {:.1} s",
+        loaded.rows,
+        loaded.chunks_total,
+        started.elapsed().as_secs_f64()
     );
-    let location = Location {
-        position: BinlogPosition::new(BinlogFileName::parse(&file)?, offset),
-        gtid_set: Some(std::sync::Arc::new(GtidSet::parse(flavor, &gtid_text)?)),
-        suffix: 0,
+    if bar.is_hidden() {
+        // Not a terminal: no bar, the summary still.
+        println!("  {summary}");
+    }
+    bar.finish_with_message(summary);
+    println!("  replication continues from {}", handoff.location);
+    for warning in &handoff.warnings {
+        println!("  warning: {warning}");
+    }
+
+    let mut remote = RemoteOptions::new(
+        upstream_opts.ip_or_hostname(),
+        upstream_opts.tcp_port(),
+        upstream_opts.user().unwrap_or("root"),
+        upstream_opts.pass().unwrap_or(""),
+        4000 + std::process::id() % 1000,
+    );
+    remote.heartbeat_period = Duration::from_secs(1);
+    let syncer_config = task.syncer_for(instance);
+    let settings = SyncerSettings {
+        workers: syncer_config.worker_count,
+        batch: syncer_config.batch,
+        flavor,
+        checkpoint_interval: Duration::from_secs(1),
+        safe_mode_until: handoff.safe_mode_until.clone(),
+        ..SyncerSettings::new(&task.name, &instance.source_id)
     };
-    println!("  {location}");
+    let (stop_sender, stop) = tokio::sync::watch::channel(false);
+    let (status_sender, status) = tokio::sync::watch::channel(SyncerStatus::default());
+    let syncer = tokio::spawn(run(
+        settings,
+        remote,
+        handoff.location.clone(),
+        sink,
+        rules,
+        stop,
+        status_sender,
+    ));
+
+    println!("\nwriting live changes upstream ...");
+    let changes = [
+        "INSERT INTO store.orders VALUES (2, 2, 5, '2026-11-24 10:00:00.000')",
+        "UPDATE store.goods SET price = 4.50 WHERE name = 'coffee'",
+        "INSERT INTO user.information VALUES (4, 'dave')",
+        "DELETE FROM user.log WHERE id = 1",
+        "ALTER TABLE log.messages ADD COLUMN sent_at DATETIME NULL",
+        "INSERT INTO log.messages VALUES (3, 'migrated', '2026-11-24 10:00:01')",
+    ];
+    let written = Instant::now();
+    for change in changes {
+        sql::execute(&mut upstream, "upstream", change).await?;
+        println!("  {change}");
+    }
+    let last = "SELECT COUNT(*) FROM log.messages WHERE id = 3";
+    loop {
+        let arrived = sql::query_text(&mut downstream, "downstream", last).await;
+        if arrived.ok().is_some_and(|rows| first_value(&rows) == "1") {
+            break;
+        }
+        if syncer.is_finished() {
+            bail!("the syncer stopped: {:?}", syncer.await);
+        }
+        if written.elapsed() > Duration::from_secs(30) {
+            bail!(
+                "the changes did not arrive within 30 s: {:?}",
+                *status.borrow()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     println!(
-        "  (server {version}: file base `{}`, sequence {}, {flavor} GTID set from {gtid_variable})",
-        location.position.file.base(),
-        location.position.file.sequence(),
+        "  all arrived downstream {} ms after the first write",
+        written.elapsed().as_millis()
+    );
+    let _ = stop_sender.send(true);
+    let final_status = syncer.await.context("the syncer task")??;
+    println!(
+        "  syncer stopped: {} rows and {} DDL applied, checkpoint {}",
+        final_status.rows_dispatched,
+        final_status.ddls_executed,
+        final_status
+            .checkpoint
+            .as_ref()
+            .map_or_else(|| "-".to_owned(), |location| location.position.to_string())
     );
 
-    println!("\ncomparing upstream and downstream, schema by schema:");
+    println!("\ncomparing upstream and downstream by checksum, table by table:");
+    let mut all_equal = true;
     for schema in ["user", "store", "log"] {
         match compare_schemas(&mut upstream, &mut downstream, schema).await? {
             None => println!("  {schema:<6} equal"),
             Some(SchemaDifference::MissingTable { table, .. }) => {
-                println!("  {schema:<6} not migrated yet: {table} is not downstream")
+                all_equal = false;
+                println!("  {schema:<6} {table} is missing on one side")
             }
-            Some(difference) => println!("  {schema:<6} {difference}"),
+            Some(difference) => {
+                all_equal = false;
+                println!("  {schema:<6} {difference}")
+            }
         }
     }
-    println!(
-        "\nthe downstream is still empty: the migration (dump -> load -> sync) is not built yet;\n\
-         this demo grows into it as dm-dumpload and dm-syncer land (see ARCHITECTURE.md)."
-    );
+    if !all_equal {
+        bail!("the downstream differs from the upstream (see above)");
+    }
+    println!("\nevery table is equal: the migration is done and replication keeps it so.");
 
     if arguments.hold && !local_servers.is_empty() {
         println!("\nservers keep running; connect with the URLs above. Ctrl-C stops them.");

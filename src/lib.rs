@@ -11,7 +11,7 @@
 //! | [`causality`] | `dm-causality`: causality keys, conflict detection, compaction, batching | built |
 //! | [`sink`] | `dm-sink`: the MySQL-compatible downstream, checkpoint tables | built |
 //! | [`syncer`] | `dm-syncer`: incremental replication, exactly once | core built (metrics, DDL routing, expression filters to come) |
-//! | [`dumpload`] | `dm-dumpload`: consistent dump and parallel load | planned |
+//! | [`dumpload`] | `dm-dumpload`: consistent dump (files or direct stream), resumable parallel load, task modes | built |
 //! | [`coord`] | `dm-coord`: coordination store (memory, redb, etcd), election, keepalive | built |
 //! | [`shardddl`] | `dm-shardddl`: shard DDL coordination | planned |
 //! | [`cluster`] | `dm-cluster`: master and worker roles | planned |

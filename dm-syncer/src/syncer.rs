@@ -673,24 +673,35 @@ impl EventLoop {
         Ok(())
     }
 
+    /// Seeds the tracker with `upstream`'s structure from its routed downstream table (DM
+    /// does the same for tables created before the start, as after a full load); `Ok(false)`
+    /// when the downstream table does not exist.
+    async fn seed_from_downstream(&mut self, upstream: &TableRef) -> Result<bool, SyncerError> {
+        let routed = self.rules.router.route(upstream)?;
+        let Some(schema) = self.downstream_schema(&routed).await? else {
+            return Ok(false);
+        };
+        let renamed = TableSchema::new(
+            upstream.clone(),
+            schema.columns().to_vec(),
+            schema.keys().to_vec(),
+        )
+        .map_err(|error| SyncerError::State(error.to_string()))?;
+        self.tracker.set(renamed);
+        Ok(true)
+    }
+
     /// The routed target of `upstream`, with its tracked schema (seeded from the downstream).
     async fn target(&mut self, upstream: &TableRef) -> Result<&Target, SyncerError> {
         let tracked = match self.tracker.get(upstream) {
             Some(schema) => schema,
             None => {
-                let routed = self.rules.router.route(upstream)?;
-                let schema = self.downstream_schema(&routed).await?.ok_or_else(|| {
-                    SyncerError::State(format!(
+                if !self.seed_from_downstream(upstream).await? {
+                    let routed = self.rules.router.route(upstream)?;
+                    return Err(SyncerError::State(format!(
                         "table {upstream} has rows in the binlog but {routed} does not exist downstream and no CREATE TABLE was replayed: create it downstream (or run the task in mode all)"
-                    ))
-                })?;
-                let renamed = TableSchema::new(
-                    upstream.clone(),
-                    schema.columns().to_vec(),
-                    schema.keys().to_vec(),
-                )
-                .map_err(|error| SyncerError::State(error.to_string()))?;
-                self.tracker.set(renamed);
+                    )));
+                }
                 self.tracker.get(upstream).ok_or_else(|| {
                     SyncerError::State(format!("table {upstream} could not be tracked"))
                 })?
@@ -896,6 +907,18 @@ impl EventLoop {
         let position = event.locations.start.position.to_string();
         // Everything before the DDL is applied first.
         self.drain(acks).await?;
+        // Tables created before the start (loaded by a full migration) are learnt from the
+        // downstream before a DDL changes them.
+        for table in self.tracker.referenced_tables(schema, sql) {
+            if self.tracker.get(&table).is_none()
+                && self
+                    .rules
+                    .block_allow_list
+                    .allows_table(&table.schema, &table.table)
+            {
+                self.seed_from_downstream(&table).await?;
+            }
+        }
         let outcome = self.tracker.apply_ddl(schema, sql)?;
         let tables = match &outcome {
             TrackOutcome::Changed(tables) | TrackOutcome::Reload(tables) => tables.clone(),

@@ -327,6 +327,47 @@ impl SchemaTracker {
         }
     }
 
+    /// The existing tables a DDL reads or changes (ALTER, DROP, RENAME, CREATE INDEX,
+    /// CREATE TABLE ... LIKE), so that the caller can seed the ones not tracked yet (tables
+    /// created before the replication's start, as after a full load). Empty when the statement
+    /// does not parse.
+    pub fn referenced_tables(&self, current_schema: &str, sql: &str) -> Vec<TableRef> {
+        let Ok(statements) = Parser::parse_sql(&MySqlDialect {}, sql) else {
+            return Vec::new();
+        };
+        let mut names = Vec::new();
+        for statement in &statements {
+            match statement {
+                Statement::AlterTable(alter) => names.push(&alter.name),
+                Statement::CreateIndex(create) => names.push(&create.table_name),
+                Statement::RenameTable(renames) => {
+                    names.extend(renames.iter().map(|rename| &rename.old_name));
+                }
+                Statement::Drop {
+                    object_type: ObjectType::Table,
+                    names: dropped,
+                    ..
+                } => names.extend(dropped.iter()),
+                Statement::Drop {
+                    table: Some(table), ..
+                } => names.push(table),
+                Statement::CreateTable(create) => {
+                    if let Some(
+                        CreateTableLikeKind::Parenthesized(like) | CreateTableLikeKind::Plain(like),
+                    ) = &create.like
+                    {
+                        names.push(&like.name);
+                    }
+                }
+                _ => {}
+            }
+        }
+        names
+            .into_iter()
+            .filter_map(|name| self.table_of(name, current_schema).ok())
+            .collect()
+    }
+
     /// Applies one DDL statement executed with `current_schema` selected.
     pub fn apply_ddl(
         &mut self,
@@ -882,6 +923,15 @@ mod tests {
                 "ALTER TABLE items PARTITION BY RANGE (id) (PARTITION p0 VALUES LESS THAN (10))"
             ),
             Ok(TrackOutcome::Reload(vec![TableRef::new("shop", "items")]))
+        );
+        // The caller learns which untracked tables a DDL needs, to seed them first.
+        assert_eq!(
+            tracker.referenced_tables("shop", "ALTER TABLE unknown ADD COLUMN x INT"),
+            vec![TableRef::new("shop", "unknown")]
+        );
+        assert_eq!(
+            tracker.referenced_tables("", "RENAME TABLE a.b TO a.c; DROP TABLE x.y"),
+            vec![TableRef::new("a", "b"), TableRef::new("x", "y")]
         );
         // A table the tracker does not know cannot be altered silently.
         let error = tracker

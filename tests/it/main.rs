@@ -3,4 +3,5 @@
 mod binlog_dump;
 mod dm_syncer;
 mod gtid_fixtures;
+mod quickstart;
 mod sysbench;

@@ -140,6 +140,11 @@ async fn mode_all_with_writes_during_the_dump_catches_up() {
         (&handoff.location, &handoff.safe_mode_until)
     );
 
+    // A DDL on a loaded table: the syncer learns the table from the downstream first.
+    upstream
+        .execute("ALTER TABLE shop.items ADD COLUMN extra INT NULL DEFAULT 7")
+        .await
+        .expect("alter");
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop.store(true, Ordering::Relaxed);
     let rounds = writes.await.expect("writer");
