@@ -9,7 +9,7 @@
 //!     chunk-filesize: 64         # MiB of table data per chunk
 //!     rows: 200000               # and at most about this many rows
 //!     statement-size: 1000000    # bytes per INSERT
-//!     extra-args: "--consistency none"   # or flush / auto (default)
+//!     extra-args: "--consistency none"   # or lock, flush / auto (default)
 //!     compression: gzip          # dump files (ours; DM has none)
 //! loaders:
 //!   global:
@@ -150,7 +150,7 @@ fn consistency_from(extra_args: Option<&str>) -> Result<Consistency, DumpError> 
             Some(rest) if rest.starts_with('=') => &rest[1..],
             _ => {
                 return Err(DumpError::Config(format!(
-                    "mydumpers extra-args `{word}` is not supported (only --consistency auto|flush|none)"
+                    "mydumpers extra-args `{word}` is not supported (only --consistency auto|flush|lock|none)"
                 )));
             }
         };

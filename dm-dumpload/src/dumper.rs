@@ -30,7 +30,7 @@ use crate::item::{
 };
 use crate::plan::{ChunkKey, ChunkLimits, ChunkPlan, plan_chunks};
 use crate::progress::Progress;
-use crate::snapshot::{SnapshotOptions, open_snapshot};
+use crate::snapshot::{Consistency, SnapshotOptions, connect, open_snapshot_locking};
 
 /// How to dump.
 #[derive(Clone, Debug)]
@@ -65,7 +65,11 @@ pub async fn dump(
     output: mpsc::Sender<DumpItem>,
     progress: Arc<Progress>,
 ) -> Result<Arc<DumpHeader>, DumpError> {
-    let mut snapshot = open_snapshot(&options.snapshot).await?;
+    let locked = match options.snapshot.consistency {
+        Consistency::Lock => dumped_tables(&options.snapshot, filter).await?,
+        _ => Vec::new(),
+    };
+    let mut snapshot = open_snapshot_locking(&options.snapshot, &locked).await?;
     let (header, forms) = {
         let Some(connection) = snapshot.connections.first_mut() else {
             return Err(DumpError::Config("threads must be at least 1".into()));
@@ -134,6 +138,26 @@ pub async fn dump(
         Some(error) => Err(error),
         None => Ok(header),
     }
+}
+
+/// The base tables the filter lets through, for `consistency: lock`.
+async fn dumped_tables(
+    options: &SnapshotOptions,
+    filter: &BlockAllowList,
+) -> Result<Vec<TableRef>, DumpError> {
+    let mut connection = connect(options).await?;
+    let tables: Vec<(String, String)> = query_rows(
+        &mut connection,
+        "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES \
+         WHERE TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED') ORDER BY 1, 2",
+    )
+    .await?;
+    let _ = connection.disconnect().await;
+    Ok(tables
+        .into_iter()
+        .filter(|(schema, table)| filter.allows_table(schema, table))
+        .map(|(schema, table)| TableRef::new(schema, table))
+        .collect())
 }
 
 struct Reader {

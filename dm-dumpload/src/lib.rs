@@ -11,7 +11,7 @@
 //! ```
 //!
 //! - [`snapshot`]: one consistent snapshot over N connections and its binlog location
-//!   (`consistency: flush`, or `none` with a safe-mode exit point).
+//!   (`consistency: flush`, `lock`, or `none` with a safe-mode exit point).
 //! - [`plan`]: cutting tables into chunks by integer key ranges (one chunk without such a key).
 //! - [`encode`]: rows as multi-row INSERT statements, one per line.
 //! - [`dumper`]: the catalog and the parallel readers.
@@ -48,5 +48,7 @@ pub use loader::{Handoff, LoadOptions, LoadStage, Loader, OnDuplicate, StoredLoa
 pub use migrate::{dump_to_directory, load_directory, migrate_stream};
 pub use plan::ChunkLimits;
 pub use progress::{Progress, ProgressStatus};
-pub use snapshot::{Consistency, Snapshot, SnapshotOptions, current_location, open_snapshot};
+pub use snapshot::{
+    Consistency, Snapshot, SnapshotOptions, current_location, open_snapshot, open_snapshot_locking,
+};
 pub use task::FullStages;

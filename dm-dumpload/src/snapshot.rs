@@ -6,6 +6,8 @@
 //!                     each of N:       START TRANSACTION WITH CONSISTENT SNAPSHOT
 //!                     lock connection: SHOW MASTER STATUS, GTID set  -> location
 //!                                      UNLOCK TABLES                 (writes resume)
+//! consistency lock:   the same with LOCK TABLES <dumped tables> READ (needs LOCK TABLES, not
+//!                     RELOAD; writes to other tables go on)
 //! consistency none:   location before the N transactions start, exit point after: the
 //!                     syncer runs in safe mode from the one to the other
 //! ```
@@ -14,7 +16,7 @@
 //! (writes are blocked while the snapshots start and the position is read). With `none`, each
 //! connection sees everything before `location` and nothing after `exit_point`.
 
-use dm_core::{BinlogPosition, Flavor, GtidSet, Location};
+use dm_core::{BinlogPosition, Flavor, GtidSet, Location, TableRef};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder};
 
@@ -25,6 +27,9 @@ use crate::error::{DumpError, server_error};
 pub enum Consistency {
     /// FLUSH TABLES WITH READ LOCK while the snapshots start (DM's `flush`, and `auto`).
     Flush,
+    /// LOCK TABLES ... READ on the dumped tables while the snapshots start (DM's `lock`): for
+    /// users with LOCK TABLES but not RELOAD.
+    Lock,
     /// No lock: the location is read before the snapshots start and an exit point after
     /// (for servers where FTWRL is not allowed).
     None,
@@ -35,9 +40,10 @@ impl Consistency {
     pub fn parse(text: &str) -> Result<Self, DumpError> {
         match text.to_ascii_lowercase().as_str() {
             "auto" | "flush" => Ok(Consistency::Flush),
+            "lock" => Ok(Consistency::Lock),
             "none" => Ok(Consistency::None),
-            other => Err(DumpError::Unexpected(format!(
-                "consistency `{other}` is not supported: use `flush` (or `auto`) or `none`"
+            other => Err(DumpError::Config(format!(
+                "consistency `{other}` is not supported: use `flush` (or `auto`), `lock` or `none`"
             ))),
         }
     }
@@ -172,51 +178,81 @@ async fn start_snapshots(connections: &mut [Conn]) -> Result<(), DumpError> {
     Ok(())
 }
 
-/// Opens `options.connections` snapshot transactions and reads their location.
+/// Opens `options.connections` snapshot transactions and reads their location (with
+/// `Consistency::Lock`, nothing is locked: use [`open_snapshot_locking`]).
 pub async fn open_snapshot(options: &SnapshotOptions) -> Result<Snapshot, DumpError> {
+    open_snapshot_locking(options, &[]).await
+}
+
+/// Opens `options.connections` snapshot transactions and reads their location; with
+/// `Consistency::Lock`, `tables` are locked while the snapshots start.
+pub async fn open_snapshot_locking(
+    options: &SnapshotOptions,
+    tables: &[TableRef],
+) -> Result<Snapshot, DumpError> {
     let mut connections = Vec::with_capacity(options.connections.max(1));
     for _ in 0..options.connections.max(1) {
         connections.push(connect(options).await?);
     }
     let mut control = connect(options).await?;
-    match options.consistency {
-        Consistency::Flush => {
-            let lock = "FLUSH TABLES WITH READ LOCK";
-            if let Err(error) = execute(&mut control, lock).await {
-                return Err(match denied(&error) {
-                    Some(message) => DumpError::Privilege {
-                        privilege: "RELOAD (for FLUSH TABLES WITH READ LOCK)",
-                        statement: lock.into(),
-                        message,
-                        advice: "grant RELOAD to the upstream user, or set `consistency: none` in the task's mydumpers section (the syncer then runs in safe mode until the recorded exit point)",
-                    },
-                    None => error,
-                });
-            }
-            let started = start_snapshots(&mut connections).await;
-            let location = match started {
-                Ok(()) => current_location(&mut control, options.flavor).await,
-                Err(error) => Err(error),
-            };
-            // Writes resume whatever happened.
-            let unlocked = execute(&mut control, "UNLOCK TABLES").await;
-            let location = location?;
-            unlocked?;
-            Ok(Snapshot {
-                connections,
-                location,
-                exit_point: None,
-            })
+    let lock = match options.consistency {
+        Consistency::Flush => Some((
+            "FLUSH TABLES WITH READ LOCK".to_owned(),
+            "RELOAD (for FLUSH TABLES WITH READ LOCK)",
+            "grant RELOAD to the upstream user, or set `--consistency lock` (needs LOCK TABLES) or `--consistency none` in the task's mydumpers extra-args (with none the syncer runs in safe mode until the recorded exit point)",
+        )),
+        Consistency::Lock if !tables.is_empty() => {
+            let names: Vec<String> = tables
+                .iter()
+                .map(|table| format!("{} READ", table.quoted()))
+                .collect();
+            Some((
+                format!("LOCK TABLES {}", names.join(", ")),
+                "LOCK TABLES (and SELECT) on the dumped databases",
+                "grant them to the upstream user, or set `--consistency none` in the task's mydumpers extra-args (the syncer then runs in safe mode until the recorded exit point)",
+            ))
         }
+        // Nothing to lock: no table can change under the snapshot.
+        Consistency::Lock => None,
         Consistency::None => {
             let location = current_location(&mut control, options.flavor).await?;
             start_snapshots(&mut connections).await?;
             let exit_point = current_location(&mut control, options.flavor).await?;
-            Ok(Snapshot {
+            return Ok(Snapshot {
                 connections,
                 location,
                 exit_point: Some(exit_point),
-            })
+            });
         }
+    };
+    if let Some((statement, privilege, advice)) = &lock
+        && let Err(error) = execute(&mut control, statement).await
+    {
+        return Err(match denied(&error) {
+            Some(message) => DumpError::Privilege {
+                privilege,
+                statement: statement.chars().take(200).collect(),
+                message,
+                advice,
+            },
+            None => error,
+        });
     }
+    let started = start_snapshots(&mut connections).await;
+    let location = match started {
+        Ok(()) => current_location(&mut control, options.flavor).await,
+        Err(error) => Err(error),
+    };
+    // Writes resume whatever happened.
+    let unlocked = match lock {
+        Some(_) => execute(&mut control, "UNLOCK TABLES").await,
+        None => Ok(()),
+    };
+    let location = location?;
+    unlocked?;
+    Ok(Snapshot {
+        connections,
+        location,
+        exit_point: None,
+    })
 }

@@ -192,3 +192,68 @@ async fn a_changed_or_truncated_dump_file_is_named_and_rolled_back() {
     }
     let _ = HashSet::<u8>::new();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shard_tables_routed_to_one_target_load_into_it() {
+    let (upstream, downstream) = tokio::join!(server("shard-upstream"), server("shard-downstream"));
+    let upstream = or_skip!(upstream);
+    let downstream = or_skip!(downstream);
+    for shard in 1..=3 {
+        upstream
+            .execute(&format!(
+                "CREATE DATABASE shard_{shard};
+                 CREATE TABLE shard_{shard}.orders (id INT PRIMARY KEY, shard INT NOT NULL);
+                 INSERT INTO shard_{shard}.orders SELECT seq * 10 + {shard}, {shard} FROM shard_{shard}.seq_1_to_3000;"
+            ))
+            .await
+            .expect("shard");
+    }
+    let rule = dm_syncer::filter::RouteRule::new(
+        "merge",
+        "shard_*",
+        Some("orders"),
+        "merged",
+        Some("all_orders"),
+        true,
+    )
+    .expect("route");
+    let loader = dm_dumpload::Loader::new(
+        crate::support::load_options(&downstream, "shards", 3),
+        dm_syncer::filter::TableRouter::new(true, vec![rule]),
+    )
+    .expect("loader");
+    let options = dump_options(&upstream, 2, 16 << 10);
+    migrate_stream(
+        &options,
+        &BlockAllowList::default(),
+        &loader,
+        progress(),
+        progress(),
+    )
+    .await
+    .expect("merged load");
+    let rows = downstream
+        .query("SELECT COUNT(*), COUNT(DISTINCT shard), SUM(id) FROM merged.all_orders")
+        .await
+        .expect("merged rows");
+    let expected_sum: u64 = (1..=3u64)
+        .map(|shard| (1..=3000u64).map(|seq| seq * 10 + shard).sum::<u64>())
+        .sum();
+    assert_eq!(
+        rows[0],
+        vec![
+            Some("9000".into()),
+            Some("3".into()),
+            Some(expected_sum.to_string())
+        ]
+    );
+    let tables = downstream
+        .query("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA LIKE 'shard%' OR TABLE_SCHEMA = 'merged'")
+        .await
+        .expect("tables");
+    assert_eq!(
+        tables[0][0].as_deref(),
+        Some("1"),
+        "one target table, created once"
+    );
+}

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use dm_core::{Flavor, Location};
-use dm_dumpload::{Consistency, SnapshotOptions, open_snapshot};
+use dm_dumpload::{Consistency, SnapshotOptions, open_snapshot, open_snapshot_locking};
 use dm_testkit::{MariaDb, MariaDbOptions, or_skip};
 use mysql_async::prelude::Queryable;
 
@@ -141,7 +141,7 @@ async fn missing_privileges_are_named_with_what_to_do() {
         .expect("no RELOAD");
     let message = error.to_string();
     assert!(
-        message.contains("RELOAD") && message.contains("consistency: none"),
+        message.contains("RELOAD") && message.contains("--consistency none"),
         "{message}"
     );
     let error = open_snapshot(&options(&upstream, "dumper", Consistency::None))
@@ -157,4 +157,48 @@ async fn missing_privileges_are_named_with_what_to_do() {
         .await
         .expect("with BINLOG MONITOR");
     assert!(snapshot.exit_point.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lock_consistency_needs_lock_tables_not_reload() {
+    let upstream = or_skip!(MariaDb::start_with(MariaDbOptions::named("lock-upstream")).await);
+    upstream
+        .execute(
+            "CREATE USER locker@'%'; GRANT SELECT, BINLOG MONITOR ON *.* TO locker@'%';
+             CREATE DATABASE shop; CREATE TABLE shop.t (id INT AUTO_INCREMENT PRIMARY KEY, v INT)",
+        )
+        .await
+        .expect("user");
+    let tables = [dm_core::TableRef::new("shop", "t")];
+    let error = open_snapshot_locking(&options(&upstream, "locker", Consistency::Lock), &tables)
+        .await
+        .err()
+        .expect("no LOCK TABLES");
+    let message = error.to_string();
+    assert!(
+        message.contains("LOCK TABLES") && message.contains("--consistency none"),
+        "{message}"
+    );
+    upstream
+        .execute("GRANT LOCK TABLES ON shop.* TO locker@'%'")
+        .await
+        .expect("grant");
+    let stop = Arc::new(AtomicBool::new(false));
+    let writing = writer(&upstream, stop.clone());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut locked =
+        open_snapshot_locking(&options(&upstream, "locker", Consistency::Lock), &tables)
+            .await
+            .expect("lock snapshot without RELOAD");
+    assert!(locked.exit_point.is_none());
+    let expected = rows_before(&upstream, &locked.location).await;
+    let seen = counts(&mut locked).await;
+    assert!(expected > 0);
+    assert!(
+        seen.iter().all(|count| *count == expected),
+        "every connection sees exactly the {expected} rows before {}: {seen:?}",
+        locked.location.position
+    );
+    stop.store(true, Ordering::Relaxed);
+    writing.await.expect("writer");
 }
