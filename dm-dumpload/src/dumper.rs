@@ -211,6 +211,22 @@ impl Reader {
         Ok(())
     }
 
+    /// Counts a finished statement and sends it; `Err` when the consumer is gone.
+    async fn deliver(
+        &self,
+        (statement, count): (String, u64),
+        (rows, bytes): (&mut u64, &mut u64),
+        sender: &mpsc::Sender<Result<ChunkMessage, DumpError>>,
+    ) -> Result<(), ()> {
+        *rows += count;
+        *bytes += statement.len() as u64;
+        self.progress.add_bytes(statement.len() as u64);
+        sender
+            .send(Ok(ChunkMessage::Statement(statement, count)))
+            .await
+            .map_err(|_| ())
+    }
+
     async fn read_chunk(
         &self,
         connection: &mut Conn,
@@ -267,25 +283,17 @@ impl Reader {
                     }
                 });
             }
-            if let Some((statement, count)) = builder.push_row(values) {
-                rows += count;
-                bytes += statement.len() as u64;
-                self.progress.add_bytes(statement.len() as u64);
-                sender
-                    .send(Ok(ChunkMessage::Statement(statement, count)))
+            if let Some(done) = builder.push_row(values) {
+                self.deliver(done, (&mut rows, &mut bytes), sender)
                     .await
-                    .map_err(|_| stopped())?;
+                    .map_err(|()| stopped())?;
             }
         }
         drop(result);
-        if let Some((statement, count)) = builder.finish() {
-            rows += count;
-            bytes += statement.len() as u64;
-            self.progress.add_bytes(statement.len() as u64);
-            sender
-                .send(Ok(ChunkMessage::Statement(statement, count)))
+        if let Some(done) = builder.finish() {
+            self.deliver(done, (&mut rows, &mut bytes), sender)
                 .await
-                .map_err(|_| stopped())?;
+                .map_err(|()| stopped())?;
         }
         sender
             .send(Ok(ChunkMessage::End { rows, bytes }))

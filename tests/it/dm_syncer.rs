@@ -9,18 +9,8 @@ use std::time::{Duration, Instant};
 
 use dm_testkit::{MariaDb, MariaDbOptions, compare_schemas, or_skip};
 
-/// Builds the example once and returns its path.
 fn syncer_binary() -> PathBuf {
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--quiet", "--example", "dm-syncer"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .expect("cargo builds");
-    assert!(status.success());
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
-    target.join("debug/examples/dm-syncer")
+    crate::example_binary("dm-syncer")
 }
 
 /// Kills the child when dropped (a failing test leaves nothing running).

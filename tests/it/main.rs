@@ -5,3 +5,17 @@ mod dm_syncer;
 mod gtid_fixtures;
 mod quickstart;
 mod sysbench;
+
+/// Builds the example `name` once (a no-op when it is up to date) and returns its path.
+fn example_binary(name: &str) -> std::path::PathBuf {
+    let status = std::process::Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "--example", name])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("cargo builds");
+    assert!(status.success(), "building the {name} example");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    target.join("debug/examples").join(name)
+}

@@ -2,21 +2,7 @@
 //! between two local MariaDB servers, writes live changes (rows and a DDL) and ends with every
 //! table equal by checksum.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn quickstart_binary() -> PathBuf {
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--quiet", "--example", "quickstart"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .expect("cargo builds");
-    assert!(status.success());
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
-    target.join("debug/examples/quickstart")
-}
 
 #[test]
 fn the_quickstart_migrates_and_ends_with_every_table_equal() {
@@ -27,7 +13,7 @@ fn the_quickstart_migrates_and_ends_with_every_table_equal() {
         dm_testkit::announce_skip(&error);
         return;
     }
-    let output = Command::new(quickstart_binary())
+    let output = Command::new(crate::example_binary("quickstart"))
         .output()
         .expect("the quickstart runs");
     let stdout = String::from_utf8_lossy(&output.stdout);

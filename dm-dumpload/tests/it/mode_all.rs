@@ -180,17 +180,7 @@ async fn an_interrupted_stream_resumes_from_a_new_snapshot_in_safe_mode() {
     };
     let started = Instant::now();
     loop {
-        let loaded = match downstream
-            .query("SELECT COUNT(*) FROM dm_meta.all_load_chunk WHERE state = 'loaded'")
-            .await
-        {
-            Ok(rows) => rows[0][0]
-                .as_deref()
-                .unwrap_or("0")
-                .parse::<u64>()
-                .expect("count"),
-            Err(_) => 0,
-        };
+        let loaded = crate::support::loaded_chunks(&downstream, "all").await;
         if loaded >= 2 {
             break;
         }

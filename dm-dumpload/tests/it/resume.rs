@@ -99,19 +99,7 @@ async fn load_killed_with_sigkill_resumes_each_chunk_once() {
         .expect("child");
     let started = Instant::now();
     let loaded_at_kill = loop {
-        let loaded = match downstream
-            .query(&format!(
-                "SELECT COUNT(*) FROM dm_meta.`{TASK}_load_chunk` WHERE state = 'loaded'"
-            ))
-            .await
-        {
-            Ok(rows) => rows[0][0]
-                .as_deref()
-                .unwrap_or("0")
-                .parse::<u64>()
-                .expect("count"),
-            Err(_) => 0, // not created yet
-        };
+        let loaded = crate::support::loaded_chunks(&downstream, TASK).await;
         if loaded >= 4 {
             break loaded;
         }

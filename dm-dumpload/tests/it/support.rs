@@ -95,3 +95,16 @@ pub fn load_options_for_port(port: u16, task: &str, pool_size: usize) -> LoadOpt
         on_duplicate: OnDuplicate::Error,
     }
 }
+
+/// Chunks of a task marked loaded; 0 while the meta table does not exist yet.
+pub async fn loaded_chunks(downstream: &MariaDb, task: &str) -> u64 {
+    match downstream
+        .query(&format!(
+            "SELECT COUNT(*) FROM dm_meta.`{task}_load_chunk` WHERE state = 'loaded'"
+        ))
+        .await
+    {
+        Ok(rows) => rows[0][0].as_deref().unwrap_or("0").parse().unwrap_or(0),
+        Err(_) => 0,
+    }
+}
