@@ -396,14 +396,17 @@ impl Loader {
             return Err(DumpError::Interrupted("the dump header".into()));
         };
         let mut sink = self.sink()?;
-        self.create_meta_tables(&mut sink).await?;
-        let handoff = self.record_status(&mut sink, origin, &header).await?;
-        self.create_schemas(&mut sink, &header).await?;
-        self.record_plan(&mut sink, &header).await?;
+        // `stored` creates the meta tables; recording the plan does not change what is loaded.
         let stored = self.stored(header.flavor).await?;
         let finished = stored
-            .map(|stored| stored.resume.finished)
+            .as_ref()
+            .map(|stored| stored.resume.finished.clone())
             .unwrap_or_default();
+        let handoff = self
+            .record_status(&mut sink, origin, &header, stored)
+            .await?;
+        self.create_schemas(&mut sink, &header).await?;
+        self.record_plan(&mut sink, &header).await?;
         let total_bytes = header
             .tables
             .iter()
@@ -491,8 +494,8 @@ impl Loader {
         sink: &mut MySqlSink,
         origin: &str,
         header: &DumpHeader,
+        stored: Option<StoredLoad>,
     ) -> Result<Handoff, DumpError> {
-        let stored = self.stored(header.flavor).await?;
         let record = |location: &Option<Location>| match location {
             Some(location) => {
                 let record = LocationRecord::new(location);

@@ -38,6 +38,16 @@ async fn load_child() {
         .expect("child load");
 }
 
+/// Kills the child load when dropped (a failing test leaves nothing running).
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn sysbench_prepare(port: u16) {
     let output = Command::new("sysbench")
         .args([
@@ -91,19 +101,21 @@ async fn load_killed_with_sigkill_resumes_each_chunk_once() {
     let rows: u64 = dumped.files.iter().flatten().map(|file| file.rows).sum();
     assert!(rows >= 800_000, "{rows} rows dumped");
 
-    let mut child = Command::new(std::env::current_exe().expect("test binary"))
-        .args(["resume::load_child", "--exact", "--ignored", "--nocapture"])
-        .env("DM_TEST_LOAD_CHILD_PORT", downstream.port().to_string())
-        .env("DM_TEST_LOAD_CHILD_DIRECTORY", directory.path())
-        .spawn()
-        .expect("child");
+    let mut child = Killed(
+        Command::new(std::env::current_exe().expect("test binary"))
+            .args(["resume::load_child", "--exact", "--ignored", "--nocapture"])
+            .env("DM_TEST_LOAD_CHILD_PORT", downstream.port().to_string())
+            .env("DM_TEST_LOAD_CHILD_DIRECTORY", directory.path())
+            .spawn()
+            .expect("child"),
+    );
     let started = Instant::now();
     let loaded_at_kill = loop {
         let loaded = crate::support::loaded_chunks(&downstream, TASK).await;
         if loaded >= 4 {
             break loaded;
         }
-        if let Ok(Some(status)) = child.try_wait() {
+        if let Ok(Some(status)) = child.0.try_wait() {
             panic!("the child load ended before it was killed: {status}");
         }
         assert!(
@@ -112,8 +124,8 @@ async fn load_killed_with_sigkill_resumes_each_chunk_once() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    child.kill().expect("SIGKILL");
-    child.wait().expect("reaped");
+    child.0.kill().expect("SIGKILL");
+    child.0.wait().expect("reaped");
     let (_, loaded_after_kill, _) = chunk_counts(&downstream, TASK).await;
     assert!(
         loaded_at_kill < chunks && loaded_after_kill < chunks,
