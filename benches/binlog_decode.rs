@@ -40,22 +40,15 @@ fn record_binlog() -> Result<Vec<Vec<u8>>, String> {
             .execute("CREATE DATABASE sbtest")
             .await
             .map_err(|error| error.to_string())?;
-        sbtest::sysbench(
+        let workload = sbtest::write_only(TABLES, TABLE_SIZE);
+        workload.run(server.port(), "prepare", &["--threads=2"])?;
+        workload.run(
             server.port(),
-            TABLES,
-            TABLE_SIZE,
-            "prepare",
-            &["--threads=2".into()],
-        )?;
-        sbtest::sysbench(
-            server.port(),
-            TABLES,
-            TABLE_SIZE,
             "run",
             &[
-                "--threads=2".into(),
-                "--time=0".into(),
-                format!("--events={TRANSACTIONS}"),
+                "--threads=2",
+                "--time=0",
+                &format!("--events={TRANSACTIONS}"),
             ],
         )?;
         server

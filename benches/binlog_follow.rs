@@ -37,8 +37,10 @@ fn process_cpu_seconds() -> f64 {
     (ticks(14) + ticks(15)) / 100.0
 }
 
-fn sysbench(port: u16, phase: &str, extra: &[String]) -> String {
-    sbtest::sysbench(port, 8, 10_000, phase, extra).expect("sysbench runs")
+fn sysbench(port: u16, phase: &str, extra: &[&str]) -> String {
+    sbtest::write_only(8, 10_000)
+        .run(port, phase, extra)
+        .expect("sysbench runs")
 }
 
 fn main() {
@@ -62,7 +64,7 @@ fn main() {
     setup
         .block_on(server.execute("CREATE DATABASE sbtest"))
         .expect("database");
-    sysbench(server.port(), "prepare", &["--threads=2".into()]);
+    sysbench(server.port(), "prepare", &["--threads=2"]);
     let (file, offset) = setup.block_on(server.binlog_position()).expect("position");
     let start = BinlogPosition::parse(&format!("{file}:{offset}")).expect("start");
 
@@ -114,11 +116,7 @@ fn main() {
     let report = sysbench(
         server.port(),
         "run",
-        &[
-            "--threads=4".into(),
-            format!("--time={SECONDS}"),
-            "--events=0".into(),
-        ],
+        &["--threads=4", &format!("--time={SECONDS}"), "--events=0"],
     );
     let written_for = started.elapsed();
     let (end_file, end_offset) = setup.block_on(server.binlog_position()).expect("end");

@@ -1,8 +1,7 @@
 //! Shared by the binlog benches: sysbench's table schema, as the schema tracker would know it,
-//! and a sysbench runner against a dm-testkit server.
+//! and the benches' sysbench workload (dm-testkit runs it).
 
 use std::collections::HashMap;
-use std::process::Command;
 
 use dm::core::{
     ColumnDefinition, ColumnType, IntegerWidth, KeyColumn, KeyDefinition, KeyKind, TableRef,
@@ -51,38 +50,11 @@ pub fn sbtest_schemas(tables: usize) -> HashMap<String, TableSchema> {
         .collect()
 }
 
-/// Runs `sysbench oltp_write_only <phase>` on the server at `port` (database `sbtest`), with a
-/// fixed seed; returns its report.
-pub fn sysbench(
-    port: u16,
-    tables: usize,
-    table_size: usize,
-    phase: &str,
-    extra: &[String],
-) -> Result<String, String> {
-    let mut arguments = vec![
-        "oltp_write_only".to_owned(),
-        "--db-driver=mysql".into(),
-        "--mysql-host=127.0.0.1".into(),
-        format!("--mysql-port={port}"),
-        "--mysql-user=root".into(),
-        "--mysql-db=sbtest".into(),
-        format!("--tables={tables}"),
-        format!("--table-size={table_size}"),
-        "--rand-seed=1".into(),
-    ];
-    arguments.extend_from_slice(extra);
-    arguments.push(phase.into());
-    let output = Command::new("sysbench")
-        .args(&arguments)
-        .output()
-        .map_err(|error| format!("sysbench: {error}"))?;
-    if output.status.success() {
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-    } else {
-        Err(format!(
-            "sysbench {phase}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        ))
+/// `oltp_write_only` on `tables` tables of `table_size` rows (the benches' workload).
+pub fn write_only(tables: usize, table_size: usize) -> dm_testkit::workloads::Sysbench<'static> {
+    dm_testkit::workloads::Sysbench {
+        workload: "oltp_write_only",
+        tables,
+        table_size,
     }
 }

@@ -58,14 +58,7 @@ impl FullStages<'_> {
         match mode {
             TaskMode::Incremental => return Ok(None),
             TaskMode::Dump => {
-                dump_to_directory(
-                    &self.dump,
-                    self.filter,
-                    directory,
-                    self.config.compression,
-                    self.dump_progress.clone(),
-                )
-                .await?;
+                self.dump_files().await?;
                 return Ok(None);
             }
             _ => {}
@@ -89,20 +82,25 @@ impl FullStages<'_> {
             }
             TaskMode::All | TaskMode::Full => {
                 if !directory.join(METADATA_FILE).exists() {
-                    dump_to_directory(
-                        &self.dump,
-                        self.filter,
-                        directory,
-                        self.config.compression,
-                        self.dump_progress.clone(),
-                    )
-                    .await?;
+                    self.dump_files().await?;
                 }
                 self.load_files().await?
             }
             _ => self.load_files().await?,
         };
         Ok(hands_off.then_some(handoff))
+    }
+
+    async fn dump_files(&self) -> Result<(), DumpError> {
+        dump_to_directory(
+            &self.dump,
+            self.filter,
+            &self.config.directory,
+            self.config.compression,
+            self.dump_progress.clone(),
+        )
+        .await
+        .map(|_| ())
     }
 
     async fn load_files(&self) -> Result<Handoff, DumpError> {

@@ -1,5 +1,6 @@
 //! Shared workloads: SQL that tests of several crates run on a live upstream, so that one
-//! definition of "every type at its edge values" serves the sink, the syncer and the loader.
+//! definition of "every type at its edge values" serves the sink, the syncer and the loader;
+//! and [`Sysbench`], the one sysbench runner of the tests and benches.
 
 /// Database `d`: `types` (every MariaDB column type, a virtual generated column), `composite`
 /// (two-column primary key), `unique_only` (a NOT NULL unique key, no primary key) and `keyless`.
@@ -53,3 +54,47 @@ DELETE FROM d.keyless WHERE a = 1 LIMIT 1;
 UPDATE d.keyless SET b = 'y' WHERE a = 3;
 UPDATE d.keyless SET a = 20 WHERE a = 2;
 FLUSH BINARY LOGS;";
+
+/// A sysbench workload against a dm-testkit server: 127.0.0.1, user root, database `sbtest`
+/// (create it first), a fixed random seed so that runs repeat.
+#[derive(Clone, Copy, Debug)]
+pub struct Sysbench<'a> {
+    /// `oltp_write_only`, `oltp_insert`, `oltp_read_write`...
+    pub workload: &'a str,
+    /// Tables (`sbtest1`..).
+    pub tables: usize,
+    /// Rows per table at `prepare`.
+    pub table_size: usize,
+}
+
+impl Sysbench<'_> {
+    /// Runs `phase` (`prepare`, `run`, `cleanup`) with `extra` options (`--threads=2`...);
+    /// returns sysbench's report, or its error output.
+    pub fn run(&self, port: u16, phase: &str, extra: &[&str]) -> Result<String, String> {
+        let output = std::process::Command::new("sysbench")
+            .arg(self.workload)
+            .args([
+                "--db-driver=mysql",
+                "--mysql-host=127.0.0.1",
+                "--mysql-user=root",
+                "--mysql-db=sbtest",
+                "--rand-seed=1",
+            ])
+            .arg(format!("--mysql-port={port}"))
+            .arg(format!("--tables={}", self.tables))
+            .arg(format!("--table-size={}", self.table_size))
+            .args(extra)
+            .arg(phase)
+            .output()
+            .map_err(|error| format!("sysbench (scripts/setup.sh installs it): {error}"))?;
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        } else {
+            Err(format!(
+                "sysbench {} {phase}: {}",
+                self.workload,
+                String::from_utf8_lossy(&output.stderr)
+            ))
+        }
+    }
+}

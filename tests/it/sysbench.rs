@@ -2,7 +2,6 @@
 //! upstream MariaDB, replicated by the syncer to an empty downstream: every sbtest table equal by
 //! checksum after catch-up.
 
-use std::process::Command;
 use std::time::Duration;
 
 use dm::binlog::RemoteOptions;
@@ -10,31 +9,18 @@ use dm::core::{BinlogPosition, Location};
 use dm::sink::MySqlSinkOptions;
 use dm::syncer::config::InstanceRules;
 use dm::syncer::{SyncerSettings, SyncerStatus, run};
+use dm_testkit::workloads::Sysbench;
 use dm_testkit::{MariaDb, MariaDbOptions, compare_schemas, or_skip};
 
 fn sysbench(port: u16, workload: &str, phase: &str, extra: &[&str]) {
-    let port = format!("--mysql-port={port}");
-    let output = Command::new("sysbench")
-        .args([
-            workload,
-            "--db-driver=mysql",
-            "--mysql-host=127.0.0.1",
-            &port,
-            "--mysql-user=root",
-            "--mysql-db=sbtest",
-            "--tables=4",
-            "--table-size=2000",
-            "--rand-seed=7",
-        ])
-        .args(extra)
-        .arg(phase)
-        .output()
-        .expect("sysbench runs (scripts/setup.sh installs it)");
-    assert!(
-        output.status.success(),
-        "sysbench {workload} {phase}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let workload = Sysbench {
+        workload,
+        tables: 4,
+        table_size: 2000,
+    };
+    if let Err(error) = workload.run(port, phase, extra) {
+        panic!("{error}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

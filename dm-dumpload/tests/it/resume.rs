@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use dm_dumpload::{Compression, dump_to_directory, load_directory, migrate_stream};
 use dm_syncer::filter::BlockAllowList;
 use dm_testkit::or_skip;
-use dm_testkit::workloads::{EVERY_TYPE_SCHEMA, EVERY_TYPE_WRITES};
+use dm_testkit::workloads::{EVERY_TYPE_SCHEMA, EVERY_TYPE_WRITES, Sysbench};
 
 use crate::support::{assert_same, chunk_counts, dump_options, loader, progress, server};
 
@@ -49,26 +49,14 @@ impl Drop for Killed {
 }
 
 fn sysbench_prepare(port: u16) {
-    let output = Command::new("sysbench")
-        .args([
-            "oltp_write_only",
-            "--db-driver=mysql",
-            "--mysql-host=127.0.0.1",
-            &format!("--mysql-port={port}"),
-            "--mysql-user=root",
-            "--mysql-db=sbtest",
-            "--tables=8",
-            "--table-size=100000",
-            "--threads=2",
-            "prepare",
-        ])
-        .output()
-        .expect("sysbench runs (scripts/setup.sh installs it)");
-    assert!(
-        output.status.success(),
-        "sysbench prepare: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let workload = Sysbench {
+        workload: "oltp_write_only",
+        tables: 8,
+        table_size: 100_000,
+    };
+    if let Err(error) = workload.run(port, "prepare", &["--threads=2"]) {
+        panic!("{error}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,8 +3,6 @@
 //! (gzip) and through the direct stream; both equal to the upstream by checksum. A changed or
 //! truncated dump file is refused with its path and none of its rows stay.
 
-use std::collections::HashSet;
-
 use dm_dumpload::{
     Compression, DumpError, dump_to_directory, load_directory, migrate_stream, read_directory,
 };
@@ -89,8 +87,8 @@ async fn every_type_and_edge_tables_survive_files_and_stream() {
     );
 
     let load_progress = progress();
-    let loader = loader(&downstream, "files", 3);
-    load_directory(&loader, 3, &dump_path, load_progress.clone())
+    let files_loader = loader(&downstream, "files", 3);
+    load_directory(&files_loader, 3, &dump_path, load_progress.clone())
         .await
         .expect("load");
     assert_same(&upstream, &downstream, &SCHEMAS).await;
@@ -108,7 +106,7 @@ async fn every_type_and_edge_tables_survive_files_and_stream() {
         (dumped.header.chunk_count(), dumped.header.chunk_count())
     );
     // Loading a finished load again changes nothing and hands off the same location.
-    let handoff = load_directory(&loader, 3, &dump_path, progress())
+    let handoff = load_directory(&files_loader, 3, &dump_path, progress())
         .await
         .expect("again");
     assert_eq!(handoff.location, dumped.header.location);
@@ -120,16 +118,12 @@ async fn every_type_and_edge_tables_survive_files_and_stream() {
             .await
             .expect("drop");
     }
-    let loader = loader_for_stream(&downstream);
-    let handoff = migrate_stream(&options, &filter, &loader, progress(), progress())
+    let stream_loader = loader(&downstream, "stream", 2);
+    let handoff = migrate_stream(&options, &filter, &stream_loader, progress(), progress())
         .await
         .expect("stream");
     assert_eq!(handoff.safe_mode_until, None);
     assert_same(&upstream, &downstream, &SCHEMAS).await;
-}
-
-fn loader_for_stream(downstream: &dm_testkit::MariaDb) -> dm_dumpload::Loader {
-    loader(downstream, "stream", 2)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -190,7 +184,6 @@ async fn a_changed_or_truncated_dump_file_is_named_and_rolled_back() {
         let (_, loaded, _) = chunk_counts(&downstream, name).await;
         assert_eq!(loaded, 0);
     }
-    let _ = HashSet::<u8>::new();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -32,19 +32,53 @@ async fn sync_to_end(upstream: &MariaDb, downstream: &MariaDb, workers: usize) -
     sync_to_end_with(upstream, downstream, settings(workers)).await
 }
 
+/// The start of the upstream's first binlog.
+fn first_event() -> Location {
+    Location::from_position(BinlogPosition::parse("mysql-bin.000001:4").expect("start"))
+}
+
+/// A syncer from `upstream` (as replica `server_id`) to `downstream`, not yet started: the
+/// future to run and the sender that stops it. With `stop_at_end` it ends at the end of the
+/// binlog.
+fn syncer(
+    upstream: &MariaDb,
+    downstream: &MariaDb,
+    server_id: u32,
+    start: Location,
+    settings: SyncerSettings,
+    rules: InstanceRules,
+    stop_at_end: bool,
+) -> (
+    impl std::future::Future<Output = Result<SyncerStatus, dm_syncer::SyncerError>> + Send + 'static,
+    tokio::sync::watch::Sender<bool>,
+) {
+    let mut source = RemoteOptions::new("127.0.0.1", upstream.port(), "root", "", server_id);
+    source.stop_at_end = stop_at_end;
+    source.heartbeat_period = Duration::from_millis(500);
+    let sink = MySqlSinkOptions::new("127.0.0.1", downstream.port(), "root", "");
+    let (stop_sender, stop) = tokio::sync::watch::channel(false);
+    let (progress, _) = tokio::sync::watch::channel(SyncerStatus::default());
+    (
+        run(settings, source, start, sink, rules, stop, progress),
+        stop_sender,
+    )
+}
+
 async fn sync_to_end_with(
     upstream: &MariaDb,
     downstream: &MariaDb,
     settings: SyncerSettings,
 ) -> SyncerStatus {
-    let mut source = RemoteOptions::new("127.0.0.1", upstream.port(), "root", "", 501);
-    source.stop_at_end = true;
-    let start =
-        Location::from_position(BinlogPosition::parse("mysql-bin.000001:4").expect("start"));
-    let sink = MySqlSinkOptions::new("127.0.0.1", downstream.port(), "root", "");
-    let (_stop, stop) = tokio::sync::watch::channel(false);
-    let (progress, _) = tokio::sync::watch::channel(SyncerStatus::default());
-    run(settings, source, start, sink, rules(), stop, progress)
+    let (syncer, _stop) = syncer(
+        upstream,
+        downstream,
+        501,
+        first_event(),
+        settings,
+        rules(),
+        true,
+    );
+    syncer
         .await
         .unwrap_or_else(|error| panic!("syncer: {error}"))
 }
@@ -190,22 +224,16 @@ async fn crashes_at_random_points_lose_and_duplicate_nothing() {
         seed ^= seed >> 7;
         seed ^= seed << 17;
         let delay = Duration::from_millis(20 + seed % 150);
-        let mut source = RemoteOptions::new("127.0.0.1", upstream.port(), "root", "", 502);
-        source.stop_at_end = true;
-        let start =
-            Location::from_position(BinlogPosition::parse("mysql-bin.000001:4").expect("start"));
-        let sink = MySqlSinkOptions::new("127.0.0.1", downstream.port(), "root", "");
-        let (_stop, stop) = tokio::sync::watch::channel(false);
-        let (progress, _) = tokio::sync::watch::channel(SyncerStatus::default());
-        let task = tokio::spawn(run(
+        let (run, _stop) = syncer(
+            &upstream,
+            &downstream,
+            502,
+            first_event(),
             settings(4),
-            source,
-            start,
-            sink,
             rules(),
-            stop,
-            progress,
-        ));
+            true,
+        );
+        let task = tokio::spawn(run);
         tokio::time::sleep(delay).await;
         if !task.is_finished() {
             task.abort();
@@ -243,22 +271,16 @@ async fn a_downstream_that_goes_away_is_waited_for_and_caught_up_with() {
         .execute("CREATE DATABASE shop; CREATE TABLE shop.t (id INT PRIMARY KEY, v INT); INSERT INTO shop.t SELECT seq, seq FROM shop.seq_1_to_1000")
         .await
         .expect("write");
-    let mut source = RemoteOptions::new("127.0.0.1", upstream.port(), "root", "", 503);
-    source.heartbeat_period = Duration::from_millis(500);
-    let start =
-        Location::from_position(BinlogPosition::parse("mysql-bin.000001:4").expect("start"));
-    let sink = MySqlSinkOptions::new("127.0.0.1", downstream.port(), "root", "");
-    let (stop_sender, stop) = tokio::sync::watch::channel(false);
-    let (progress, _) = tokio::sync::watch::channel(SyncerStatus::default());
-    let syncer = tokio::spawn(run(
+    let (run, stop_sender) = syncer(
+        &upstream,
+        &downstream,
+        503,
+        first_event(),
         settings(2),
-        source,
-        start,
-        sink,
         rules(),
-        stop,
-        progress,
-    ));
+        false,
+    );
+    let syncer = tokio::spawn(run);
     dm_testkit::wait_for(
         "the first rows downstream",
         Duration::from_secs(30),
@@ -351,20 +373,20 @@ async fn shards_route_into_one_table_with_their_ddl() {
             RouteRule::new("schemas", "shop_*", None, "shop", None, true).expect("rule"),
         ],
     );
-    let mut source = RemoteOptions::new("127.0.0.1", upstream.port(), "root", "", 504);
-    source.stop_at_end = true;
-    let start =
-        Location::from_position(BinlogPosition::parse("mysql-bin.000001:4").expect("start"));
-    let sink = MySqlSinkOptions::new("127.0.0.1", downstream.port(), "root", "");
-    let (_stop, stop) = tokio::sync::watch::channel(false);
-    let (progress, _) = tokio::sync::watch::channel(SyncerStatus::default());
     let rules = InstanceRules {
         router,
         ..InstanceRules::default()
     };
-    run(settings(4), source, start, sink, rules, stop, progress)
-        .await
-        .unwrap_or_else(|error| panic!("syncer: {error}"));
+    let (run, _stop) = syncer(
+        &upstream,
+        &downstream,
+        504,
+        first_event(),
+        settings(4),
+        rules,
+        true,
+    );
+    run.await.unwrap_or_else(|error| panic!("syncer: {error}"));
     // The merged table holds every shard's rows, as the union of the upstream tables.
     let union = upstream
         .query(
@@ -407,11 +429,6 @@ async fn an_unsupported_statement_stops_the_task_and_skip_resumes_it() {
         .await
         .expect("workload");
     let run_with = |operators: Vec<(BinlogPosition, Operator)>| {
-        let mut source = RemoteOptions::new("127.0.0.1", upstream.port(), "root", "", 505);
-        source.stop_at_end = true;
-        let start =
-            Location::from_position(BinlogPosition::parse("mysql-bin.000001:4").expect("start"));
-        let sink = MySqlSinkOptions::new("127.0.0.1", downstream.port(), "root", "");
         let mut settings = settings(2);
         settings.operators = operators;
         let rules = InstanceRules {
@@ -421,9 +438,16 @@ async fn an_unsupported_statement_stops_the_task_and_skip_resumes_it() {
             ),
             ..InstanceRules::default()
         };
-        let (_stop, stop) = tokio::sync::watch::channel(false);
-        let (progress, _) = tokio::sync::watch::channel(SyncerStatus::default());
-        run(settings, source, start, sink, rules, stop, progress)
+        syncer(
+            &upstream,
+            &downstream,
+            505,
+            first_event(),
+            settings,
+            rules,
+            true,
+        )
+        .0
     };
     let error = run_with(Vec::new()).await.expect_err("unsupported");
     let message = error.to_string();
@@ -482,9 +506,6 @@ async fn safe_mode_until_the_exit_point_absorbs_rows_already_downstream() {
         .expect("dumped rows");
 
     let run_from = |safe_mode_until: Option<Location>| {
-        let mut source = RemoteOptions::new("127.0.0.1", upstream.port(), "root", "", 506);
-        source.stop_at_end = true;
-        let sink = MySqlSinkOptions::new("127.0.0.1", downstream.port(), "root", "");
         let mut settings = settings(2);
         settings.safe_mode_until = safe_mode_until;
         settings.task = if settings.safe_mode_until.is_some() {
@@ -492,17 +513,16 @@ async fn safe_mode_until_the_exit_point_absorbs_rows_already_downstream() {
         } else {
             "plain".into()
         };
-        let (_stop, stop) = tokio::sync::watch::channel(false);
-        let (progress, _) = tokio::sync::watch::channel(SyncerStatus::default());
-        run(
-            settings,
-            source,
+        syncer(
+            &upstream,
+            &downstream,
+            506,
             start.clone(),
-            sink,
+            settings,
             rules(),
-            stop,
-            progress,
+            true,
         )
+        .0
     };
     // Exact writes meet the copied rows: a duplicate key, the task stops.
     let error = run_from(None).await.expect_err("duplicate");
