@@ -28,6 +28,7 @@ CREATE DATABASE `we.ird db`;
 CREATE TABLE `we.ird db`.`ta``ble ☃` (`co l` INT PRIMARY KEY, `sel``ect` VARCHAR(10));
 INSERT INTO `we.ird db`.`ta``ble ☃` VALUES (1, 'a'), (2, 'b');
 CREATE VIEW edge.a_view AS SELECT id, v FROM edge.negative_keys WHERE v > 10;
+ANALYZE TABLE edge.many_ranges, edge.negative_keys;
 ";
 
 async fn wide_table(upstream: &dm_testkit::MariaDb) {
