@@ -20,7 +20,6 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use dm::binlog::{RemoteOptions, find_start_by_time};
 use dm::core::{BinlogFileName, BinlogPosition, Flavor, GtidSet, Location};
-use dm::sink::MySqlSinkOptions;
 use dm::syncer::config::{SourceConfig, TaskConfig};
 use dm::syncer::{SyncerSettings, SyncerStatus, run};
 use mysql_async::prelude::Queryable;
@@ -146,12 +145,7 @@ async fn main() -> anyhow::Result<()> {
     };
 
     let target = &task.target_database;
-    let mut sink = MySqlSinkOptions::new(&target.host, target.port, &target.user, &target.password);
-    sink.session_variables = target
-        .session
-        .iter()
-        .map(|(name, value)| (name.clone(), format!("'{}'", value.replace('\'', "''"))))
-        .collect();
+    let sink = target.sink_options();
     let metrics = dm::syncer::SyncerMetrics::new()?;
     let settings = SyncerSettings {
         task: task.name.clone(),
@@ -163,6 +157,7 @@ async fn main() -> anyhow::Result<()> {
         flavor,
         checkpoint_interval: Duration::from_secs(syncer.checkpoint_flush_interval.max(1)),
         safe_mode: syncer.safe_mode,
+        compact: syncer.compact.unwrap_or(true),
         case_sensitive: task.case_sensitive,
         metrics: Some(metrics.clone()),
         upstream: Some(remote.clone()),

@@ -20,10 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use dm::binlog::RemoteOptions;
 use dm::core::Flavor;
-use dm::dumpload::{
-    DumpLoadConfig, DumpOptions, FullStages, LoadOptions, Loader, Progress, SnapshotOptions,
-};
-use dm::sink::MySqlSinkOptions;
+use dm::dumpload::{DumpLoadConfig, FullStages, Loader, Progress};
 use dm::syncer::config::TaskConfig;
 use dm::syncer::{SyncerSettings, SyncerStatus, run};
 use dm_testkit::{MariaDb, MariaDbOptions, SchemaDifference, compare_schemas, sql};
@@ -275,32 +272,16 @@ async fn main() -> Result<()> {
 
     // Mode all: dump and load with a progress bar, then the syncer from the hand-off.
     println!("\nrunning the task in mode `all`: dump -> load -> sync");
-    let dump = DumpOptions {
-        snapshot: SnapshotOptions {
-            host: upstream_opts.ip_or_hostname().to_owned(),
-            port: upstream_opts.tcp_port(),
-            user: upstream_opts.user().unwrap_or("root").to_owned(),
-            password: upstream_opts.pass().unwrap_or("").to_owned(),
-            connections: config.threads,
-            consistency: config.consistency,
-            flavor,
-        },
-        limits: config.limits,
-        statement_bytes: config.statement_bytes,
+    let from = dm::syncer::config::DatabaseConfig {
+        host: upstream_opts.ip_or_hostname().to_owned(),
+        port: upstream_opts.tcp_port(),
+        user: upstream_opts.user().unwrap_or("root").to_owned(),
+        password: upstream_opts.pass().unwrap_or("").to_owned(),
+        ..Default::default()
     };
-    let target = &task.target_database;
-    let sink = MySqlSinkOptions::new(&target.host, target.port, &target.user, &target.password);
-    let loader = Loader::new(
-        LoadOptions {
-            sink: sink.clone(),
-            task: task.name.clone(),
-            source_id: instance.source_id.clone(),
-            meta_schema: task.meta_schema.clone(),
-            pool_size: config.pool_size,
-            on_duplicate: config.on_duplicate,
-        },
-        rules.router.clone(),
-    )?;
+    let dump = config.dump_options(&from, flavor);
+    let sink = task.target_database.sink_options();
+    let loader = Loader::new(config.load_options(&task, instance), rules.router.clone())?;
     let (dump_progress, load_progress) = (Arc::new(Progress::new()), Arc::new(Progress::new()));
     let (bar, ticker) = progress_bar(dump_progress.clone(), load_progress.clone())?;
     let started = Instant::now();

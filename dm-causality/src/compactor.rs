@@ -13,7 +13,7 @@
 //! | absent | absent | nothing | INSERT + DELETE |
 //! | absent | row b | INSERT b | INSERT + UPDATE |
 //! | row a | row b | UPDATE a→b (first before, last after) | UPDATE + UPDATE |
-//! | row a | row b, through a delete | REPLACE b (an idempotent insert) | DELETE + INSERT |
+//! | row a | row b, through a delete | UPDATE a→b (the row never left its identity) | DELETE + INSERT |
 //! | row a | row b, through a delete, identity moved | idempotent UPDATE a→b (delete a, replace b) | UPDATE (new PK) + DELETE + INSERT |
 //! | row a | absent | DELETE a (the original row) | UPDATE + DELETE |
 //!
@@ -360,13 +360,12 @@ fn emit(slot: RowSlot) -> Option<PendingChange> {
     let (kind, idempotent) = match (slot.original, slot.current) {
         (None, None) => return None,
         (None, Some(after)) => (RowChangeKind::Insert { after }, false),
-        // Deleted and inserted again under the same identity: one REPLACE does both.
-        (Some(_), Some(after)) if slot.through_delete && !slot.identity_moved => {
-            (RowChangeKind::Insert { after }, true)
-        }
+        // Deleted and inserted again under the same identity: an UPDATE a→b does both, and
+        // keeps `a`, whose unique values it frees, in sight of whoever orders the changes after
+        // (a REPLACE would free them unseen).
         // Moved to another identity on the way: REPLACE alone would leave the original row, so
         // an idempotent UPDATE (delete the original, replace the new) does both.
-        (Some(before), Some(after)) if slot.through_delete => {
+        (Some(before), Some(after)) if slot.through_delete && slot.identity_moved => {
             (RowChangeKind::Update { before, after }, true)
         }
         (Some(before), Some(after)) => (RowChangeKind::Update { before, after }, false),

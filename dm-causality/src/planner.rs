@@ -11,10 +11,16 @@
 //! multi-row statement applies its rows as one step, so two changes of one key (or one unique
 //! value) must not share a statement, or their order would be lost. Units are emitted in input
 //! order and each covers a contiguous range, so the plan never reorders anything.
+//!
+//! [`BatchPlanner::group`] comes before planning: when no two changes of a batch share a
+//! causality key (after compaction each row appears once; a shared unique value would make the
+//! order matter), their order cannot change the result, so it sorts them by table and statement
+//! kind (deletes, updates, inserts), and each table's changes of one kind become one statement
+//! instead of one per change.
 
 use std::ops::Range;
 
-use dm_core::{RowChange, RowChangeKind};
+use dm_core::{RowChange, RowChangeKind, TableRef};
 
 use crate::causality::KeyHasher;
 use crate::compactor::PendingChange;
@@ -105,6 +111,47 @@ impl BatchPlanner {
                 changes: start..changes.len(),
             });
         }
+    }
+}
+
+impl BatchPlanner {
+    /// Sorts `changes` by table (in order of first appearance) and statement kind (deletes,
+    /// updates, inserts) when no two of them share a causality key, so that order cannot matter;
+    /// otherwise leaves them as they are. Returns whether it sorted.
+    pub fn group<'keys>(
+        &mut self,
+        changes: &mut [PendingChange],
+        keys_for: impl Fn(&RowChange) -> &'keys TableKeys,
+    ) -> bool {
+        self.unit_keys.clear();
+        let mut tables: Vec<TableRef> = Vec::new();
+        for pending in changes.iter() {
+            keys_for(&pending.change).causality_keys(&pending.change, &mut self.keys);
+            for key in &self.keys {
+                if !self.unit_keys.insert(*key) {
+                    self.unit_keys.clear();
+                    return false;
+                }
+            }
+            if !tables.contains(pending.change.table()) {
+                tables.push(pending.change.table().clone());
+            }
+        }
+        self.unit_keys.clear();
+        let rank = |pending: &PendingChange| {
+            let table = tables
+                .iter()
+                .position(|table| table == pending.change.table())
+                .unwrap_or(usize::MAX);
+            let kind = match pending.change.kind() {
+                RowChangeKind::Delete { .. } => 0u8,
+                RowChangeKind::Update { .. } => 1,
+                RowChangeKind::Insert { .. } => 2,
+            };
+            (table, kind)
+        };
+        changes.sort_by_cached_key(rank);
+        true
     }
 }
 

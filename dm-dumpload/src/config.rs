@@ -20,14 +20,17 @@
 //!     direct: false              # true: dump straight into the loader, no files (ours)
 //! ```
 
-use dm_syncer::config::{InstanceConfig, TaskConfig};
+use dm_core::Flavor;
+use dm_syncer::config::{DatabaseConfig, InstanceConfig, TaskConfig};
 use serde::Deserialize;
 
 use crate::directory::Compression;
+use crate::dumper::DumpOptions;
 use crate::error::DumpError;
+use crate::loader::LoadOptions;
 use crate::loader::OnDuplicate;
 use crate::plan::ChunkLimits;
-use crate::snapshot::Consistency;
+use crate::snapshot::{Consistency, SnapshotOptions};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -233,6 +236,37 @@ impl DumpLoadConfig {
             )?,
             direct: loader.direct.unwrap_or(false),
         })
+    }
+}
+
+impl DumpLoadConfig {
+    /// How to dump `from` (a source's `from` section) with these options.
+    pub fn dump_options(&self, from: &DatabaseConfig, flavor: Flavor) -> DumpOptions {
+        DumpOptions {
+            snapshot: SnapshotOptions {
+                host: from.host.clone(),
+                port: from.port,
+                user: from.user.clone(),
+                password: from.password.clone(),
+                connections: self.threads,
+                consistency: self.consistency,
+                flavor,
+            },
+            limits: self.limits,
+            statement_bytes: self.statement_bytes,
+        }
+    }
+
+    /// How to load `task`'s target for `instance` with these options.
+    pub fn load_options(&self, task: &TaskConfig, instance: &InstanceConfig) -> LoadOptions {
+        LoadOptions {
+            sink: task.target_database.sink_options(),
+            task: task.name.clone(),
+            source_id: instance.source_id.clone(),
+            meta_schema: task.meta_schema.clone(),
+            pool_size: self.pool_size,
+            on_duplicate: self.on_duplicate,
+        }
     }
 }
 

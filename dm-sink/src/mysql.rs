@@ -122,6 +122,8 @@ pub struct MySqlSink {
     connection: Option<Conn>,
     targets: HashMap<TableRef, Arc<Target>>,
     statements: Vec<String>,
+    /// The multi-statement text being sent (kept to reuse its allocation).
+    packet: String,
 }
 
 /// Turns a client error into the sink's error: server errors keep their number (and class),
@@ -139,6 +141,26 @@ pub(crate) fn client_error(what: &str, sql: &str, error: mysql_async::Error) -> 
             reason: format!("{what}: {other}"),
         },
     }
+}
+
+/// Runs `statements` as one transaction, one round trip each: the slow path that names the
+/// statement the server refuses.
+async fn execute_one_by_one(
+    connection: &mut Conn,
+    what: &str,
+    statements: &[String],
+) -> Result<(), SinkError> {
+    connection
+        .query_drop("START TRANSACTION")
+        .await
+        .map_err(|error| client_error(what, "START TRANSACTION", error))?;
+    for sql in statements.iter().map(String::as_str).chain(["COMMIT"]) {
+        if let Err(error) = connection.query_drop(sql).await {
+            let _ = connection.query_drop("ROLLBACK").await;
+            return Err(client_error(what, sql, error));
+        }
+    }
+    Ok(())
 }
 
 fn shorten(sql: &str) -> String {
@@ -188,6 +210,7 @@ impl MySqlSink {
             connection: None,
             targets: HashMap::new(),
             statements: Vec::new(),
+            packet: String::new(),
         })
     }
 
@@ -268,11 +291,15 @@ impl MySqlSink {
         Ok(target)
     }
 
-    /// Builds the statements of a batch into `self.statements`.
-    async fn plan(&mut self, changes: &[RowChange], mode: ApplyMode) -> Result<(), SinkError> {
+    /// Builds the statements of a batch into `self.statements`; `idempotent(i)` says whether
+    /// change `i` must be written idempotently.
+    async fn plan(
+        &mut self,
+        changes: &[RowChange],
+        idempotent: impl Fn(usize) -> bool,
+    ) -> Result<(), SinkError> {
         let mut statements = std::mem::take(&mut self.statements);
         statements.clear();
-        let idempotent = mode == ApplyMode::Idempotent;
         let mut index = 0;
         while index < changes.len() {
             let change = &changes[index];
@@ -295,7 +322,9 @@ impl MySqlSink {
                 Insert(InsertVerb),
                 Delete,
             }
-            let run_of = |change: &RowChange| -> Option<Run> {
+            let run_of = |position: usize| -> Option<Run> {
+                let change = &changes[position];
+                let idempotent = idempotent(position);
                 match change.kind() {
                     RowChangeKind::Insert { .. } if idempotent => {
                         Some(Run::Insert(InsertVerb::Replace))
@@ -312,7 +341,8 @@ impl MySqlSink {
                     _ => None,
                 }
             };
-            let Some(run) = run_of(change) else {
+            let Some(run) = run_of(index) else {
+                let idempotent = idempotent(index);
                 // One statement (or two in safe mode) for this change alone.
                 let mut sql = String::new();
                 match change.kind() {
@@ -369,7 +399,7 @@ impl MySqlSink {
                 let same_layout = next.table() == change.table()
                     && (Arc::ptr_eq(next.schema(), layout)
                         || next.schema().columns() == layout.columns());
-                if !same_layout || run_of(next).as_ref() != Some(&run) {
+                if !same_layout || run_of(end).as_ref() != Some(&run) {
                     break;
                 }
                 bytes += next
@@ -400,30 +430,48 @@ impl MySqlSink {
         Ok(())
     }
 
+    /// Runs `self.statements` as one transaction. The statements travel packed into as few
+    /// multi-statement packets as `max_statement_bytes` allows (one round trip for a usual
+    /// batch, instead of one per statement). When the server refuses one, the transaction is
+    /// rolled back and run again one statement at a time, so that the error names its statement
+    /// (and a transient refusal, such as a deadlock, may pass the second time).
     async fn execute_batch(&mut self, what: &str) -> Result<(), SinkError> {
         let statements = std::mem::take(&mut self.statements);
+        let mut packet = std::mem::take(&mut self.packet);
+        let limit = self.options.max_statement_bytes;
         let connection = self.connection().await?;
-        let mut result = connection
-            .query_drop("START TRANSACTION")
-            .await
-            .map_err(|error| client_error(what, "START TRANSACTION", error));
-        if result.is_ok() {
-            for sql in &statements {
-                if let Err(error) = connection.query_drop(sql).await {
-                    result = Err(client_error(what, sql, error));
+        let mut result = Ok(());
+        packet.clear();
+        packet.push_str("START TRANSACTION");
+        for sql in statements.iter().map(String::as_str).chain(["COMMIT"]) {
+            if !packet.is_empty() && packet.len() + sql.len() + 1 > limit {
+                if let Err(error) = connection.query_drop(&packet).await {
+                    result = Err(error);
                     break;
                 }
+                packet.clear();
             }
+            if !packet.is_empty() {
+                packet.push(';');
+            }
+            packet.push_str(sql);
         }
         if result.is_ok() {
-            result = connection
-                .query_drop("COMMIT")
-                .await
-                .map_err(|error| client_error(what, "COMMIT", error));
-        } else {
-            let _ = connection.query_drop("ROLLBACK").await;
+            result = connection.query_drop(&packet).await;
         }
+        let result = match result {
+            Ok(()) => Ok(()),
+            Err(mysql_async::Error::Server(_)) => {
+                let _ = connection.query_drop("ROLLBACK").await;
+                execute_one_by_one(connection, what, &statements).await
+            }
+            Err(error) => {
+                let _ = connection.query_drop("ROLLBACK").await;
+                Err(client_error(what, "the transaction", error))
+            }
+        };
         self.statements = statements;
+        self.packet = packet;
         result
     }
 
@@ -450,10 +498,36 @@ impl MySqlSink {
         mode: ApplyMode,
         also: &[String],
     ) -> Result<(), SinkError> {
+        let idempotent = mode == ApplyMode::Idempotent;
+        self.apply(changes, |_| idempotent, also).await
+    }
+
+    /// Like [`MySqlSink::apply_changes_with`], with each change's mode: `idempotent[i]` says
+    /// whether change `i` must be written idempotently (as a compactor marks them).
+    pub async fn apply_marked_changes_with(
+        &mut self,
+        changes: &[RowChange],
+        idempotent: &[bool],
+        also: &[String],
+    ) -> Result<(), SinkError> {
+        self.apply(
+            changes,
+            |index| idempotent.get(index).copied().unwrap_or(true),
+            also,
+        )
+        .await
+    }
+
+    async fn apply(
+        &mut self,
+        changes: &[RowChange],
+        idempotent: impl Fn(usize) -> bool,
+        also: &[String],
+    ) -> Result<(), SinkError> {
         if changes.is_empty() && also.is_empty() {
             return Ok(());
         }
-        let planned = self.plan(changes, mode).await;
+        let planned = self.plan(changes, idempotent).await;
         self.settle(planned)?;
         self.statements.extend(also.iter().cloned());
         let what = match changes.first() {

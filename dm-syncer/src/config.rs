@@ -86,6 +86,21 @@ pub struct DatabaseConfig {
     pub max_allowed_packet: Option<u64>,
 }
 
+impl DatabaseConfig {
+    /// The sink options of this database: its address and its `session` variables (each value
+    /// sent as a quoted string, which the server converts as `SET SESSION` does).
+    pub fn sink_options(&self) -> dm_sink::MySqlSinkOptions {
+        let mut options =
+            dm_sink::MySqlSinkOptions::new(&self.host, self.port, &self.user, &self.password);
+        options.session_variables = self
+            .session
+            .iter()
+            .map(|(name, value)| (name.clone(), format!("'{}'", value.replace('\'', "''"))))
+            .collect();
+        options
+    }
+}
+
 /// `block-allow-list.<name>`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -199,9 +214,11 @@ pub struct SyncerConfig {
     /// Seconds between checkpoint flushes (DM default 30).
     #[serde(default = "default_flush_interval")]
     pub checkpoint_flush_interval: u64,
-    /// Merge changes to one row.
+    /// Merge the changes of one row within a worker transaction and group the rest into
+    /// multi-row statements. DM's default is off; ours is on (`compact: false` turns it off):
+    /// the compactor keeps the order of unique values, which DM's does not.
     #[serde(default)]
-    pub compact: bool,
+    pub compact: Option<bool>,
     /// Multi-row statements.
     #[serde(default)]
     pub multiple_rows: bool,
@@ -245,7 +262,7 @@ impl Default for SyncerConfig {
             batch: default_batch(),
             queue_size: default_queue_size(),
             checkpoint_flush_interval: default_flush_interval(),
-            compact: false,
+            compact: None,
             multiple_rows: false,
             safe_mode: false,
             safe_mode_duration: None,

@@ -23,7 +23,7 @@ use dm_binlog::{
     BinlogSource, ControlledEvent, EventData, QueryStatus, ReconnectPolicy, RowsKind,
     StreamController, TableMap, decode_rows,
 };
-use dm_causality::{CausalityDetector, Routing, TableKeys};
+use dm_causality::{BatchPlanner, CausalityDetector, Compactor, PendingChange, Routing, TableKeys};
 use dm_core::{
     ApplyMode, ClassifiedError, ErrorClass, Flavor, Location, RowChange, RowChangeKind, TableRef,
     TableSchema,
@@ -60,6 +60,9 @@ pub struct SyncerSettings {
     pub checkpoint_interval: Duration,
     /// Write every change idempotently (DM's `safe-mode: true`; not needed for exactly once).
     pub safe_mode: bool,
+    /// Merge the changes of one row within a worker transaction and group the rest by table and
+    /// kind into multi-row statements (DM's `compact`; on unless the task says `compact: false`).
+    pub compact: bool,
     /// Whether table names are case-sensitive.
     pub case_sensitive: bool,
     /// Where to export metrics (DM's names), if anywhere.
@@ -91,6 +94,7 @@ impl SyncerSettings {
             flavor: Flavor::MariaDb,
             checkpoint_interval: Duration::from_secs(30),
             safe_mode: false,
+            compact: true,
             case_sensitive: true,
             metrics: None,
             upstream: None,
@@ -154,6 +158,8 @@ fn warn(status: &mut SyncerStatus, warning: String) {
 enum Work {
     Change {
         change: RowChange,
+        /// The keys of the change's target table (for compaction and grouping).
+        keys: Arc<TableKeys>,
         sequence: u64,
         row: u32,
         /// Write it idempotently (safe mode).
@@ -230,7 +236,7 @@ fn already_applied(error: &SinkError) -> bool {
 struct Target {
     tracked: Arc<TableSchema>,
     layout: Arc<TableSchema>,
-    keys: TableKeys,
+    keys: Arc<TableKeys>,
     /// Indexes of the expression filters about this table, their columns checked.
     expression_filters: Vec<usize>,
 }
@@ -727,7 +733,7 @@ impl EventLoop {
                 )
                 .map_err(|error| SyncerError::State(error.to_string()))?,
             );
-            let keys = TableKeys::new(&routed, &tracked, &downstream);
+            let keys = Arc::new(TableKeys::new(&routed, &tracked, &downstream));
             let mut expression_filters = Vec::new();
             for (index, filter) in self.rules.expression_filters.iter().enumerate() {
                 if filter.applies_to(upstream) {
@@ -836,6 +842,7 @@ impl EventLoop {
                 continue;
             }
             target.keys.causality_keys(&change, &mut self.keys);
+            let keys = target.keys.clone();
             let (worker, sequence) = loop {
                 match self.detector.route(&self.keys) {
                     Routing::Assigned { worker, sequence } => break (worker, sequence),
@@ -885,6 +892,7 @@ impl EventLoop {
             self.queues[worker]
                 .send(Work::Change {
                     change,
+                    keys,
                     sequence,
                     row,
                     idempotent,
@@ -1069,11 +1077,10 @@ async fn run_worker(
     acks: mpsc::Sender<Ack>,
 ) {
     let batch_size = settings.batch.max(1);
-    let mut batch: Vec<RowChange> = Vec::with_capacity(batch_size);
+    let mut batch = WorkerBatch::new(batch_size, settings.compact);
     while let Some(first) = queue.recv().await {
         let mut last: Option<(u64, Location, u32)> = None;
         let mut forget_after = false;
-        let mut batch_mode = mode;
         let mut next = Some(first);
         while let Some(work) = next.take() {
             match work {
@@ -1084,16 +1091,14 @@ async fn run_worker(
                 }
                 Work::Change {
                     change,
+                    keys,
                     sequence,
                     row,
                     idempotent,
                 } => {
-                    if idempotent {
-                        batch_mode = ApplyMode::Idempotent;
-                    }
                     last = Some((sequence, change.location().clone(), row));
-                    batch.push(change);
-                    if batch.len() >= batch_size {
+                    batch.push(change, keys, idempotent || mode == ApplyMode::Idempotent);
+                    if batch.is_full() {
                         break;
                     }
                 }
@@ -1108,10 +1113,15 @@ async fn run_worker(
                 location,
                 row,
             });
+            batch.finish();
             let mut backoff = Duration::from_millis(100);
             loop {
                 match sink
-                    .apply_changes_with(&batch, batch_mode, std::slice::from_ref(&checkpoint))
+                    .apply_marked_changes_with(
+                        &batch.changes,
+                        &batch.idempotent,
+                        std::slice::from_ref(&checkpoint),
+                    )
                     .await
                 {
                     Ok(()) => break,
@@ -1133,6 +1143,88 @@ async fn run_worker(
         if forget_after {
             sink.forget_tables();
         }
+    }
+}
+
+/// One worker transaction being gathered: the changes in binlog order, or (compacting) merged
+/// per row and then grouped by table and kind when no two share a key.
+struct WorkerBatch {
+    compact: bool,
+    capacity: usize,
+    pushed: usize,
+    compactor: Compactor,
+    planner: BatchPlanner,
+    keys: HashMap<TableRef, Arc<TableKeys>>,
+    pending: Vec<PendingChange>,
+    /// What the sink applies, after [`WorkerBatch::finish`].
+    changes: Vec<RowChange>,
+    idempotent: Vec<bool>,
+}
+
+impl WorkerBatch {
+    fn new(capacity: usize, compact: bool) -> Self {
+        WorkerBatch {
+            compact,
+            capacity,
+            pushed: 0,
+            compactor: Compactor::new(capacity),
+            planner: BatchPlanner::new(capacity),
+            keys: HashMap::new(),
+            pending: Vec::with_capacity(capacity),
+            changes: Vec::with_capacity(capacity),
+            idempotent: Vec::with_capacity(capacity),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.pushed == 0
+    }
+
+    fn is_full(&self) -> bool {
+        self.pushed >= self.capacity
+    }
+
+    fn push(&mut self, change: RowChange, keys: Arc<TableKeys>, idempotent: bool) {
+        self.pushed += 1;
+        if !self.compact {
+            self.pending.push(PendingChange { change, idempotent });
+            return;
+        }
+        // A table's keys do not change within a batch: a DDL ends the batch first.
+        if !self.keys.contains_key(change.table()) {
+            self.keys.insert(change.table().clone(), keys.clone());
+        }
+        self.compactor.push(change, idempotent, &keys);
+    }
+
+    /// Compacts and groups what was pushed into `changes` and `idempotent`.
+    fn finish(&mut self) {
+        if self.compact {
+            self.compactor.drain_into(&mut self.pending);
+            let keys = &self.keys;
+            if self
+                .pending
+                .iter()
+                .all(|pending| keys.contains_key(pending.change.table()))
+            {
+                self.planner
+                    .group(&mut self.pending, |change| &keys[change.table()]);
+            }
+        }
+        self.changes.clear();
+        self.idempotent.clear();
+        for pending in self.pending.drain(..) {
+            self.changes.push(pending.change);
+            self.idempotent.push(pending.idempotent);
+        }
+    }
+
+    fn clear(&mut self) {
+        self.pushed = 0;
+        self.keys.clear();
+        self.pending.clear();
+        self.changes.clear();
+        self.idempotent.clear();
     }
 }
 

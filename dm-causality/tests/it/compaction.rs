@@ -54,7 +54,7 @@ proptest! {
 
 // -- the merge rules, one example each ---------------------------------------------------------
 
-fn row(id: u8, unique: u8, value: u8) -> ModelRow {
+pub fn row(id: u8, unique: u8, value: u8) -> ModelRow {
     ModelRow {
         id,
         unique: Some(unique),
@@ -62,20 +62,20 @@ fn row(id: u8, unique: u8, value: u8) -> ModelRow {
     }
 }
 
-fn insert(after: ModelRow) -> RowChange {
+pub fn insert(after: ModelRow) -> RowChange {
     change(RowChangeKind::Insert {
         after: after.to_row(),
     })
 }
 
-fn update(before: ModelRow, after: ModelRow) -> RowChange {
+pub fn update(before: ModelRow, after: ModelRow) -> RowChange {
     change(RowChangeKind::Update {
         before: before.to_row(),
         after: after.to_row(),
     })
 }
 
-fn delete(before: ModelRow) -> RowChange {
+pub fn delete(before: ModelRow) -> RowChange {
     change(RowChangeKind::Delete {
         before: before.to_row(),
     })
@@ -121,10 +121,16 @@ fn each_merge_rule() {
         compacted(&[update(a, b), delete(b)]),
         [(RowChangeKind::Delete { before: a.to_row() }, false)]
     );
-    // DELETE + INSERT -> one idempotent insert (REPLACE).
+    // DELETE + INSERT -> one UPDATE from the deleted row to the inserted one.
     assert_eq!(
         compacted(&[delete(a), insert(c)]),
-        [(RowChangeKind::Insert { after: c.to_row() }, true)]
+        [(
+            RowChangeKind::Update {
+                before: a.to_row(),
+                after: c.to_row()
+            },
+            false
+        )]
     );
 }
 

@@ -204,7 +204,7 @@ async fn crashes_at_random_points_lose_and_duplicate_nothing() {
          CREATE TABLE balances (account INT PRIMARY KEY, total INT);
          INSERT INTO balances SELECT seq, 0 FROM seq_1_to_50;",
     );
-    for round in 0..1500 {
+    for round in 0..4000 {
         workload.push_str(&format!(
             "INSERT INTO ledger VALUES ({a}, 10), ({a}, 10), ({b}, -5);
              UPDATE balances SET total = total + 15 WHERE account IN ({a}, {b});",
@@ -223,7 +223,7 @@ async fn crashes_at_random_points_lose_and_duplicate_nothing() {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        let delay = Duration::from_millis(20 + seed % 150);
+        let delay = Duration::from_millis(5 + seed % 100);
         let (run, _stop) = syncer(
             &upstream,
             &downstream,
