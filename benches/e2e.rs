@@ -2,18 +2,22 @@
 //! and in one run (`scripts/bench.sh`; `cargo bench --bench e2e -- [--quick]`).
 //!
 //! ```text
-//! upstream (sysbench prepare: 8 tables) --full--> ours (direct stream)       timed, checksummed
-//!                                        --full--> serial (ours, files)       timed, checksummed
-//!                                        --full--> optimistic (mydumper+myloader) timed, checksummed
-//!                                        --full--> aggressive (ours, untimed copy)
-//! then per workload (oltp_write_only, oltp_insert, oltp_update_non_index), a fixed binlog slice
-//! is generated upstream with every follower stopped, and each catches up from the same start:
-//!   ours        our syncer (a child process: its peak RSS is read from /proc)
+//! upstream (sysbench prepare: 8 tables) --full--> ours        (our direct stream)      timed
+//!                                        --full--> ours-tuned  (our files)              timed
+//!                                        --full--> serial      (mydumper + myloader)    timed
+//!                                        --full--> optimistic, aggressive (untimed copies)
+//! then per workload (oltp_write_only, oltp_insert, oltp_update_non_index) a fixed binlog slice
+//! is generated upstream with every follower stopped, and each catches up alone from where it
+//! stands (all stand at the same position):
+//!   ours        our syncer with DM's defaults (16 workers, batch 100), a child process whose
+//!               peak RSS and CPU time are read from /proc
+//!   ours-tuned  our syncer with 4 workers, batch 1000 (what suits a 2-core downstream)
 //!   serial      MariaDB replication, slave_parallel_threads=0
 //!   optimistic  MariaDB replication, 4 threads, optimistic
 //!   aggressive  MariaDB replication, 4 threads, aggressive
-//! every downstream is compared with the upstream by CHECKSUM TABLE after every workload;
-//! memory: ours alone catches up a write-only backlog twice as large; its peak RSS is compared.
+//! every server is compared with the upstream by CHECKSUM TABLE after every load and catch-up;
+//! after oltp_insert, the raw batched-INSERT capacity of a downstream is measured (baselines C);
+//! memory: ours alone catches up a write-only backlog twice as large; peak RSS is compared.
 //! ```
 //!
 //! Servers run with the baselines' settings (`../shared/reference/baselines.md`): 1 GiB buffer
@@ -271,8 +275,44 @@ fn run_child(arguments: &[&str]) -> Result<ChildResult> {
     })
 }
 
+/// Our syncer's configurations: DM's defaults, and the one that suits a 2-core downstream.
+#[derive(Clone, Copy, Debug)]
+struct Variant {
+    server: &'static str,
+    label: &'static str,
+    workers: usize,
+    batch: usize,
+}
+
+const VARIANTS: [Variant; 2] = [
+    Variant {
+        server: "ours",
+        label: "ours, DM defaults (16 workers, batch 100)",
+        workers: 16,
+        batch: 100,
+    },
+    Variant {
+        server: "ours-tuned",
+        label: "ours, 4 workers, batch 1000",
+        workers: 4,
+        batch: 1000,
+    },
+];
+
+/// A downstream of ours and its task file.
+struct Ours {
+    variant: Variant,
+    server: MariaDb,
+    task: PathBuf,
+}
+
 /// Our task file for a downstream: DM's format, as a user writes it.
-fn task_file(downstream: &MariaDb, directory: &Path, start: &(String, u64)) -> String {
+fn task_file(
+    downstream: &MariaDb,
+    directory: &Path,
+    start: &(String, u64),
+    variant: Variant,
+) -> String {
     format!(
         "name: bench
 task-mode: all
@@ -311,23 +351,28 @@ mysql-instances:
 ",
         port = downstream.port(),
         directory = directory.display(),
-        workers = std::env::var("DM_BENCH_WORKERS").unwrap_or_else(|_| "16".into()),
-        batch = std::env::var("DM_BENCH_BATCH").unwrap_or_else(|_| "100".into()),
+        workers = variant.workers,
+        batch = variant.batch,
         file = start.0,
         position = start.1,
     )
 }
 
-fn write_task(work: &Path, downstream: &MariaDb, start: &(String, u64)) -> Result<PathBuf> {
+fn write_task(
+    work: &Path,
+    downstream: &MariaDb,
+    start: &(String, u64),
+    variant: Variant,
+) -> Result<PathBuf> {
     let path = work.join(format!("{}.yaml", downstream.name()));
     std::fs::write(
         &path,
-        task_file(downstream, &work.join(downstream.name()), start),
+        task_file(downstream, &work.join(downstream.name()), start, variant),
     )?;
     Ok(path)
 }
 
-fn run_tool(program: &str, arguments: &[String]) -> Result<f64> {
+fn run_tool(program: &str, arguments: &[&str]) -> Result<f64> {
     let started = Instant::now();
     let output = Command::new(program)
         .args(arguments)
@@ -340,6 +385,84 @@ fn run_tool(program: &str, arguments: &[String]) -> Result<f64> {
         );
     }
     Ok(started.elapsed().as_secs_f64())
+}
+
+/// Timed rounds of each full migration tool (the median is reported).
+const FULL_ROUNDS: usize = 3;
+
+/// One full-migration tool and its empty target.
+struct FullTool<'a> {
+    label: &'static str,
+    target: &'a MariaDb,
+    runs: Vec<FullRun>,
+}
+
+impl<'a> FullTool<'a> {
+    fn new(label: &'static str, target: &'a MariaDb) -> Self {
+        FullTool {
+            label,
+            target,
+            runs: Vec::new(),
+        }
+    }
+}
+
+struct FullRun {
+    seconds: f64,
+    dump_seconds: f64,
+    our_cpu: Option<f64>,
+    peak_rss_kib: Option<u64>,
+    downstream_cpu: f64,
+}
+
+/// mydumper then myloader (`-t 4`, 20 000 rows per file), as baselines.md runs them.
+fn mydumper_and_myloader(work: &Path, port: &str, target: &MariaDb) -> Result<FullRun> {
+    let directory = work.join("mydumper");
+    let directory = path_text(&directory)?;
+    let threads = THREADS.to_string();
+    let rows = CHUNK_ROWS.to_string();
+    let dump_seconds = run_tool(
+        "mydumper",
+        &[
+            "-h",
+            "127.0.0.1",
+            "-P",
+            port,
+            "-u",
+            "root",
+            "-B",
+            "sbtest",
+            "-t",
+            &threads,
+            "-r",
+            &rows,
+            "-o",
+            directory,
+        ],
+    )?;
+    let target_port = target.port().to_string();
+    let load_seconds = run_tool(
+        "myloader",
+        &[
+            "-h",
+            "127.0.0.1",
+            "-P",
+            &target_port,
+            "-u",
+            "root",
+            "-d",
+            directory,
+            "-t",
+            &threads,
+        ],
+    )?;
+    Ok(FullRun {
+        seconds: dump_seconds + load_seconds,
+        dump_seconds,
+        our_cpu: None,
+        peak_rss_kib: None,
+        downstream_cpu: 0.0,
+    })
 }
 
 /// One row of the report.
@@ -356,20 +479,30 @@ impl Row {
     fn rate(&self) -> f64 {
         self.rows as f64 / self.seconds.max(1e-9)
     }
+
+    fn is_ours(&self) -> bool {
+        self.tool.starts_with("ours")
+    }
 }
 
 async fn harness(scale: Scale, focus: Option<String>) -> Result<()> {
     let focused = focus.is_some();
     let work = tempfile::tempdir()?;
-    println!("starting 5 servers ...");
-    let upstream = start_server("upstream").await?;
-    let ours = start_server("ours").await?;
-    let mut replicas = Vec::new();
     let followers = if focused {
         &REPLICAS[..1]
     } else {
         &REPLICAS[..]
     };
+    println!(
+        "starting {} servers ...",
+        1 + VARIANTS.len() + followers.len()
+    );
+    let upstream = start_server("upstream").await?;
+    let mut ours_servers = Vec::new();
+    for variant in VARIANTS {
+        ours_servers.push((variant, start_server(variant.server).await?));
+    }
+    let mut replicas = Vec::new();
     for (name, _, _) in followers {
         replicas.push(start_server(name).await?);
     }
@@ -405,92 +538,113 @@ async fn harness(scale: Scale, focus: Option<String>) -> Result<()> {
     .parse()
     .unwrap_or(0.0);
     let start = upstream.binlog_position().await?;
-
-    // Full: ours (direct stream, files) and mydumper + myloader, each into an empty server.
-    println!("full migration: {rows_total} rows, {megabytes:.1} MB of InnoDB data and indexes");
-    let full_row = |workload: &str, tool: &str, seconds: f64, extra: String| Row {
-        section: "full",
-        workload: workload.to_owned(),
-        tool: tool.to_owned(),
-        rows: rows_total,
-        seconds,
-        extra: format!("{:.1} MB/s{extra}", megabytes / seconds.max(1e-9)),
-    };
-    let workload = format!("dump+load {tables}x{}", scale.table_size);
-    let task = write_task(work.path(), &ours, &start)?;
     let port = upstream.port().to_string();
-    let result = run_child(&["full", "stream", path_text(&task)?, &port])?;
-    verify(&upstream, &ours, tables).await?;
-    report.push(full_row(
-        &workload,
-        "ours, direct stream",
-        result.seconds,
-        format!(", peak RSS {} MiB", result.get("peak_rss_kib")? >> 10),
-    ));
-    let task = write_task(work.path(), &replicas[0], &start)?;
-    let result = run_child(&["full", "files", path_text(&task)?, &port])?;
-    verify(&upstream, &replicas[0], tables).await?;
-    report.push(full_row(
-        &workload,
-        "ours, files",
-        result.seconds,
-        format!(
-            ", dump {:.1} s + load {:.1} s, peak RSS {} MiB",
-            result.seconds_of("dump_seconds"),
-            result.seconds_of("load_seconds"),
-            result.get("peak_rss_kib")? >> 10
-        ),
-    ));
-    if !focused {
-        let dump_directory = work.path().join("mydumper");
-        let dump_seconds = run_tool(
-            "mydumper",
-            &[
-                "-h".into(),
-                "127.0.0.1".into(),
-                "-P".into(),
-                port.clone(),
-                "-u".into(),
-                "root".into(),
-                "-B".into(),
-                "sbtest".into(),
-                "-t".into(),
-                THREADS.to_string(),
-                "-r".into(),
-                CHUNK_ROWS.to_string(),
-                "-o".into(),
-                dump_directory.display().to_string(),
-            ],
-        )?;
-        let load_seconds = run_tool(
-            "myloader",
-            &[
-                "-h".into(),
-                "127.0.0.1".into(),
-                "-P".into(),
-                replicas[1].port().to_string(),
-                "-u".into(),
-                "root".into(),
-                "-d".into(),
-                dump_directory.display().to_string(),
-                "-t".into(),
-                THREADS.to_string(),
-            ],
-        )?;
-        verify(&upstream, &replicas[1], tables).await?;
-        report.push(full_row(
-            &workload,
-            "mydumper + myloader",
-            dump_seconds + load_seconds,
-            format!(", dump {dump_seconds:.1} s + load {load_seconds:.1} s"),
-        ));
-        // The last follower's copy, untimed.
-        let task = write_task(work.path(), &replicas[2], &start)?;
+
+    // Full: ours (direct stream, files) and mydumper + myloader, each into an empty server,
+    // in rounds (the order rotates); the other followers get an untimed copy.
+    println!("full migration: {rows_total} rows, {megabytes:.1} MB of InnoDB data and indexes");
+    let mut ours = Vec::new();
+    for (variant, server) in ours_servers {
+        let task = write_task(work.path(), &server, &start, variant)?;
+        ours.push(Ours {
+            variant,
+            server,
+            task,
+        });
+    }
+    let mut copies = replicas.iter();
+    let mydumper_target = if focused { None } else { copies.next() };
+    let mut tools: Vec<FullTool> = vec![
+        FullTool::new("ours, direct stream", &ours[0].server),
+        FullTool::new("ours, files", &ours[1].server),
+    ];
+    if let Some(target) = mydumper_target {
+        tools.push(FullTool::new("mydumper + myloader", target));
+    }
+    let rounds = if focused { 1 } else { FULL_ROUNDS };
+    for round in 0..rounds {
+        let count = tools.len();
+        for index in 0..count {
+            let tool = &mut tools[(index + round) % count];
+            tool.target
+                .execute("DROP DATABASE IF EXISTS sbtest; DROP DATABASE IF EXISTS dm_meta")
+                .await?;
+            // The task's dump directory: `<loaders dir>.<task name>`.
+            let _ =
+                std::fs::remove_dir_all(work.path().join(format!("{}.bench", tool.target.name())));
+            let _ = std::fs::remove_dir_all(work.path().join("mydumper"));
+            let cpu_before = server_cpu(tool.target);
+            let run = if tool.label == "mydumper + myloader" {
+                mydumper_and_myloader(work.path(), &port, tool.target)?
+            } else {
+                let how = if tool.label.ends_with("stream") {
+                    "stream"
+                } else {
+                    "files"
+                };
+                let task = ours
+                    .iter()
+                    .find(|ours| std::ptr::eq(&ours.server, tool.target))
+                    .map(|ours| ours.task.clone())
+                    .context("the task of our target")?;
+                let result = run_child(&["full", how, path_text(&task)?, &port])?;
+                FullRun {
+                    seconds: result.seconds,
+                    dump_seconds: result.seconds_of("dump_seconds"),
+                    our_cpu: Some(result.seconds_of("cpu_seconds")),
+                    peak_rss_kib: Some(result.get("peak_rss_kib")?),
+                    downstream_cpu: 0.0,
+                }
+            };
+            let run = FullRun {
+                downstream_cpu: server_cpu(tool.target) - cpu_before,
+                ..run
+            };
+            verify(&upstream, tool.target, tables).await?;
+            println!("  {}: {:.2} s", tool.label, run.seconds);
+            tool.runs.push(run);
+        }
+    }
+    for tool in &mut tools {
+        tool.runs
+            .sort_by(|left, right| left.seconds.total_cmp(&right.seconds));
+        let median = &tool.runs[tool.runs.len() / 2];
+        let all: Vec<String> = tool
+            .runs
+            .iter()
+            .map(|run| format!("{:.2}", run.seconds))
+            .collect();
+        let mut extra = format!(
+            "{:.1} MB/s; median of {} s",
+            megabytes / median.seconds.max(1e-9),
+            all.join(" / ")
+        );
+        if median.dump_seconds > 0.0 {
+            let _ = write!(extra, "; dump {:.1} s", median.dump_seconds);
+        }
+        let _ = write!(extra, "; CPU s: downstream {:.1}", median.downstream_cpu);
+        if let Some(cpu) = median.our_cpu {
+            let _ = write!(extra, ", ours {cpu:.1}");
+        }
+        if let Some(peak) = median.peak_rss_kib {
+            let _ = write!(extra, "; peak RSS {} MiB", peak >> 10);
+        }
+        report.push(Row {
+            section: "full",
+            workload: format!("dump+load {tables}x{}", scale.table_size),
+            tool: tool.label.to_owned(),
+            rows: rows_total,
+            seconds: median.seconds,
+            extra,
+        });
+    }
+    for target in copies {
+        let task = write_task(work.path(), target, &start, VARIANTS[0])?;
         run_child(&["full", "stream", path_text(&task)?, &port])?;
-        verify(&upstream, &replicas[2], tables).await?;
+        verify(&upstream, target, tables).await?;
     }
 
-    // Incremental: the followers start where the copies were taken.
+    // Incremental: every follower starts where the copies were taken.
     for replica in &replicas {
         replica
             .execute(&format!(
@@ -501,47 +655,34 @@ async fn harness(scale: Scale, focus: Option<String>) -> Result<()> {
             ))
             .await?;
     }
-    let ours_task = write_task(work.path(), &ours, &start)?;
     let workloads = [
         ("oltp_write_only", scale.write_only_events),
         ("oltp_insert", scale.insert_events),
         ("oltp_update_non_index", scale.update_events),
     ];
-    let mut write_only_peak = 0;
+    let mut peaks = Vec::new();
     for &(name, events) in workloads
         .iter()
         .filter(|(name, _)| focus.as_deref().is_none_or(|focus| focus == *name))
     {
-        let result = incremental(
-            &upstream,
-            &ours,
-            &replicas,
-            &ours_task,
-            Sysbench {
-                workload: name,
-                tables,
-                table_size: scale.table_size,
-            },
-            events,
-            &mut report,
-        )
-        .await?;
+        let workload = Sysbench {
+            workload: name,
+            tables,
+            table_size: scale.table_size,
+        };
+        let workload_peaks =
+            incremental(&upstream, &ours, &replicas, workload, events, &mut report).await?;
         if name == "oltp_write_only" {
-            write_only_peak = result;
+            peaks = workload_peaks;
+        }
+        if name == "oltp_insert" {
+            raw_insert_capacity(&ours[1].server, events, &mut report).await?;
         }
     }
 
     // Memory: twice the write-only backlog, ours alone.
     if !focused {
-        memory(
-            &upstream,
-            &ours,
-            &ours_task,
-            scale,
-            write_only_peak,
-            &mut report,
-        )
-        .await?;
+        memory(&upstream, &ours, scale, &peaks, &mut report).await?;
     }
     let text = render(&report, &machine(), &version, scale);
     println!("\n{text}");
@@ -551,39 +692,121 @@ async fn harness(scale: Scale, focus: Option<String>) -> Result<()> {
     Ok(())
 }
 
-/// Ours alone catches up a write-only backlog twice the size of the first.
+/// Each of ours alone catches up a write-only backlog twice the size of the first.
 async fn memory(
     upstream: &MariaDb,
-    ours: &MariaDb,
-    ours_task: &Path,
+    ours: &[Ours],
     scale: Scale,
-    write_only_peak: u64,
+    peaks: &[u64],
     report: &mut Vec<Row>,
 ) -> Result<()> {
-    let tables = scale.tables;
     let port = upstream.port().to_string();
     let events = scale.write_only_events * 2;
     println!("memory: oltp_write_only, {events} transactions, ours alone ...");
     let generation = Sysbench {
         workload: "oltp_write_only",
-        tables,
+        tables: scale.tables,
         table_size: scale.table_size,
     };
     generate(upstream, generation, events)?;
-    let result = run_child(&["sync", path_text(ours_task)?, &port])?;
-    verify(upstream, ours, tables).await?;
-    let doubled_peak = result.get("peak_rss_kib")?;
+    for (index, ours) in ours.iter().enumerate() {
+        let result = run_child(&["sync", path_text(&ours.task)?, &port])?;
+        verify(upstream, &ours.server, scale.tables).await?;
+        let peak = result.get("peak_rss_kib")?;
+        report.push(Row {
+            section: "memory",
+            workload: format!("oltp_write_only, {events} trx (2x the backlog above)"),
+            tool: ours.variant.label.into(),
+            rows: result.get("rows")?,
+            seconds: result.seconds,
+            extra: format!(
+                "peak RSS {} MiB (1x backlog: {} MiB)",
+                peak >> 10,
+                peaks.get(index).copied().unwrap_or(0) >> 10
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The downstream's raw capacity for batched inserts, as baselines.md measures it: sysbench-
+/// shaped rows with explicit keys, 1000 per INSERT, 8 connections, binlog off, statements
+/// built before the clock starts.
+async fn raw_insert_capacity(server: &MariaDb, rows: usize, report: &mut Vec<Row>) -> Result<()> {
+    const PER_STATEMENT: usize = 1000;
+    const CONNECTIONS: usize = 8;
+    let mut setup = String::from("CREATE DATABASE rawcap;");
+    for table in 1..=8 {
+        let _ = write!(
+            setup,
+            "CREATE TABLE rawcap.t{table} (id INT NOT NULL PRIMARY KEY, k INT NOT NULL DEFAULT 0, c CHAR(120) NOT NULL DEFAULT '', pad CHAR(60) NOT NULL DEFAULT '', KEY k_1 (k));"
+        );
+    }
+    server.execute(&setup).await?;
+    let mut statements = Vec::new();
+    let mut id = 0usize;
+    while id < rows {
+        let table = statements.len() % 8 + 1;
+        let mut sql = format!("INSERT INTO rawcap.t{table} (id, k, c, pad) VALUES ");
+        for index in 0..PER_STATEMENT.min(rows - id) {
+            id += 1;
+            let _ = write!(
+                sql,
+                "{}({id}, {}, '{:011}-{:011}-{:011}-{:011}-{:011}-{:011}-{:011}-{:011}-{:011}-{:011}', '{:011}-{:011}-{:011}-{:011}-{:011}')",
+                if index == 0 { "" } else { ", " },
+                id * 7 % 100_000,
+                id,
+                id * 3,
+                id * 5,
+                id * 7,
+                id * 11,
+                id * 13,
+                id * 17,
+                id * 19,
+                id * 23,
+                id * 29,
+                id * 31,
+                id * 37,
+                id * 41,
+                id * 43,
+                id * 47
+            );
+        }
+        statements.push(sql);
+    }
+    let mut connections = Vec::new();
+    for _ in 0..CONNECTIONS {
+        let mut connection = server.connect().await?;
+        mysql_async::prelude::Queryable::query_drop(&mut connection, "SET SESSION sql_log_bin = 0")
+            .await?;
+        connections.push(connection);
+    }
+    let mut shares: Vec<Vec<String>> = vec![Vec::new(); CONNECTIONS];
+    for (index, statement) in statements.into_iter().enumerate() {
+        shares[index % CONNECTIONS].push(statement);
+    }
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for (mut connection, share) in connections.into_iter().zip(shares) {
+        tasks.push(tokio::spawn(async move {
+            for statement in share {
+                mysql_async::prelude::Queryable::query_drop(&mut connection, statement).await?;
+            }
+            Ok::<_, mysql_async::Error>(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    server.execute("DROP DATABASE rawcap").await?;
     report.push(Row {
-        section: "memory",
-        workload: format!("oltp_write_only, {events} trx (2x backlog)"),
-        tool: "ours".into(),
-        rows: result.get("rows")?,
-        seconds: result.seconds,
-        extra: format!(
-            "peak RSS {} MiB (1x backlog: {} MiB)",
-            doubled_peak >> 10,
-            write_only_peak >> 10
-        ),
+        section: "incremental",
+        workload: format!("oltp_insert ({rows} row changes)"),
+        tool: "downstream raw capacity: INSERT 1000 rows/statement, 8 connections".into(),
+        rows: rows as u64,
+        seconds,
+        extra: "binlog off, statements built before the clock (baselines.md C)".into(),
     });
     Ok(())
 }
@@ -606,12 +829,12 @@ fn generate(upstream: &MariaDb, workload: Sysbench<'_>, events: usize) -> Result
 }
 
 /// With `DM_BENCH_PERF=<directory>`, `perf record -a -g` runs while ours catches up, into
-/// `<directory>/<workload>.perf` (read it with `perf report -i`).
-fn start_profiler(workload: &str) -> Result<Option<std::process::Child>> {
+/// `<directory>/<workload>-<server>.perf` (read it with `perf report -i`).
+fn start_profiler(name: &str) -> Result<Option<std::process::Child>> {
     let Some(directory) = std::env::var_os("DM_BENCH_PERF") else {
         return Ok(None);
     };
-    let output = Path::new(&directory).join(format!("{workload}.perf"));
+    let output = Path::new(&directory).join(format!("{name}.perf"));
     let child = Command::new("perf")
         .args(["record", "-a", "-g", "-F", "499", "-o"])
         .arg(&output)
@@ -633,17 +856,16 @@ fn stop_profiler(profiler: Option<std::process::Child>) -> Result<()> {
     Ok(())
 }
 
-/// One incremental workload: generate the slice, then each follower catches up alone. Returns
-/// our peak RSS in KiB.
+/// One incremental workload: generate the slice with every follower stopped, then each
+/// catches up alone from where it stood. Returns our peak RSS (KiB) per variant.
 async fn incremental(
     upstream: &MariaDb,
-    ours: &MariaDb,
+    ours: &[Ours],
     replicas: &[MariaDb],
-    ours_task: &Path,
     workload: Sysbench<'_>,
     events: usize,
     report: &mut Vec<Row>,
-) -> Result<u64> {
+) -> Result<Vec<u64>> {
     println!(
         "incremental: {} x {events} transactions ...",
         workload.workload
@@ -653,36 +875,43 @@ async fn incremental(
     let generated = started.elapsed().as_secs_f64();
     let (end_file, end_position) = upstream.binlog_position().await?;
     let port = upstream.port().to_string();
+    println!("  generated in {generated:.1} s");
 
-    let load = load_average();
-    let cpu_before = (server_cpu(upstream), server_cpu(ours));
-    let profiler = start_profiler(workload.workload)?;
-    let result = run_child(&["sync", path_text(ours_task)?, &port]);
-    stop_profiler(profiler)?;
-    let result = result?;
-    let cpu = format!(
-        "CPU s: ours {:.1}, downstream {:.1}, upstream {:.1}",
-        result.seconds_of("cpu_seconds"),
-        server_cpu(ours) - cpu_before.1,
-        server_cpu(upstream) - cpu_before.0
-    );
-    verify(upstream, ours, workload.tables).await?;
-    let rows = result.get("rows")?;
-    let peak = result.get("peak_rss_kib")?;
-    println!(
-        "  generated in {generated:.1} s ({:.0} rows/s); ours: {:.1} s",
-        rows as f64 / generated,
-        result.seconds
-    );
+    let mut peaks = Vec::new();
+    let mut rows = 0;
+    let mut ours_rows = Vec::new();
+    for ours in ours {
+        let load = load_average();
+        let cpu_before = (server_cpu(upstream), server_cpu(&ours.server));
+        let profiler = start_profiler(&format!("{}-{}", workload.workload, ours.variant.server))?;
+        let result = run_child(&["sync", path_text(&ours.task)?, &port]);
+        stop_profiler(profiler)?;
+        let result = result?;
+        let cpu = format!(
+            "CPU s: ours {:.1}, downstream {:.1}, upstream {:.1}",
+            result.seconds_of("cpu_seconds"),
+            server_cpu(&ours.server) - cpu_before.1,
+            server_cpu(upstream) - cpu_before.0
+        );
+        verify(upstream, &ours.server, workload.tables).await?;
+        rows = result.get("rows")?;
+        let peak = result.get("peak_rss_kib")?;
+        peaks.push(peak);
+        println!("  {}: {:.1} s", ours.variant.label, result.seconds);
+        ours_rows.push(Row {
+            section: "incremental",
+            workload: String::new(),
+            tool: ours.variant.label.into(),
+            rows,
+            seconds: result.seconds,
+            extra: format!("peak RSS {} MiB, {cpu}, load {load}", peak >> 10),
+        });
+    }
     let name = format!("{} ({rows} row changes)", workload.workload);
-    report.push(Row {
-        section: "incremental",
-        workload: name.clone(),
-        tool: "ours (dm-syncer)".into(),
-        rows,
-        seconds: result.seconds,
-        extra: format!("peak RSS {} MiB, {cpu}, load {load}", peak >> 10),
-    });
+    for mut row in ours_rows {
+        row.workload = name.clone();
+        report.push(row);
+    }
     for (replica, (_, threads, mode)) in replicas.iter().zip(REPLICAS) {
         let load = load_average();
         replica
@@ -726,10 +955,10 @@ async fn incremental(
             extra: format!("{cpu}, load {load}"),
         });
     }
-    Ok(peak)
+    Ok(peaks)
 }
 
-/// The report: one table per section, ratios against the alternatives.
+/// The report: one table, with ours against each alternative.
 fn render(report: &[Row], machine: &str, version: &str, scale: Scale) -> String {
     let mut text = String::new();
     let _ = writeln!(
@@ -742,16 +971,16 @@ fn render(report: &[Row], machine: &str, version: &str, scale: Scale) -> String 
         "| section | workload | tool | rows | seconds | rows/s | ours vs this | notes |\n|---|---|---|---:|---:|---:|---:|---|"
     );
     for row in report {
-        let ours = report.iter().find(|candidate| {
-            candidate.section == row.section
-                && candidate.workload == row.workload
-                && candidate.tool.starts_with("ours")
-        });
-        let ratio = match ours {
-            Some(ours) if !row.tool.starts_with("ours") => {
-                format!("{:.2}x", ours.rate() / row.rate().max(1e-9))
-            }
-            _ => String::new(),
+        let ratios: Vec<String> = if row.is_ours() {
+            Vec::new()
+        } else {
+            report
+                .iter()
+                .filter(|ours| {
+                    ours.is_ours() && ours.section == row.section && ours.workload == row.workload
+                })
+                .map(|ours| format!("{:.2}x", ours.rate() / row.rate().max(1e-9)))
+                .collect()
         };
         let _ = writeln!(
             text,
@@ -762,10 +991,15 @@ fn render(report: &[Row], machine: &str, version: &str, scale: Scale) -> String 
             row.rows,
             row.seconds,
             row.rate(),
-            ratio,
+            ratios.join(" / "),
             row.extra
         );
     }
+    let _ = writeln!(
+        text,
+        "\n\"ours vs this\": our rate divided by this row's, for each of our rows of the same \
+         workload in table order (full: direct stream / files; incremental: DM defaults / tuned)."
+    );
     text
 }
 
@@ -887,9 +1121,10 @@ mod child {
                 )
                 .await?;
                 println!(
-                    "result seconds={:.3} peak_rss_kib={}",
+                    "result seconds={:.3} peak_rss_kib={} cpu_seconds={:.2}",
                     started.elapsed().as_secs_f64(),
-                    peak_rss_kib()
+                    peak_rss_kib(),
+                    super::cpu_seconds("self")
                 );
             }
             "files" => {
@@ -904,9 +1139,10 @@ mod child {
                 let dumped = started.elapsed().as_secs_f64();
                 load_directory(&loader, config.pool_size, &config.directory, progress()).await?;
                 println!(
-                    "result dump_seconds={dumped:.3} load_seconds={:.3} peak_rss_kib={}",
+                    "result dump_seconds={dumped:.3} load_seconds={:.3} peak_rss_kib={} cpu_seconds={:.2}",
                     started.elapsed().as_secs_f64() - dumped,
-                    peak_rss_kib()
+                    peak_rss_kib(),
+                    super::cpu_seconds("self")
                 );
             }
             other => bail!("child full: `{other}` is neither stream nor files"),

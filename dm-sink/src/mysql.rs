@@ -6,7 +6,13 @@
 //!   resolve each target table (information_schema, cached): its identity key
 //!   plan: runs of the same table, layout and statement kind -> one multi-row statement each
 //!   START TRANSACTION; statement; statement; ...; COMMIT     (any error: ROLLBACK, nothing applied)
+//!   sent as one multi-statement packet (more when over `max_statement_bytes`): one round trip
+//!   per batch; a refused statement rolls back and the batch is replayed one statement at a
+//!   time, so that the error names the statement
 //! ```
+//!
+//! Each change may carry its own mode (`apply_marked_changes_with`): a compactor marks the
+//! changes it cannot write exactly.
 //!
 //! Statements per change kind:
 //!

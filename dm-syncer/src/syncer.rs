@@ -4,7 +4,9 @@
 //! ```text
 //! StreamController --events--> event loop: filters, routes, SchemaTracker, decode_rows
 //!    |                              | row changes: CausalityDetector (deterministic) -> worker w
-//!    |                              |        worker w: batch + its checkpoint row, one transaction
+//!    |                              |        worker w: batch (compacted per row, grouped by table
+//!    |                              |        and kind when no key repeats) + its checkpoint row,
+//!    |                              |        one transaction, sent as one multi-statement packet
 //!    |                              |        <- acknowledgement (w, sequence) -> Watermark
 //!    |                              | DDL: drain every worker, track, execute once, checkpoint
 //!    +-- resumes at the global checkpoint; changes a worker already committed are not sent again
@@ -293,7 +295,10 @@ pub async fn run<Source: BinlogSource>(
         ApplyMode::Exact
     };
     for worker in 0..workers {
-        let (sender, receiver) = mpsc::channel::<Work>((settings.queue_size / workers).max(8));
+        // The queues share `queue_size`, but each holds at least one full batch: a worker can
+        // only gather what its queue holds, and small batches cost the downstream far more.
+        let capacity = (settings.queue_size / workers).max(settings.batch).max(8);
+        let (sender, receiver) = mpsc::channel::<Work>(capacity);
         queues.push(sender);
         let sink = MySqlSink::new(sink_options.clone())?;
         handles.0.push(tokio::spawn(run_worker(
