@@ -121,17 +121,24 @@ fn write_floating(out: &mut String, value: f64) {
 pub fn write_text(out: &mut String, text: &str) {
     out.reserve(text.len() + 2);
     out.push('\'');
-    for character in text.chars() {
-        match character {
-            '\'' => out.push_str("\\'"),
-            '\\' => out.push_str("\\\\"),
-            '\0' => out.push_str("\\0"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\u{1a}' => out.push_str("\\Z"),
-            other => out.push(other),
-        }
+    // Every character to escape is ASCII, and ASCII bytes never occur inside a multi-byte UTF-8
+    // sequence: scanning bytes and copying the runs between them keeps `text` intact.
+    let mut run_start = 0;
+    for (index, byte) in text.bytes().enumerate() {
+        let escaped = match byte {
+            b'\'' => "\\'",
+            b'\\' => "\\\\",
+            0 => "\\0",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            0x1a => "\\Z",
+            _ => continue,
+        };
+        out.push_str(&text[run_start..index]);
+        out.push_str(escaped);
+        run_start = index + 1;
     }
+    out.push_str(&text[run_start..]);
     out.push('\'');
 }
 
@@ -261,6 +268,12 @@ mod tests {
             render(Value::Text("it's a \\ path\n\0".into())),
             "'it\\'s a \\\\ path\\n\\0'"
         );
+        // Multi-byte characters next to escaped ones, and at both ends, stay whole.
+        assert_eq!(
+            render(Value::Text("é'\r\u{1a}日本\\🙂".into())),
+            "'é\\'\\r\\Z日本\\\\🙂'"
+        );
+        assert_eq!(render(Value::Text(String::new())), "''");
         assert_eq!(render(Value::Bytes(vec![0, 255, 39])), "X'00ff27'");
         assert_eq!(render(Value::Bytes(Vec::new())), "X''");
         assert_eq!(render(Value::Bit(5)), "5");

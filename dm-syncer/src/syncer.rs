@@ -234,6 +234,17 @@ fn already_applied(error: &SinkError) -> bool {
     )
 }
 
+/// A table id's current table map, with the filters' decisions about its table.
+struct MappedTable {
+    map: Arc<TableMap>,
+    upstream: Arc<TableRef>,
+    /// The block-allow list lets the table through.
+    allowed: bool,
+    /// The binlog event filter's decision (and rule) per rows kind (insert, update, delete),
+    /// decided on first use.
+    decisions: [Option<(FilterAction, Option<String>)>; 3],
+}
+
 /// One target table as the event loop uses it.
 struct Target {
     tracked: Arc<TableSchema>,
@@ -372,7 +383,9 @@ struct EventLoop {
     control: MySqlSink,
     tracker: SchemaTracker,
     targets: HashMap<TableRef, Target>,
-    maps: HashMap<u64, TableMap>,
+    /// Table id -> the table map and what the filters decided for its table (they do not
+    /// change while the task runs, so each is decided once per table map).
+    maps: HashMap<u64, MappedTable>,
     detector: CausalityDetector,
     watermark: Watermark,
     acknowledged: Vec<u64>,
@@ -660,9 +673,30 @@ impl EventLoop {
         acks: &mut mpsc::Receiver<Ack>,
     ) -> Result<(), SyncerError> {
         match &event.event.event.data {
-            EventData::TableMap(map) => {
-                self.maps.insert(map.table_id, map.clone());
+            // MariaDB and MySQL repeat the map before every rows event: keep the entry (and its
+            // decisions) while the map is the same.
+            EventData::TableMap(map)
+                if self
+                    .maps
+                    .get(&map.table_id)
+                    .is_none_or(|known| *known.map != *map) =>
+            {
+                let upstream = Arc::new(TableRef::new(map.schema.clone(), map.table.clone()));
+                let allowed = self
+                    .rules
+                    .block_allow_list
+                    .allows_table(&upstream.schema, &upstream.table);
+                self.maps.insert(
+                    map.table_id,
+                    MappedTable {
+                        map: Arc::new(map.clone()),
+                        upstream,
+                        allowed,
+                        decisions: [None, None, None],
+                    },
+                );
             }
+            EventData::TableMap(_) => {}
             EventData::Rows(_) => self.rows(&event, acks).await?,
             EventData::Query {
                 schema,
@@ -771,32 +805,37 @@ impl EventLoop {
         let EventData::Rows(rows) = &event.event.event.data else {
             return Ok(());
         };
-        let position = event.locations.start.position.to_string();
-        let map = self.maps.get(&rows.table_id).cloned().ok_or_else(|| {
-            SyncerError::State(format!(
-                "rows of table id {} at {position} come without their table map",
-                rows.table_id
-            ))
-        })?;
-        let upstream = TableRef::new(map.schema.clone(), map.table.clone());
-        if !self
-            .rules
-            .block_allow_list
-            .allows_table(&upstream.schema, &upstream.table)
-        {
+        let position = || event.locations.start.position.to_string();
+        let rules = &self.rules;
+        let Some(mapped) = self.maps.get_mut(&rows.table_id) else {
+            return Err(SyncerError::State(format!(
+                "rows of table id {} at {} come without their table map",
+                rows.table_id,
+                position()
+            )));
+        };
+        if !mapped.allowed {
             return Ok(());
         }
-        let filter_event = match rows.kind {
-            RowsKind::Write => FilterEvent::Insert,
-            RowsKind::Update => FilterEvent::Update,
-            RowsKind::Delete => FilterEvent::Delete,
+        let (filter_event, kind_index) = match rows.kind {
+            RowsKind::Write => (FilterEvent::Insert, 0),
+            RowsKind::Update => (FilterEvent::Update, 1),
+            RowsKind::Delete => (FilterEvent::Delete, 2),
         };
-        match self.rules.event_filter.decide(
-            &upstream.schema,
-            &upstream.table,
-            Some(filter_event),
-            None,
-        ) {
+        let upstream = mapped.upstream.clone();
+        let map = mapped.map.clone();
+        let decision = mapped.decisions[kind_index]
+            .get_or_insert_with(|| {
+                let (action, rule) = rules.event_filter.decide(
+                    &upstream.schema,
+                    &upstream.table,
+                    Some(filter_event),
+                    None,
+                );
+                (action, rule.map(str::to_owned))
+            })
+            .clone();
+        match decision {
             (FilterAction::Do, _) => {}
             (FilterAction::Ignore, _) => {
                 self.status.rows_filtered += 1;
@@ -804,8 +843,8 @@ impl EventLoop {
             }
             (FilterAction::Error, rule) => {
                 return Err(SyncerError::Filtered {
-                    rule: rule.unwrap_or_default().to_owned(),
-                    position,
+                    rule: rule.unwrap_or_default(),
+                    position: position(),
                     what: format!("{filter_event:?} on {upstream}"),
                 });
             }
@@ -814,7 +853,7 @@ impl EventLoop {
         let layout = target.layout.clone();
         let images =
             decode_rows(rows, &map, &target.tracked).map_err(|source| SyncerError::Event {
-                position: position.clone(),
+                position: position(),
                 source: Box::new(source),
             })?;
         let commit_ts = u64::from(event.event.event.header.timestamp);
