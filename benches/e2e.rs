@@ -25,7 +25,7 @@
 //! Writers into the downstreams do not binlog, on every side: myloader's default, the replica's
 //! `log_slave_updates=OFF`, and `session: sql_log_bin: OFF` in our task file.
 //!
-//! The results are printed as Markdown and written to `target/e2e-results.md`. `--quick` runs a
+//! The results are printed as Markdown and written to `target/e2e-results.md` (or `--output`). `--quick` runs a
 //! tenth of the data (a smoke test); `--focus[=<workload>]` runs only one workload (default
 //! `oltp_write_only`) against the serial
 //! replica, with no mydumper and no memory run (for tuning).
@@ -109,7 +109,14 @@ fn main() -> Result<()> {
                 .to_owned()
         })
     });
-    runtime.block_on(harness(scale, focus))
+    // `--output <path>`: where the Markdown table goes (default `target/e2e-results.md`).
+    let output = arguments
+        .iter()
+        .position(|argument| argument == "--output")
+        .and_then(|index| arguments.get(index + 1))
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/e2e-results.md"));
+    runtime.block_on(harness(scale, focus, &output))
 }
 
 /// A server of the bench with the baselines' settings.
@@ -485,7 +492,7 @@ impl Row {
     }
 }
 
-async fn harness(scale: Scale, focus: Option<String>) -> Result<()> {
+async fn harness(scale: Scale, focus: Option<String>, output: &Path) -> Result<()> {
     let focused = focus.is_some();
     let work = tempfile::tempdir()?;
     let followers = if focused {
@@ -686,8 +693,7 @@ async fn harness(scale: Scale, focus: Option<String>) -> Result<()> {
     }
     let text = render(&report, &machine(), &version, scale);
     println!("\n{text}");
-    let output = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/e2e-results.md");
-    std::fs::write(&output, &text).with_context(|| format!("writing {}", output.display()))?;
+    std::fs::write(output, &text).with_context(|| format!("writing {}", output.display()))?;
     println!("written to {}", output.display());
     Ok(())
 }

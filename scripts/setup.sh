@@ -5,13 +5,14 @@
 #   mariadb-server mariadb-client   upstream and downstream servers the tests start themselves
 #   etcd-server etcd-client         the coordination store for multi-machine clusters and its tests
 #   protobuf-compiler libprotobuf-dev   protoc and the well-known protos, needed to build etcd-client
-#   sysbench                        workload generator of the benchmarks
+#   sysbench mydumper               workload generator of the benchmarks; what the benchmark
+#                                   compares the full migration with
 #
 # The packages' own system services are not started by this install (the tests never use them):
 # a temporary /usr/sbin/policy-rc.d denies service starts during apt-get, and is removed after.
 set -euo pipefail
 
-packages=(mariadb-server mariadb-client etcd-server etcd-client protobuf-compiler libprotobuf-dev sysbench)
+packages=(mariadb-server mariadb-client etcd-server etcd-client protobuf-compiler libprotobuf-dev sysbench mydumper)
 missing=()
 for package in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then

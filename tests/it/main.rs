@@ -1,5 +1,6 @@
 //! Integration tests of the facade package `dm`: the crates used together, on real data.
 
+mod bench;
 mod binlog_dump;
 mod dm_syncer;
 mod gtid_fixtures;
