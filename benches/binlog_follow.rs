@@ -6,6 +6,8 @@
 //!
 //! Run: `cargo bench --bench binlog_follow` (needs mariadbd and sysbench: `scripts/setup.sh`).
 
+#[path = "support/process.rs"]
+mod process;
 #[path = "support/sbtest.rs"]
 mod sbtest;
 
@@ -19,23 +21,6 @@ use dm::core::BinlogPosition;
 use dm_testkit::{MariaDb, MariaDbOptions};
 
 const SECONDS: u64 = 20;
-
-/// CPU seconds (user + system) this process used so far.
-fn process_cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    // After the command name: state is field 3; utime and stime are fields 14 and 15.
-    let ticks = |index: usize| {
-        fields
-            .get(index - 3)
-            .and_then(|value| value.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(14) + ticks(15)) / 100.0
-}
 
 fn sysbench(port: u16, phase: &str, extra: &[&str]) -> String {
     sbtest::write_only(8, 10_000)
@@ -111,7 +96,7 @@ fn main() {
         });
     });
 
-    let cpu_before = process_cpu_seconds();
+    let cpu_before = process::cpu_seconds("self");
     let started = Instant::now();
     let report = sysbench(
         server.port(),
@@ -138,7 +123,7 @@ fn main() {
         std::thread::sleep(Duration::from_millis(5));
     }
     let catch_up = catch_up_started.elapsed();
-    let cpu = process_cpu_seconds() - cpu_before;
+    let cpu = process::cpu_seconds("self") - cpu_before;
     let wall = started.elapsed().as_secs_f64();
     let transactions = report
         .lines()

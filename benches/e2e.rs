@@ -30,6 +30,9 @@
 //! `oltp_write_only`) against the serial
 //! replica, with no mydumper and no memory run (for tuning).
 
+#[path = "support/process.rs"]
+mod process;
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -196,27 +199,10 @@ fn machine() -> String {
     format!("{cores} x {model}, {memory} RAM, Linux {}", kernel.trim())
 }
 
-/// CPU seconds (user + system) process `pid` used so far (`self` for this process).
-fn cpu_seconds(pid: &str) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    // After the command name: state is field 3; utime and stime are fields 14 and 15.
-    let ticks = |index: usize| {
-        fields
-            .get(index - 3)
-            .and_then(|value| value.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(14) + ticks(15)) / 100.0
-}
-
 fn server_cpu(server: &MariaDb) -> f64 {
     server
         .pid()
-        .map_or(0.0, |pid| cpu_seconds(&pid.to_string()))
+        .map_or(0.0, |pid| process::cpu_seconds(&pid.to_string()))
 }
 
 fn load_average() -> String {
@@ -1096,7 +1082,7 @@ mod child {
             "result rows={} peak_rss_kib={} cpu_seconds={:.2}",
             status.rows_dispatched,
             peak_rss_kib(),
-            super::cpu_seconds("self")
+            super::process::cpu_seconds("self")
         );
         Ok(())
     }
@@ -1130,7 +1116,7 @@ mod child {
                     "result seconds={:.3} peak_rss_kib={} cpu_seconds={:.2}",
                     started.elapsed().as_secs_f64(),
                     peak_rss_kib(),
-                    super::cpu_seconds("self")
+                    super::process::cpu_seconds("self")
                 );
             }
             "files" => {
@@ -1148,7 +1134,7 @@ mod child {
                     "result dump_seconds={dumped:.3} load_seconds={:.3} peak_rss_kib={} cpu_seconds={:.2}",
                     started.elapsed().as_secs_f64() - dumped,
                     peak_rss_kib(),
-                    super::cpu_seconds("self")
+                    super::process::cpu_seconds("self")
                 );
             }
             other => bail!("child full: `{other}` is neither stream nor files"),
