@@ -998,7 +998,7 @@ fn render(report: &[Row], machine: &str, version: &str, scale: Scale) -> String 
 /// Our side of each run, in a child process so that its memory is its own.
 mod child {
     use std::sync::Arc;
-    use std::time::{Duration, Instant};
+    use std::time::Instant;
 
     use anyhow::{Context, Result, bail};
     use dm::binlog::RemoteOptions;
@@ -1044,7 +1044,6 @@ mod child {
         let task = read_task(task)?;
         let instance = &task.mysql_instances[0];
         let rules = task.rules_for(instance)?;
-        let syncer = task.syncer_for(instance);
         let meta = instance.meta.as_ref().context("the task has no meta")?;
         let file = BinlogFileName::parse(meta.binlog_name.as_deref().unwrap_or_default())?;
         let start =
@@ -1057,15 +1056,7 @@ mod child {
             4_000 + u32::from(port % 1000),
         );
         remote.stop_at_end = true;
-        let settings = SyncerSettings {
-            workers: syncer.worker_count,
-            batch: syncer.batch,
-            queue_size: syncer.queue_size,
-            flavor: Flavor::MariaDb,
-            checkpoint_interval: Duration::from_secs(syncer.checkpoint_flush_interval.max(1)),
-            compact: syncer.compact.unwrap_or(true),
-            ..SyncerSettings::new(&task.name, &instance.source_id)
-        };
+        let settings = SyncerSettings::from_task(&task, instance, Flavor::MariaDb);
         let (_stop_sender, stop) = tokio::sync::watch::channel(false);
         let (progress, _updates) = tokio::sync::watch::channel(SyncerStatus::default());
         let status = run(

@@ -74,7 +74,6 @@ async fn main() -> anyhow::Result<()> {
     let rules = task
         .rules_for(instance)
         .with_context(|| format!("{task_name}: rules of source {}", source.source_id))?;
-    let syncer = task.syncer_for(instance);
 
     // The upstream's flavour, from the source file or the server itself.
     let from = &source.from;
@@ -148,20 +147,8 @@ async fn main() -> anyhow::Result<()> {
     let sink = target.sink_options();
     let metrics = dm::syncer::SyncerMetrics::new()?;
     let settings = SyncerSettings {
-        task: task.name.clone(),
-        source_id: source.source_id.clone(),
-        meta_schema: task.meta_schema.clone(),
-        workers: syncer.worker_count,
-        batch: syncer.batch,
-        queue_size: syncer.queue_size,
-        flavor,
-        checkpoint_interval: Duration::from_secs(syncer.checkpoint_flush_interval.max(1)),
-        safe_mode: syncer.safe_mode,
-        compact: syncer.compact.unwrap_or(true),
-        case_sensitive: task.case_sensitive,
         metrics: Some(metrics.clone()),
         upstream: Some(remote.clone()),
-        safe_mode_until: None,
         operators: arguments
             .skip
             .iter()
@@ -171,6 +158,7 @@ async fn main() -> anyhow::Result<()> {
                     .with_context(|| format!("--skip {position} is not file:position"))
             })
             .collect::<anyhow::Result<_>>()?,
+        ..SyncerSettings::from_task(&task, instance, flavor)
     };
 
     let (stop_sender, stop) = tokio::sync::watch::channel(false);

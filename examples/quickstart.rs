@@ -326,14 +326,10 @@ async fn main() -> Result<()> {
         4000 + std::process::id() % 1000,
     );
     remote.heartbeat_period = Duration::from_secs(1);
-    let syncer_config = task.syncer_for(instance);
     let settings = SyncerSettings {
-        workers: syncer_config.worker_count,
-        batch: syncer_config.batch,
-        flavor,
         checkpoint_interval: Duration::from_secs(1),
         safe_mode_until: handoff.safe_mode_until.clone(),
-        ..SyncerSettings::new(&task.name, &instance.source_id)
+        ..SyncerSettings::from_task(&task, instance, flavor)
     };
     let (stop_sender, stop) = tokio::sync::watch::channel(false);
     let (status_sender, status) = tokio::sync::watch::channel(SyncerStatus::default());

@@ -56,6 +56,10 @@ pub struct SyncerSettings {
     pub batch: usize,
     /// Capacity of each worker's queue.
     pub queue_size: usize,
+    /// At most this many bytes of row changes (by `Row::approximate_size`) are dispatched and not
+    /// yet committed, whatever the row widths: with the queue sizes, what bounds the syncer's
+    /// memory (the event loop waits for commits before dispatching more).
+    pub max_in_flight_bytes: usize,
     /// The upstream's flavour (for reading GTID sets back from checkpoints).
     pub flavor: Flavor,
     /// How often the global checkpoint is written.
@@ -93,6 +97,7 @@ impl SyncerSettings {
             workers: 16,
             batch: 100,
             queue_size: 1024,
+            max_in_flight_bytes: 64 << 20,
             flavor: Flavor::MariaDb,
             checkpoint_interval: Duration::from_secs(30),
             safe_mode: false,
@@ -102,6 +107,31 @@ impl SyncerSettings {
             upstream: None,
             safe_mode_until: None,
             operators: Vec::new(),
+        }
+    }
+}
+
+impl SyncerSettings {
+    /// The settings of `instance` of `task`: its `syncers` section (`worker-count`, `batch`,
+    /// `queue-size`, `checkpoint-flush-interval`, `safe-mode`, `compact`), `meta-schema` and
+    /// `case-sensitive`; the rest as [`SyncerSettings::new`].
+    pub fn from_task(
+        task: &crate::config::TaskConfig,
+        instance: &crate::config::InstanceConfig,
+        flavor: Flavor,
+    ) -> Self {
+        let syncer = task.syncer_for(instance);
+        SyncerSettings {
+            meta_schema: task.meta_schema.clone(),
+            workers: syncer.worker_count,
+            batch: syncer.batch,
+            queue_size: syncer.queue_size,
+            flavor,
+            checkpoint_interval: Duration::from_secs(syncer.checkpoint_flush_interval.max(1)),
+            safe_mode: syncer.safe_mode,
+            compact: syncer.compact.unwrap_or(true),
+            case_sensitive: task.case_sensitive,
+            ..SyncerSettings::new(&task.name, &instance.source_id)
         }
     }
 }
@@ -132,6 +162,9 @@ pub struct SyncerStatus {
     pub rows_per_second: u64,
     /// Changes waiting in each worker's queue.
     pub queue_lengths: Vec<usize>,
+    /// The most bytes of row changes that were dispatched and not yet committed at once (kept
+    /// under `max_in_flight_bytes`, or one change when a single change is larger).
+    pub peak_in_flight_bytes: u64,
     /// Where the syncer reads (the end of the last event).
     pub position: Option<dm_core::BinlogPosition>,
     /// The end of the upstream's binlog, when known.
@@ -172,8 +205,15 @@ enum Work {
 }
 
 enum Ack {
-    Done { worker: usize, sequence: u64 },
-    Failed { error: SinkError },
+    /// Worker `worker` committed everything up to `sequence`: `bytes` of row changes.
+    Done {
+        worker: usize,
+        sequence: u64,
+        bytes: u64,
+    },
+    Failed {
+        error: SinkError,
+    },
 }
 
 /// Runs a downstream operation on `$sink`, retrying transient failures (the downstream
@@ -350,6 +390,7 @@ pub async fn run<Source: BinlogSource>(
         last_publish: Instant::now(),
         last_upstream_check: None,
         last_consumed: None,
+        in_flight_bytes: 0,
     };
     let mut controller = StreamController::new(source, start, ReconnectPolicy::default());
     for (position, operator) in &state.settings.operators {
@@ -404,6 +445,8 @@ struct EventLoop {
     last_upstream_check: Option<Instant>,
     /// (bytes of binlog consumed from the first listed file, when), for the pace.
     last_consumed: Option<(u64, Instant)>,
+    /// Bytes of row changes dispatched and not yet acknowledged.
+    in_flight_bytes: u64,
 }
 
 impl EventLoop {
@@ -464,7 +507,12 @@ impl EventLoop {
 
     fn record(&mut self, ack: Ack) -> Result<(), SyncerError> {
         match ack {
-            Ack::Done { worker, sequence } => {
+            Ack::Done {
+                worker,
+                sequence,
+                bytes,
+            } => {
+                self.in_flight_bytes = self.in_flight_bytes.saturating_sub(bytes);
                 self.detector.acknowledge(worker, sequence);
                 self.watermark.acknowledge(worker, sequence);
                 if let Some(last) = self.acknowledged.get_mut(worker) {
@@ -929,6 +977,19 @@ impl EventLoop {
                     ])
                     .inc();
             }
+            // Keep the changes in flight under the byte budget: wait for commits first.
+            let bytes = change_bytes(&change);
+            while self.in_flight_bytes > 0
+                && self.in_flight_bytes + bytes > self.settings.max_in_flight_bytes as u64
+            {
+                let ack = acks.recv().await.ok_or_else(|| {
+                    SyncerError::State("the workers stopped while changes were in flight".into())
+                })?;
+                self.record(ack)?;
+            }
+            self.in_flight_bytes += bytes;
+            self.status.peak_in_flight_bytes =
+                self.status.peak_in_flight_bytes.max(self.in_flight_bytes);
             let idempotent = self.settings.safe_mode
                 || self.safe_until.as_ref().is_some_and(|exit| {
                     event.locations.start.compare(exit) == Some(std::cmp::Ordering::Less)
@@ -1179,8 +1240,17 @@ async fn run_worker(
                     }
                 }
             }
+            let bytes = batch.bytes;
             batch.clear();
-            if acks.send(Ack::Done { worker, sequence }).await.is_err() {
+            if acks
+                .send(Ack::Done {
+                    worker,
+                    sequence,
+                    bytes,
+                })
+                .await
+                .is_err()
+            {
                 return;
             }
         }
@@ -1190,12 +1260,21 @@ async fn run_worker(
     }
 }
 
+/// What a change weighs against `max_in_flight_bytes`.
+fn change_bytes(change: &RowChange) -> u64 {
+    let size = change.before().map_or(0, dm_core::Row::approximate_size)
+        + change.after().map_or(0, dm_core::Row::approximate_size);
+    size as u64
+}
+
 /// One worker transaction being gathered: the changes in binlog order, or (compacting) merged
 /// per row and then grouped by table and kind when no two share a key.
 struct WorkerBatch {
     compact: bool,
     capacity: usize,
     pushed: usize,
+    /// Bytes of the changes pushed (as the event loop counted them).
+    bytes: u64,
     compactor: Compactor,
     planner: BatchPlanner,
     keys: HashMap<TableRef, Arc<TableKeys>>,
@@ -1211,6 +1290,7 @@ impl WorkerBatch {
             compact,
             capacity,
             pushed: 0,
+            bytes: 0,
             compactor: Compactor::new(capacity),
             planner: BatchPlanner::new(capacity),
             keys: HashMap::new(),
@@ -1230,6 +1310,7 @@ impl WorkerBatch {
 
     fn push(&mut self, change: RowChange, keys: Arc<TableKeys>, idempotent: bool) {
         self.pushed += 1;
+        self.bytes += change_bytes(&change);
         if !self.compact {
             self.pending.push(PendingChange { change, idempotent });
             return;
@@ -1265,6 +1346,7 @@ impl WorkerBatch {
 
     fn clear(&mut self) {
         self.pushed = 0;
+        self.bytes = 0;
         self.keys.clear();
         self.pending.clear();
         self.changes.clear();

@@ -555,3 +555,46 @@ async fn every_type_at_its_edges_round_trips_through_the_syncer() {
     assert!(status.rows_dispatched >= 15, "{status:?}");
     assert_equal(&upstream, &downstream, "d").await;
 }
+
+/// Wide rows: the changes dispatched and not yet committed stay under `max_in_flight_bytes`
+/// (one change over it at most), however many the queues could hold by count; the data arrives
+/// whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wide_rows_keep_the_bytes_in_flight_under_the_budget() {
+    let (upstream, downstream) = tokio::join!(
+        MariaDb::start_with(MariaDbOptions::named("wide-upstream")),
+        MariaDb::start_with(MariaDbOptions::named("wide-downstream")),
+    );
+    let upstream = or_skip!(upstream);
+    let downstream = or_skip!(downstream);
+    // 240 rows of ~256 KiB, inserted, then updated (before + after images): ~180 MB of changes.
+    upstream
+        .execute(
+            "CREATE DATABASE wide; USE wide;
+             CREATE TABLE blobs (id INT PRIMARY KEY, body LONGBLOB);
+             INSERT INTO blobs SELECT seq, REPEAT(CHAR(65 + seq % 26), 262144) FROM seq_1_to_240;
+             UPDATE blobs SET body = REPEAT('z', 262144) WHERE id % 2 = 0;",
+        )
+        .await
+        .expect("workload");
+    let budget = 2 << 20;
+    let status = sync_to_end_with(
+        &upstream,
+        &downstream,
+        SyncerSettings {
+            max_in_flight_bytes: budget,
+            ..settings(4)
+        },
+    )
+    .await;
+    assert_equal(&upstream, &downstream, "wide").await;
+    assert_eq!(status.rows_dispatched, 360, "{status:?}");
+    // One update carries two images of 256 KiB.
+    let largest_change = 2 * 262_144 + 64;
+    assert!(
+        status.peak_in_flight_bytes > 0
+            && status.peak_in_flight_bytes <= (budget + largest_change) as u64,
+        "peak {} bytes in flight, budget {budget}",
+        status.peak_in_flight_bytes
+    );
+}
