@@ -47,6 +47,15 @@ pub enum SinkError {
         /// Why.
         reason: String,
     },
+    /// Another session holds the named lock this connection must own (another syncer of the
+    /// same task and source, or a crashed one's transaction still running).
+    #[error("the downstream lock `{name}` is still held by another session after {seconds} s")]
+    Locked {
+        /// The lock's name.
+        name: String,
+        /// How long this session waited.
+        seconds: u64,
+    },
 }
 
 impl ClassifiedError for SinkError {
@@ -66,6 +75,7 @@ impl ClassifiedError for SinkError {
             SinkError::Statement { .. } => 13002,
             SinkError::Schema { .. } => 13003,
             SinkError::Value { .. } => 13004,
+            SinkError::Locked { .. } => 13005,
         })
     }
 
@@ -73,6 +83,9 @@ impl ClassifiedError for SinkError {
         match self {
             SinkError::Connection { .. } => {
                 "check that the downstream is running and reachable; the batch is retried"
+            }
+            SinkError::Locked { .. } => {
+                "another syncer of this task and source is writing to the downstream: stop it (SHOW PROCESSLIST shows its sessions) and start again"
             }
             SinkError::Statement { code, .. } => match code {
                 1062 => {

@@ -66,6 +66,13 @@ pub struct MySqlSinkOptions {
     pub max_statement_bytes: usize,
     /// How long to wait for the connection.
     pub connect_timeout: Duration,
+    /// A named lock (`GET_LOCK`) every connection takes right after it connects, waiting up to
+    /// `lock_wait`; a connection that cannot get it fails with [`SinkError::Locked`]. The
+    /// syncer gives each worker one: a crashed run's transaction still executing downstream
+    /// holds it until it ends, so a new run never reads a checkpoint that is about to change.
+    pub lock: Option<String>,
+    /// How long to wait for `lock`.
+    pub lock_wait: Duration,
 }
 
 impl MySqlSinkOptions {
@@ -85,6 +92,8 @@ impl MySqlSinkOptions {
             max_rows_per_statement: 256,
             max_statement_bytes: 1 << 20,
             connect_timeout: Duration::from_secs(10),
+            lock: None,
+            lock_wait: Duration::from_secs(60),
         }
     }
 
@@ -220,6 +229,12 @@ impl MySqlSink {
         })
     }
 
+    /// Connects now (and takes the options' lock) instead of on first use.
+    pub async fn connect(&mut self) -> Result<(), SinkError> {
+        let connected = self.connection().await.map(|_| ());
+        self.settle(connected)
+    }
+
     /// Forgets what the sink knows of the downstream tables (after a DDL changed them).
     pub fn forget_tables(&mut self) {
         self.targets.clear();
@@ -270,6 +285,21 @@ impl MySqlSink {
                 .query_drop(&session)
                 .await
                 .map_err(|error| client_error("setting the session", &session, error))?;
+            if let Some(name) = &self.options.lock {
+                let mut sql = String::from("SELECT GET_LOCK(");
+                crate::literal::write_text(&mut sql, name);
+                sql.push_str(&format!(", {})", self.options.lock_wait.as_secs()));
+                let taken: Option<Option<i64>> = connection
+                    .query_first(&sql)
+                    .await
+                    .map_err(|error| client_error("taking the worker's lock", &sql, error))?;
+                if taken.flatten() != Some(1) {
+                    return Err(SinkError::Locked {
+                        name: name.clone(),
+                        seconds: self.options.lock_wait.as_secs(),
+                    });
+                }
+            }
             self.connection = Some(connection);
         }
         self.connection

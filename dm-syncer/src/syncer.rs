@@ -309,16 +309,30 @@ pub async fn run<Source: BinlogSource>(
     let mut control = MySqlSink::new(sink_options.clone())?;
     let tables = CheckpointTables::new(&settings.meta_schema, &settings.task)?;
     tables.create(&mut control).await?;
+    // The worker count the stored checkpoints were written with wins until a clean restart.
+    let workers = tables
+        .load_workers(&mut control, &settings.source_id, settings.flavor)
+        .await?
+        .first()
+        .map_or(settings.workers.max(1), |row| row.workers.max(1) as usize);
+    // Each worker's connection holds a named lock. A previous run that crashed may still have a
+    // worker transaction executing downstream (sent whole, it runs on without its client); its
+    // connection keeps the lock until that transaction has committed or rolled back, so the
+    // checkpoints are read only once every lock is ours, and nothing old can change them after.
+    let mut sinks = Vec::with_capacity(workers);
+    for worker in 0..workers {
+        let mut options = sink_options.clone();
+        options.lock = Some(worker_lock_name(&settings, worker));
+        let mut sink = MySqlSink::new(options)?;
+        sink.connect().await?;
+        sinks.push(sink);
+    }
     let global = tables
         .load_global(&mut control, &settings.source_id, settings.flavor)
         .await?;
     let stored = tables
         .load_workers(&mut control, &settings.source_id, settings.flavor)
         .await?;
-    // The worker count the stored checkpoints were written with wins until a clean restart.
-    let workers = stored
-        .first()
-        .map_or(settings.workers.max(1), |row| row.workers.max(1) as usize);
     if stored.iter().any(|row| row.workers as usize != workers) {
         return Err(SyncerError::State(format!(
             "the worker checkpoints of source {} disagree on the worker count",
@@ -345,13 +359,12 @@ pub async fn run<Source: BinlogSource>(
     } else {
         ApplyMode::Exact
     };
-    for worker in 0..workers {
+    for (worker, sink) in sinks.into_iter().enumerate() {
         // The queues share `queue_size`, but each holds at least one full batch: a worker can
         // only gather what its queue holds, and small batches cost the downstream far more.
         let capacity = (settings.queue_size / workers).max(settings.batch).max(8);
         let (sender, receiver) = mpsc::channel::<Work>(capacity);
         queues.push(sender);
-        let sink = MySqlSink::new(sink_options.clone())?;
         handles.0.push(tokio::spawn(run_worker(
             worker,
             workers,
@@ -1258,6 +1271,19 @@ async fn run_worker(
             sink.forget_tables();
         }
     }
+}
+
+/// The name of worker `worker`'s downstream lock: one per task, source and worker, the same in
+/// every run (FNV-1a of the names, to stay within the 64 characters a lock name may have).
+fn worker_lock_name(settings: &SyncerSettings, worker: usize) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in [&settings.meta_schema, &settings.task, &settings.source_id] {
+        for byte in part.bytes().chain([0]) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    format!("dm-syncer-{hash:016x}-{worker}")
 }
 
 /// What a change weighs against `max_in_flight_bytes`.

@@ -598,3 +598,81 @@ async fn wide_rows_keep_the_bytes_in_flight_under_the_budget() {
         status.peak_in_flight_bytes
     );
 }
+
+/// Two syncers of one task and source would both write the same checkpoints: the second waits
+/// for the first's worker locks and, when they stay held, stops with DM-13005 naming the lock;
+/// once the first has stopped, the second runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_syncer_of_the_same_task_is_refused_while_the_first_runs() {
+    use dm_core::ClassifiedError;
+    let (upstream, downstream) = tokio::join!(
+        MariaDb::start_with(MariaDbOptions::named("twice-upstream")),
+        MariaDb::start_with(MariaDbOptions::named("twice-downstream")),
+    );
+    let upstream = or_skip!(upstream);
+    let downstream = or_skip!(downstream);
+    upstream.execute(WORKLOAD).await.expect("workload");
+    // The first one follows the binlog (it does not stop at its end).
+    let (first, stop_first) = syncer(
+        &upstream,
+        &downstream,
+        503,
+        first_event(),
+        settings(2),
+        rules(),
+        false,
+    );
+    let first = tokio::spawn(first);
+    dm_testkit::wait_for(
+        "the first syncer to replicate",
+        Duration::from_secs(30),
+        || async {
+            downstream
+                .query("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'shop'")
+                .await
+                .is_ok_and(|rows| rows != vec![vec![Some("0".to_owned())]])
+        },
+    )
+    .await
+    .expect("the first syncer runs");
+
+    let mut source = RemoteOptions::new("127.0.0.1", upstream.port(), "root", "", 504);
+    source.stop_at_end = true;
+    let mut sink = MySqlSinkOptions::new("127.0.0.1", downstream.port(), "root", "");
+    sink.lock_wait = Duration::from_secs(1);
+    let (_stop, stop) = tokio::sync::watch::channel(false);
+    let (progress, _) = tokio::sync::watch::channel(SyncerStatus::default());
+    let second = run(
+        settings(2),
+        source.clone(),
+        first_event(),
+        sink.clone(),
+        rules(),
+        stop,
+        progress,
+    )
+    .await
+    .expect_err("the second syncer is refused");
+    assert_eq!(second.code().to_string(), "DM-13005", "{second}");
+    assert!(second.to_string().contains("dm-syncer-"), "{second}");
+
+    let _ = stop_first.send(true);
+    first
+        .await
+        .expect("joined")
+        .expect("the first syncer stops cleanly");
+    let (_stop, stop) = tokio::sync::watch::channel(false);
+    let (progress, _) = tokio::sync::watch::channel(SyncerStatus::default());
+    run(
+        settings(2),
+        source,
+        first_event(),
+        sink,
+        rules(),
+        stop,
+        progress,
+    )
+    .await
+    .expect("the second syncer runs once the first stopped");
+    assert_equal(&upstream, &downstream, "shop").await;
+}
