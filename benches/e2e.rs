@@ -387,14 +387,26 @@ const FULL_ROUNDS: usize = 3;
 struct FullTool<'a> {
     label: &'static str,
     target: &'a MariaDb,
+    /// Ours: the child's mode (`stream`, `files`) and the task file; `None`: mydumper + myloader.
+    ours: Option<(&'static str, &'a Path)>,
     runs: Vec<FullRun>,
 }
 
 impl<'a> FullTool<'a> {
-    fn new(label: &'static str, target: &'a MariaDb) -> Self {
+    fn ours(label: &'static str, mode: &'static str, ours: &'a Ours) -> Self {
         FullTool {
             label,
+            target: &ours.server,
+            ours: Some((mode, &ours.task)),
+            runs: Vec::new(),
+        }
+    }
+
+    fn mydumper(target: &'a MariaDb) -> Self {
+        FullTool {
+            label: "mydumper + myloader",
             target,
+            ours: None,
             runs: Vec::new(),
         }
     }
@@ -548,11 +560,11 @@ async fn harness(scale: Scale, focus: Option<String>, output: &Path) -> Result<(
     let mut copies = replicas.iter();
     let mydumper_target = if focused { None } else { copies.next() };
     let mut tools: Vec<FullTool> = vec![
-        FullTool::new("ours, direct stream", &ours[0].server),
-        FullTool::new("ours, files", &ours[1].server),
+        FullTool::ours("ours, direct stream", "stream", &ours[0]),
+        FullTool::ours("ours, files", "files", &ours[1]),
     ];
     if let Some(target) = mydumper_target {
-        tools.push(FullTool::new("mydumper + myloader", target));
+        tools.push(FullTool::mydumper(target));
     }
     let rounds = if focused { 1 } else { FULL_ROUNDS };
     for round in 0..rounds {
@@ -567,26 +579,17 @@ async fn harness(scale: Scale, focus: Option<String>, output: &Path) -> Result<(
                 std::fs::remove_dir_all(work.path().join(format!("{}.bench", tool.target.name())));
             let _ = std::fs::remove_dir_all(work.path().join("mydumper"));
             let cpu_before = server_cpu(tool.target);
-            let run = if tool.label == "mydumper + myloader" {
-                mydumper_and_myloader(work.path(), &port, tool.target)?
-            } else {
-                let how = if tool.label.ends_with("stream") {
-                    "stream"
-                } else {
-                    "files"
-                };
-                let task = ours
-                    .iter()
-                    .find(|ours| std::ptr::eq(&ours.server, tool.target))
-                    .map(|ours| ours.task.clone())
-                    .context("the task of our target")?;
-                let result = run_child(&["full", how, path_text(&task)?, &port])?;
-                FullRun {
-                    seconds: result.seconds,
-                    dump_seconds: result.seconds_of("dump_seconds"),
-                    our_cpu: Some(result.seconds_of("cpu_seconds")),
-                    peak_rss_kib: Some(result.get("peak_rss_kib")?),
-                    downstream_cpu: 0.0,
+            let run = match tool.ours {
+                None => mydumper_and_myloader(work.path(), &port, tool.target)?,
+                Some((mode, task)) => {
+                    let result = run_child(&["full", mode, path_text(task)?, &port])?;
+                    FullRun {
+                        seconds: result.seconds,
+                        dump_seconds: result.seconds_of("dump_seconds"),
+                        our_cpu: Some(result.seconds_of("cpu_seconds")),
+                        peak_rss_kib: Some(result.get("peak_rss_kib")?),
+                        downstream_cpu: 0.0,
+                    }
                 }
             };
             let run = FullRun {

@@ -547,12 +547,17 @@ impl EventLoop {
                 .get(*worker)
                 .is_some_and(|done| done < sequence)
         }) {
-            let ack = acks.recv().await.ok_or_else(|| {
-                SyncerError::State("the workers stopped while changes were in flight".into())
-            })?;
-            self.record(ack)?;
+            self.record_next(acks).await?;
         }
         Ok(())
+    }
+
+    /// Waits for the next acknowledgement and records it.
+    async fn record_next(&mut self, acks: &mut mpsc::Receiver<Ack>) -> Result<(), SyncerError> {
+        let ack = acks.recv().await.ok_or_else(|| {
+            SyncerError::State("the workers stopped while changes were in flight".into())
+        })?;
+        self.record(ack)
     }
 
     async fn drain(&mut self, acks: &mut mpsc::Receiver<Ack>) -> Result<(), SyncerError> {
@@ -995,10 +1000,7 @@ impl EventLoop {
             while self.in_flight_bytes > 0
                 && self.in_flight_bytes + bytes > self.settings.max_in_flight_bytes as u64
             {
-                let ack = acks.recv().await.ok_or_else(|| {
-                    SyncerError::State("the workers stopped while changes were in flight".into())
-                })?;
-                self.record(ack)?;
+                self.record_next(acks).await?;
             }
             self.in_flight_bytes += bytes;
             self.status.peak_in_flight_bytes =

@@ -52,10 +52,34 @@ fn syncer(
     impl std::future::Future<Output = Result<SyncerStatus, dm_syncer::SyncerError>> + Send + 'static,
     tokio::sync::watch::Sender<bool>,
 ) {
+    let sink = MySqlSinkOptions::new("127.0.0.1", downstream.port(), "root", "");
+    syncer_into(
+        upstream,
+        sink,
+        server_id,
+        start,
+        settings,
+        rules,
+        stop_at_end,
+    )
+}
+
+/// [`syncer`] with the downstream's sink options given.
+fn syncer_into(
+    upstream: &MariaDb,
+    sink: MySqlSinkOptions,
+    server_id: u32,
+    start: Location,
+    settings: SyncerSettings,
+    rules: InstanceRules,
+    stop_at_end: bool,
+) -> (
+    impl std::future::Future<Output = Result<SyncerStatus, dm_syncer::SyncerError>> + Send + 'static,
+    tokio::sync::watch::Sender<bool>,
+) {
     let mut source = RemoteOptions::new("127.0.0.1", upstream.port(), "root", "", server_id);
     source.stop_at_end = stop_at_end;
     source.heartbeat_period = Duration::from_millis(500);
-    let sink = MySqlSinkOptions::new("127.0.0.1", downstream.port(), "root", "");
     let (stop_sender, stop) = tokio::sync::watch::channel(false);
     let (progress, _) = tokio::sync::watch::channel(SyncerStatus::default());
     (
@@ -636,43 +660,31 @@ async fn a_second_syncer_of_the_same_task_is_refused_while_the_first_runs() {
     .await
     .expect("the first syncer runs");
 
-    let mut source = RemoteOptions::new("127.0.0.1", upstream.port(), "root", "", 504);
-    source.stop_at_end = true;
     let mut sink = MySqlSinkOptions::new("127.0.0.1", downstream.port(), "root", "");
     sink.lock_wait = Duration::from_secs(1);
-    let (_stop, stop) = tokio::sync::watch::channel(false);
-    let (progress, _) = tokio::sync::watch::channel(SyncerStatus::default());
-    let second = run(
-        settings(2),
-        source.clone(),
-        first_event(),
-        sink.clone(),
-        rules(),
-        stop,
-        progress,
-    )
-    .await
-    .expect_err("the second syncer is refused");
-    assert_eq!(second.code().to_string(), "DM-13005", "{second}");
-    assert!(second.to_string().contains("dm-syncer-"), "{second}");
+    let second = || {
+        let (run, _stop) = syncer_into(
+            &upstream,
+            sink.clone(),
+            504,
+            first_event(),
+            settings(2),
+            rules(),
+            true,
+        );
+        run
+    };
+    let refused = second().await.expect_err("the second syncer is refused");
+    assert_eq!(refused.code().to_string(), "DM-13005", "{refused}");
+    assert!(refused.to_string().contains("dm-syncer-"), "{refused}");
 
     let _ = stop_first.send(true);
     first
         .await
         .expect("joined")
         .expect("the first syncer stops cleanly");
-    let (_stop, stop) = tokio::sync::watch::channel(false);
-    let (progress, _) = tokio::sync::watch::channel(SyncerStatus::default());
-    run(
-        settings(2),
-        source,
-        first_event(),
-        sink,
-        rules(),
-        stop,
-        progress,
-    )
-    .await
-    .expect("the second syncer runs once the first stopped");
+    second()
+        .await
+        .expect("the second syncer runs once the first stopped");
     assert_equal(&upstream, &downstream, "shop").await;
 }
