@@ -30,8 +30,9 @@ pub struct WorkerCheckpoint {
     pub workers: u32,
     /// The location of the rows event of the last change the worker committed.
     pub location: Location,
-    /// That change's index among its event's rows.
-    pub row: u32,
+    /// That change's index among its event's rows; for an event inside a MySQL transaction
+    /// payload, the event's index in the payload times 2^32 plus the row's index.
+    pub row: u64,
 }
 
 /// The global point of a source: everything before it is committed downstream.
@@ -109,7 +110,7 @@ impl CheckpointTables {
         worker.push_str(
             " (source VARCHAR(32) NOT NULL, worker INT UNSIGNED NOT NULL, workers INT UNSIGNED NOT NULL, \
              binlog_name VARCHAR(128) NOT NULL, binlog_pos BIGINT UNSIGNED NOT NULL, binlog_gtid TEXT, \
-             suffix INT UNSIGNED NOT NULL DEFAULT 0, row_index INT UNSIGNED NOT NULL DEFAULT 0, \
+             suffix INT UNSIGNED NOT NULL DEFAULT 0, row_index BIGINT UNSIGNED NOT NULL DEFAULT 0, \
              update_time TIMESTAMP DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP, \
              PRIMARY KEY (source, worker))",
         );

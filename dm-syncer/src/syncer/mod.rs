@@ -1,0 +1,213 @@
+//! The syncer: one source's binlog applied to the downstream, exactly once, as
+//! `docs/design/checkpoint.md` describes.
+//!
+//! ```text
+//! StreamController --events--> event loop: filters, routes, SchemaTracker, decode_rows
+//!    |                              | row changes: CausalityDetector (deterministic) -> worker w
+//!    |                              |        worker w: batch (compacted per row, grouped by table
+//!    |                              |        and kind when no key repeats) + its checkpoint row,
+//!    |                              |        one transaction, sent as one multi-statement packet
+//!    |                              |        <- acknowledgement (w, sequence) -> Watermark
+//!    |                              | DDL: drain every worker, track, execute once, checkpoint
+//!    +-- resumes at the global checkpoint; changes a worker already committed are not sent again
+//! ```
+//!
+//! Invariants: a worker's checkpoint row commits with its batch; a change is dispatched again
+//! after a restart only when its worker's checkpoint is before it; the global checkpoint only
+//! names transaction ends before which every change is committed; a DDL runs when every worker
+//! is idle and the checkpoint is written right after it.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use dm_binlog::{BinlogSource, ReconnectPolicy, StreamController};
+use dm_causality::CausalityDetector;
+use dm_core::{ApplyMode, Location};
+use dm_sink::{CheckpointTables, MySqlSink, MySqlSinkOptions};
+use tokio::sync::{mpsc, watch};
+
+use crate::config::InstanceRules;
+use crate::error::SyncerError;
+use crate::tracker::SchemaTracker;
+use crate::watermark::Watermark;
+
+/// Runs a downstream operation on `$sink`, retrying transient failures (the downstream
+/// restarting, a lost connection, a lock wait) with backoff until it succeeds or fails
+/// definitely.
+macro_rules! with_retry {
+    ($sink:expr, $name:ident => $operation:expr) => {{
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let $name = &mut $sink;
+            match $operation {
+                Ok(value) => break Ok::<_, SyncerError>(value),
+                Err(error) if error.class() == ErrorClass::Transient => {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+                Err(error) => break Err(SyncerError::from(error)),
+            }
+        }
+    }};
+}
+
+mod ddl_apply;
+mod event_loop;
+mod settings;
+mod status;
+mod worker;
+
+pub use settings::SyncerSettings;
+pub use status::{MAX_WARNINGS, SyncerStatus};
+
+use event_loop::EventLoop;
+use worker::{Ack, Work, run_worker};
+
+/// Runs the syncer until the source ends (a non-following source) or `stop` turns true (it then
+/// stops at the next transaction end). Either way it drains the workers and writes the global
+/// checkpoint before returning. `progress` receives the status at every checkpoint.
+pub async fn run<Source: BinlogSource>(
+    settings: SyncerSettings,
+    source: Source,
+    start: Location,
+    sink_options: MySqlSinkOptions,
+    rules: InstanceRules,
+    stop: watch::Receiver<bool>,
+    progress: watch::Sender<SyncerStatus>,
+) -> Result<SyncerStatus, SyncerError> {
+    let mut control = MySqlSink::new(sink_options.clone())?;
+    let tables = CheckpointTables::new(&settings.meta_schema, &settings.task)?;
+    tables.create(&mut control).await?;
+    // The worker count the stored checkpoints were written with wins until a clean restart.
+    let workers = tables
+        .load_workers(&mut control, &settings.source_id, settings.flavor)
+        .await?
+        .first()
+        .map_or(settings.workers.max(1), |row| row.workers.max(1) as usize);
+    // Each worker's connection holds a named lock. A previous run that crashed may still have a
+    // worker transaction executing downstream (sent whole, it runs on without its client); its
+    // connection keeps the lock until that transaction has committed or rolled back, so the
+    // checkpoints are read only once every lock is ours, and nothing old can change them after.
+    let mut sinks = Vec::with_capacity(workers);
+    for worker in 0..workers {
+        let mut options = sink_options.clone();
+        options.lock = Some(worker_lock_name(&settings, worker));
+        let mut sink = MySqlSink::new(options)?;
+        sink.connect().await?;
+        sinks.push(sink);
+    }
+    let global = tables
+        .load_global(&mut control, &settings.source_id, settings.flavor)
+        .await?;
+    let stored = tables
+        .load_workers(&mut control, &settings.source_id, settings.flavor)
+        .await?;
+    if stored.iter().any(|row| row.workers as usize != workers) {
+        return Err(SyncerError::State(format!(
+            "the worker checkpoints of source {} disagree on the worker count",
+            settings.source_id
+        )));
+    }
+    let mut applied: Vec<Option<(Location, u64)>> = vec![None; workers];
+    for row in stored {
+        if let Some(slot) = applied.get_mut(row.worker as usize) {
+            *slot = Some((row.location, row.row));
+        }
+    }
+    let safe_until = match &global {
+        Some(global) => global.safe_mode_exit.clone(),
+        None => settings.safe_mode_until.clone(),
+    };
+    let start = global.map_or(start, |global| global.location);
+
+    let (ack_sender, mut acks) = mpsc::channel::<Ack>(settings.queue_size.max(16));
+    let mut queues = Vec::with_capacity(workers);
+    let mut handles = WorkerTasks(Vec::with_capacity(workers));
+    let mode = if settings.safe_mode {
+        ApplyMode::Idempotent
+    } else {
+        ApplyMode::Exact
+    };
+    for (worker, sink) in sinks.into_iter().enumerate() {
+        // The queues share `queue_size`, but each holds at least one full batch: a worker can
+        // only gather what its queue holds, and small batches cost the downstream far more.
+        let capacity = (settings.queue_size / workers).max(settings.batch).max(8);
+        let (sender, receiver) = mpsc::channel::<Work>(capacity);
+        queues.push(sender);
+        handles.0.push(tokio::spawn(run_worker(
+            worker,
+            workers,
+            settings.clone(),
+            tables.clone(),
+            sink,
+            mode,
+            receiver,
+            ack_sender.clone(),
+        )));
+    }
+    drop(ack_sender);
+
+    let case_sensitive = settings.case_sensitive;
+    let mut state = EventLoop {
+        settings,
+        rules,
+        tables,
+        control,
+        tracker: SchemaTracker::new(case_sensitive),
+        targets: HashMap::new(),
+        maps: HashMap::new(),
+        detector: CausalityDetector::deterministic(workers)
+            .map_err(|error| SyncerError::State(error.to_string()))?,
+        watermark: Watermark::new(workers),
+        acknowledged: vec![0; workers],
+        applied,
+        queues,
+        status: SyncerStatus::default(),
+        last_flush: Instant::now(),
+        keys: Vec::new(),
+        progress,
+        last_timestamp: 0,
+        safe_until,
+        started: Instant::now(),
+        last_publish: Instant::now(),
+        last_upstream_check: None,
+        last_consumed: None,
+        in_flight_bytes: 0,
+    };
+    let mut controller = StreamController::new(source, start, ReconnectPolicy::default());
+    for (position, operator) in &state.settings.operators {
+        controller.set_operator(position.clone(), operator.clone());
+    }
+    let result = state.run(&mut controller, stop, &mut acks).await;
+    // Stop the workers (closing their queues) and wait for them.
+    state.queues.clear();
+    for handle in std::mem::take(&mut handles.0) {
+        let _ = handle.await;
+    }
+    result.map(|()| state.status)
+}
+
+/// The worker tasks: aborted if the syncer is dropped before it stopped them (a crash of the
+/// syncer takes its workers with it; their open transactions roll back downstream).
+struct WorkerTasks(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for WorkerTasks {
+    fn drop(&mut self) {
+        for handle in &self.0 {
+            handle.abort();
+        }
+    }
+}
+
+/// The name of worker `worker`'s downstream lock: one per task, source and worker, the same in
+/// every run (FNV-1a of the names, to stay within the 64 characters a lock name may have).
+fn worker_lock_name(settings: &SyncerSettings, worker: usize) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in [&settings.meta_schema, &settings.task, &settings.source_id] {
+        for byte in part.bytes().chain([0]) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    format!("dm-syncer-{hash:016x}-{worker}")
+}
