@@ -94,6 +94,8 @@ async fn main() -> anyhow::Result<()> {
     );
     options.stop_at_end = !arguments.follow;
     options.annotate_rows = true;
+    options.require_row_format = false;
+    options.require_full_row_image = false;
     let mut arguments_start: Option<String> = None;
     if let Some(root) = &arguments.relay_dir {
         let start = BinlogPosition::parse(arguments.start.as_deref().unwrap_or_default())

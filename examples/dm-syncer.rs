@@ -10,7 +10,9 @@
 //!
 //! The start point is the task's `mysql-instances[].meta` for this source (binlog-name /
 //! binlog-pos, or binlog-gtid with `enable-gtid: true`), unless the downstream already holds a
-//! checkpoint of this task and source, which wins. A configuration error names the key and file.
+//! checkpoint of this task and source, which wins. A configuration error names the key and file;
+//! a key accepted with no effect here is printed as a warning at start. The source file's
+//! `filters` apply after the task's, as in DM.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,7 +20,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use dm::binlog::{RemoteOptions, find_start_by_time};
+use dm::binlog::find_start_by_time;
 use dm::core::{BinlogFileName, BinlogPosition, Flavor, GtidSet, Location};
 use dm::syncer::config::{SourceConfig, TaskConfig};
 use dm::syncer::{SyncerSettings, SyncerStatus, run};
@@ -61,6 +63,13 @@ async fn main() -> anyhow::Result<()> {
     let source_name = arguments.source.display().to_string();
     let task = TaskConfig::from_yaml(&read(&arguments.task)?, &task_name)?;
     let source = SourceConfig::from_yaml(&read(&arguments.source)?, &source_name)?;
+    // Keys accepted with no effect here, each with the reason (docs/dm-config-keys.md).
+    for warning in task.warnings() {
+        eprintln!("{task_name}: warning: {warning}");
+    }
+    for warning in source.warnings() {
+        eprintln!("{source_name}: warning: {warning}");
+    }
     let instance = task
         .mysql_instances
         .iter()
@@ -72,7 +81,7 @@ async fn main() -> anyhow::Result<()> {
             )
         })?;
     let rules = task
-        .rules_for(instance)
+        .rules_for_source(instance, &source)
         .with_context(|| format!("{task_name}: rules of source {}", source.source_id))?;
 
     // The upstream's flavour, from the source file or the server itself.
@@ -104,11 +113,9 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     };
-    let server_id = source
-        .server_id
-        .unwrap_or(400_000 + std::process::id() % 100_000);
-    let mut remote =
-        RemoteOptions::new(&from.host, from.port, &from.user, &from.password, server_id);
+    // No server-id in the source file: one that no replica of the upstream uses is chosen at
+    // the first connect, and chosen again if another replica takes it.
+    let mut remote = source.remote_options(&task.ignored_checks());
     remote.stop_at_end = arguments.stop_at_end;
     remote.heartbeat_period = Duration::from_secs(5);
     // The same name across restarts: after a crash, the upstream may still list this replica's
@@ -158,7 +165,7 @@ async fn main() -> anyhow::Result<()> {
                     .with_context(|| format!("--skip {position} is not file:position"))
             })
             .collect::<anyhow::Result<_>>()?,
-        ..SyncerSettings::from_task(&task, instance, flavor)
+        ..SyncerSettings::from_task_and_source(&task, instance, &source, flavor)
     };
 
     let (stop_sender, stop) = tokio::sync::watch::channel(false);

@@ -260,6 +260,9 @@ async fn main() -> Result<()> {
         println!("    {line}");
     }
     let task = TaskConfig::from_yaml(&task_text, "task.yaml")?;
+    for warning in task.warnings() {
+        println!("  task.yaml: warning: {warning}");
+    }
     let instance = &task.mysql_instances[0];
     let rules = task.rules_for(instance)?;
     let config = DumpLoadConfig::from_task(&task, instance)?;

@@ -15,8 +15,11 @@
 //!   complete transaction and the events up to the last delivered one are re-read into the
 //!   tracker but not delivered again;
 //! - a transient error (network, server restarting) is retried with exponential backoff; a
-//!   definite one (purged binlog, bad credentials, server-id in use, malformed event) is returned
-//!   and the controller reopens at the same point on the next call;
+//!   definite one (purged binlog, bad credentials, a server-id the user set that is in use,
+//!   malformed event) is returned and the controller reopens at the same point on the next call;
+//! - an automatically chosen server-id that another replica takes is replaced, as DM does: the
+//!   upstream ends our dump (transient [`BinlogError::ServerIdInUse`]), and the reopen, which
+//!   may change the source ([`BinlogSource::open`] takes `&mut self`), registers with a free id;
 //! - an operator applies once, to the event that starts at its position.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -36,9 +39,10 @@ pub trait BinlogSource {
     /// The stream it opens.
     type Stream: EventStream + Send;
 
-    /// Opens a stream at `start`.
+    /// Opens a stream at `start`. It may update the source with what the opening learned (the
+    /// upstream's replacement for a taken automatic server id), so that reopens reuse it.
     fn open(
-        &self,
+        &mut self,
         start: &StartPoint,
     ) -> impl Future<Output = Result<Self::Stream, BinlogError>> + Send;
 }
@@ -46,8 +50,11 @@ pub trait BinlogSource {
 impl BinlogSource for RemoteOptions {
     type Stream = RemoteSource;
 
-    async fn open(&self, start: &StartPoint) -> Result<RemoteSource, BinlogError> {
-        RemoteSource::connect(self, start).await
+    /// Connects; an automatic server id replaced at connect time is kept for the next reopen.
+    async fn open(&mut self, start: &StartPoint) -> Result<RemoteSource, BinlogError> {
+        let stream = RemoteSource::connect(self, start).await?;
+        self.server_id = stream.server_id();
+        Ok(stream)
     }
 }
 
@@ -156,6 +163,11 @@ impl<Source: BinlogSource> StreamController<Source> {
         self.tracker = LocationTracker::new(start);
         self.replay_until = None;
         self.pending.clear();
+    }
+
+    /// The source (for a remote one, the server id in use).
+    pub fn source(&self) -> &Source {
+        &self.source
     }
 
     /// Switches to another source at the last transaction end (relay to remote or back).
@@ -381,7 +393,7 @@ pub struct RelayOptions {
 impl BinlogSource for RelayOptions {
     type Stream = crate::relay::RelaySource;
 
-    async fn open(&self, start: &StartPoint) -> Result<Self::Stream, BinlogError> {
+    async fn open(&mut self, start: &StartPoint) -> Result<Self::Stream, BinlogError> {
         let StartPoint::Position(position) = start else {
             return Err(BinlogError::Unsupported {
                 address: self.root.display().to_string(),
@@ -430,7 +442,7 @@ impl EventStream for AnyEventStream {
 impl BinlogSource for AnyBinlogSource {
     type Stream = AnyEventStream;
 
-    async fn open(&self, start: &StartPoint) -> Result<AnyEventStream, BinlogError> {
+    async fn open(&mut self, start: &StartPoint) -> Result<AnyEventStream, BinlogError> {
         Ok(match self {
             AnyBinlogSource::Remote(options) => {
                 AnyEventStream::Remote(Box::new(options.open(start).await?))

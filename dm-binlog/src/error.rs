@@ -73,8 +73,12 @@ pub enum BinlogError {
         /// The server's message.
         message: String,
     },
-    /// Another replica uses this replica's server id.
-    #[error("server-id {server_id} is already used by {holder} on the upstream {address}")]
+    /// Another replica (or the upstream itself) uses this replica's server id. Definite for an
+    /// id the user set; transient for one chosen automatically, which the reconnect replaces.
+    #[error(
+        "server-id {server_id} is already used by {holder} on the upstream {address}{}",
+        if *automatic { " (the id was chosen automatically: the reconnect chooses another)" } else { "" }
+    )]
     ServerIdInUse {
         /// `host:port`.
         address: String,
@@ -82,6 +86,23 @@ pub enum BinlogError {
         server_id: u32,
         /// Who uses it.
         holder: String,
+        /// Whether the id was chosen automatically ([`crate::ServerIdChoice::Automatic`]).
+        automatic: bool,
+    },
+    /// The upstream does not write full row images (`binlog_format=ROW`,
+    /// `binlog_row_image=FULL`), so its changes cannot be replicated exactly.
+    #[error(
+        "the upstream {address} writes its binlog with {variable}={value}, and replication needs {variable}={required}: run SET GLOBAL {variable} = {required} on the upstream and set {variable} = {required} in its my.cnf so that a restart keeps it; sessions already open keep writing {value} until they reconnect"
+    )]
+    BinlogFormatNotRow {
+        /// `host:port`.
+        address: String,
+        /// `binlog_format` or `binlog_row_image`.
+        variable: String,
+        /// What the upstream has (`STATEMENT`, `MIXED`, `MINIMAL`, `NOBLOB`, `FULL_NODUP`).
+        value: String,
+        /// What replication needs (`ROW`, `FULL`).
+        required: String,
     },
     /// The upstream sent something this client does not understand, or asked for something it
     /// does not support.
@@ -110,6 +131,9 @@ impl ClassifiedError for BinlogError {
             BinlogError::Server { error, .. } if is_transient_server_error(error.code) => {
                 ErrorClass::Transient
             }
+            BinlogError::ServerIdInUse {
+                automatic: true, ..
+            } => ErrorClass::Transient,
             _ => ErrorClass::Definite,
         }
     }
@@ -126,6 +150,7 @@ impl ClassifiedError for BinlogError {
             BinlogError::BinlogPurged { .. } => 11008,
             BinlogError::ServerIdInUse { .. } => 11009,
             BinlogError::Unsupported { .. } => 11010,
+            BinlogError::BinlogFormatNotRow { .. } => 11011,
         })
     }
 
@@ -154,8 +179,16 @@ impl ClassifiedError for BinlogError {
             BinlogError::BinlogPurged { .. } => {
                 "restart the task from a full dump (task-mode all), or from a position or GTID set the upstream still has (SHOW BINARY LOGS); keep binlogs longer with expire_logs_days / binlog_expire_logs_seconds, or enable the relay log"
             }
-            BinlogError::ServerIdInUse { .. } => {
-                "give this source a server-id that no other replica of the upstream and not the upstream itself uses (source.yaml `server-id`)"
+            BinlogError::ServerIdInUse {
+                automatic: false, ..
+            } => {
+                "give this source a server-id that no other replica of the upstream and not the upstream itself uses (source.yaml `server-id`), or remove `server-id` to have one chosen automatically"
+            }
+            BinlogError::ServerIdInUse {
+                automatic: true, ..
+            } => "none needed: the stream reconnects with another automatically chosen server-id",
+            BinlogError::BinlogFormatNotRow { .. } => {
+                "on the upstream run SET GLOBAL binlog_format = ROW and SET GLOBAL binlog_row_image = FULL, put both in its my.cnf, and reconnect its clients (sessions keep their format until they reconnect); changes written before in another format cannot be replicated exactly: start the task from a full dump taken after the change"
             }
             BinlogError::Unsupported { .. } => "see the reason; it names what to change",
             BinlogError::UndecodableRow { .. } => {

@@ -53,7 +53,10 @@ pub use location::{EventLocations, LocationTracker};
 pub use metadata::{OptionalMetadata, schema_from_table_map};
 pub use query_status::{QueryStatus, sql_mode_text};
 pub use relay::{PurgeRule, RelayMeta, RelayPosition, RelaySource, RelayWriter, purge};
-pub use remote::{RemoteOptions, RemoteSource, UpstreamInfo, list_binary_logs};
+pub use remote::{
+    AUTOMATIC_SERVER_ID_BASE, AUTOMATIC_SERVER_ID_COUNT, RemoteOptions, RemoteSource,
+    ServerIdChoice, UpstreamInfo, choose_server_id, list_binary_logs,
+};
 pub use rows::{RowImages, decode_rows};
 pub use search::find_start_by_time;
 pub use stream::{EventStream, StartPoint, StreamEvent};

@@ -1,9 +1,10 @@
-//! DDL events: one upstream statement split into one statement per table.
+//! DDL events: one upstream statement split into one statement per object.
 //!
-//! The upstream may write `DROP TABLE a, b` or `RENAME TABLE a TO b, c TO d` or an `ALTER` with
-//! many clauses; the syncer tracks, filters, routes and coordinates DDL table by table, so a
-//! [`DdlEvent`] keeps the original text and its [`DdlStatement`]s, each about one target and with
-//! SQL that applies to that target alone.
+//! The upstream may write `DROP TABLE a, b` or `RENAME TABLE a TO b, c TO d`; the syncer tracks,
+//! filters, routes and coordinates DDL object by object, so a [`DdlEvent`] keeps the original text
+//! and its [`DdlStatement`]s, each about one target and with SQL that applies to that target
+//! alone (an `ALTER TABLE` keeps all its clauses: they act on one table). Unqualified table names
+//! in a statement's SQL resolve against the event's `current_schema`, as upstream.
 
 use std::fmt;
 
@@ -41,7 +42,7 @@ pub enum DdlKind {
     CreateTable,
     /// `DROP TABLE`.
     DropTable,
-    /// `ALTER TABLE` with one clause.
+    /// `ALTER TABLE` (all its clauses; a rename among other clauses stays an `AlterTable`).
     AlterTable,
     /// `RENAME TABLE` / `ALTER TABLE ... RENAME TO`.
     RenameTable {
@@ -76,6 +77,8 @@ pub struct DdlStatement {
 pub struct DdlEvent {
     /// The text as the upstream executed it.
     pub original_sql: String,
+    /// The database selected in the upstream session (empty when none).
+    pub current_schema: String,
     /// One statement per target, in execution order.
     pub statements: Vec<DdlStatement>,
     /// Where the DDL's Query event ends in the upstream binlog.

@@ -22,6 +22,7 @@ pub fn quote_identifier(name: &str) -> String {
 
 /// A table: its schema (database) and name.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct TableRef {
     /// The database the table belongs to.
     pub schema: String,
@@ -57,6 +58,7 @@ impl fmt::Display for TableRef {
 
 /// Width of an integer column.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum IntegerWidth {
     /// `TINYINT`, 1 byte.
     Tiny,
@@ -85,6 +87,7 @@ impl IntegerWidth {
 
 /// A column's type, as far as decoding and rendering values needs it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum ColumnType {
     /// TINYINT .. BIGINT (BOOL is TINYINT(1)).
     Integer {
@@ -196,6 +199,7 @@ impl ColumnType {
 
 /// One column of a table.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ColumnDefinition {
     /// The column's name, as written.
     pub name: String,
@@ -227,6 +231,7 @@ impl ColumnDefinition {
 
 /// Whether a key is the primary key or a unique key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum KeyKind {
     /// `PRIMARY KEY`.
     Primary,
@@ -236,6 +241,7 @@ pub enum KeyKind {
 
 /// One column of a key.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct KeyColumn {
     /// Index of the column in [`TableSchema::columns`].
     pub column: usize,
@@ -245,6 +251,7 @@ pub struct KeyColumn {
 
 /// A primary or unique key.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct KeyDefinition {
     /// The key's name (`PRIMARY` for the primary key).
     pub name: String,
@@ -256,10 +263,30 @@ pub struct KeyDefinition {
 
 /// The structure of one table at one point in the binlog.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(try_from = "TableSchemaParts"))]
 pub struct TableSchema {
     table: TableRef,
     columns: Vec<ColumnDefinition>,
     keys: Vec<KeyDefinition>,
+}
+
+/// A [`TableSchema`]'s parts as stored (serde), checked by [`TableSchema::new`] when read back.
+#[cfg(feature = "serde")]
+#[derive(serde::Deserialize)]
+struct TableSchemaParts {
+    table: TableRef,
+    columns: Vec<ColumnDefinition>,
+    keys: Vec<KeyDefinition>,
+}
+
+#[cfg(feature = "serde")]
+impl TryFrom<TableSchemaParts> for TableSchema {
+    type Error = CoreError;
+
+    fn try_from(parts: TableSchemaParts) -> Result<Self, CoreError> {
+        TableSchema::new(parts.table, parts.columns, parts.keys)
+    }
 }
 
 impl TableSchema {

@@ -1,17 +1,20 @@
 //! The dumper: a consistent snapshot of the upstream, cut into chunks and read in parallel.
 //!
 //! ```text
-//! open_snapshot (N connections, one snapshot) -> catalog on connection 0:
-//!     databases, tables (SHOW CREATE TABLE, columns, chunk key MIN/MAX -> plan), views
+//! open_snapshot (N connections, one snapshot, time_zone '+00:00') -> catalog on connection 0:
+//!     databases, tables (SHOW CREATE TABLE, columns, chunk key MIN/MAX -> plan), views,
+//!     as the block-allow list and the selection (-B, -T, -W) allow
 //!   -> DumpItem::Header
-//!   -> N readers take chunks from one queue: SELECT cols FROM t WHERE <range>
+//!   -> N readers, each in the dump's time zone, take chunks from one queue:
+//!        SELECT cols (TIMESTAMP as UNIX_TIMESTAMP(col)) FROM t WHERE (where) AND (range)
 //!        -> StatementBuilder -> ChunkStream (bounded) -> consumer (directory or loader)
 //! ```
 //!
 //! Invariants: every connection reads in the same snapshot, so chunks of different tables and
 //! readers are mutually consistent and consistent with the header's location; a chunk stream
 //! ends with `End` only after its last row; the first error stops every reader and is
-//! returned; nothing is buffered beyond the bounded channels.
+//! returned; nothing is buffered beyond the bounded channels. TIMESTAMP values and table
+//! definitions are written in UTC whatever the dump's time zone (see [`crate::selection`]).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -23,13 +26,16 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Value};
 use tokio::sync::{Mutex, mpsc};
 
-use crate::encode::{LiteralForm, StatementBuilder, insert_prefix, literal_form};
+use crate::encode::{
+    LiteralForm, StatementBuilder, insert_prefix, literal_form, utc_from_unix_timestamp,
+};
 use crate::error::{DumpError, server_error};
 use crate::item::{
     ChunkMessage, ChunkStream, DatabaseDump, DumpHeader, DumpItem, TableDump, ViewDump,
 };
 use crate::plan::{ChunkKey, ChunkLimits, ChunkPlan, plan_chunks};
 use crate::progress::Progress;
+use crate::selection::{DumpSelection, DumpTimeZone};
 use crate::snapshot::{Consistency, SnapshotOptions, connect, open_snapshot_locking};
 
 /// How to dump.
@@ -41,6 +47,10 @@ pub struct DumpOptions {
     pub limits: ChunkLimits,
     /// Cut statements at about this many bytes (DM's `statement-size`, 1 000 000).
     pub statement_bytes: usize,
+    /// What is dumped beyond the block-allow list (`where`, `-B`, `-T`, `-W`).
+    pub selection: DumpSelection,
+    /// The session time zone rows are read in (`skip-tz-utc`, the task's `timezone`).
+    pub time_zone: DumpTimeZone,
 }
 
 /// What an interrupted load already did: tables keep their stored plans (so chunk numbers
@@ -66,15 +76,22 @@ pub async fn dump(
     progress: Arc<Progress>,
 ) -> Result<Arc<DumpHeader>, DumpError> {
     let locked = match options.snapshot.consistency {
-        Consistency::Lock => dumped_tables(&options.snapshot, filter).await?,
+        Consistency::Lock => dumped_tables(&options.snapshot, &options.selection, filter).await?,
         _ => Vec::new(),
     };
     let mut snapshot = open_snapshot_locking(&options.snapshot, &locked).await?;
-    let (header, forms) = {
+    let (header, readings) = {
         let Some(connection) = snapshot.connections.first_mut() else {
             return Err(DumpError::Config("threads must be at least 1".into()));
         };
-        read_catalog(connection, filter, options.limits, resume).await?
+        read_catalog(
+            connection,
+            filter,
+            &options.selection,
+            options.limits,
+            resume,
+        )
+        .await?
     };
     let header = Arc::new(DumpHeader {
         flavor: options.snapshot.flavor,
@@ -107,12 +124,15 @@ pub async fn dump(
     progress.begin(header.chunk_count(), done_before, estimated_bytes);
     let jobs = Arc::new(Mutex::new(jobs));
     let failed = Arc::new(AtomicBool::new(false));
-    let forms = Arc::new(forms);
+    let readings = Arc::new(readings);
+    let time_zone = options.time_zone.statement();
     let mut readers = tokio::task::JoinSet::new();
     for connection in snapshot.connections.drain(..) {
         let reader = Reader {
             header: header.clone(),
-            forms: forms.clone(),
+            readings: readings.clone(),
+            selection: options.selection.clone(),
+            time_zone: time_zone.clone(),
             jobs: jobs.clone(),
             failed: failed.clone(),
             output: output.clone(),
@@ -140,9 +160,10 @@ pub async fn dump(
     }
 }
 
-/// The base tables the filter lets through, for `consistency: lock`.
+/// The base tables the filter and the selection let through, for `consistency: lock`.
 async fn dumped_tables(
     options: &SnapshotOptions,
+    selection: &DumpSelection,
     filter: &BlockAllowList,
 ) -> Result<Vec<TableRef>, DumpError> {
     let mut connection = connect(options).await?;
@@ -155,14 +176,17 @@ async fn dumped_tables(
     let _ = connection.disconnect().await;
     Ok(tables
         .into_iter()
-        .filter(|(schema, table)| filter.allows_table(schema, table))
+        .filter(|(schema, table)| selection.allows_table(filter, schema, table))
         .map(|(schema, table)| TableRef::new(schema, table))
         .collect())
 }
 
 struct Reader {
     header: Arc<DumpHeader>,
-    forms: Arc<Vec<Vec<LiteralForm>>>,
+    readings: Arc<Vec<TableReading>>,
+    selection: DumpSelection,
+    /// `SET SESSION time_zone = ...` of the dump's zone.
+    time_zone: String,
     jobs: Arc<Mutex<VecDeque<(usize, ChunkPlan)>>>,
     failed: Arc<AtomicBool>,
     output: mpsc::Sender<DumpItem>,
@@ -172,6 +196,20 @@ struct Reader {
 
 impl Reader {
     async fn run(self, mut connection: Conn) -> Result<(), DumpError> {
+        if let Err(error) = connection.query_drop(self.time_zone.as_str()).await {
+            self.failed.store(true, Ordering::Relaxed);
+            return Err(match server_error(&self.time_zone, error) {
+                DumpError::Server {
+                    code: 1298,
+                    message,
+                    ..
+                } => DumpError::Config(format!(
+                    "the dump's time zone: {message}; give the task's timezone as an offset \
+                     (+08:00), or load the upstream's time zone tables (mariadb-tzinfo-to-sql)"
+                )),
+                other => other,
+            });
+        }
         loop {
             if self.failed.load(Ordering::Relaxed) {
                 return Ok(());
@@ -235,25 +273,34 @@ impl Reader {
         sender: &mpsc::Sender<Result<ChunkMessage, DumpError>>,
     ) -> Result<(), DumpError> {
         let table = &self.header.tables[table_index];
-        let forms = &self.forms[table_index];
+        let reading = &self.readings[table_index];
+        let forms = &reading.forms;
         let mut select = String::from("SELECT ");
         for (index, column) in table.columns.iter().enumerate() {
             if index > 0 {
                 select.push(',');
             }
-            dm_sink::literal::write_identifier(&mut select, column);
+            if reading.epoch[index] {
+                select.push_str("UNIX_TIMESTAMP(");
+                dm_sink::literal::write_identifier(&mut select, column);
+                select.push(')');
+            } else {
+                dm_sink::literal::write_identifier(&mut select, column);
+            }
         }
         select.push_str(" FROM ");
         dm_sink::literal::write_table(&mut select, &TableRef::new(&table.schema, &table.table));
-        if let Some(range) = &plan.range {
+        let range = plan.range.as_ref().map(|range| range.condition());
+        if let Some(condition) = self.selection.chunk_condition(range.as_deref()) {
             select.push_str(" WHERE ");
-            select.push_str(&range.condition());
+            select.push_str(&condition);
         }
         let mut builder = StatementBuilder::new(
             insert_prefix(&table.table, &table.columns),
             forms.clone(),
             self.statement_bytes,
         );
+        let mut converted: Vec<Option<String>> = Vec::with_capacity(forms.len());
         let (mut rows, mut bytes) = (0u64, 0u64);
         let stopped = || {
             DumpError::Interrupted(format!(
@@ -271,8 +318,9 @@ impl Reader {
             .map_err(|error| server_error(&select, error))?
         {
             let mut values = Vec::with_capacity(forms.len());
+            converted.clear();
             for index in 0..forms.len() {
-                values.push(match row.as_ref(index) {
+                let value = match row.as_ref(index) {
                     Some(Value::Bytes(bytes)) => Some(bytes.as_slice()),
                     Some(Value::NULL) => None,
                     other => {
@@ -281,8 +329,27 @@ impl Reader {
                             table.schema, table.table, table.columns[index]
                         )));
                     }
+                };
+                converted.push(match value {
+                    Some(seconds) if reading.epoch[index] => {
+                        Some(utc_from_unix_timestamp(seconds).ok_or_else(|| {
+                            DumpError::Unexpected(format!(
+                                "{}.{} column `{}`: UNIX_TIMESTAMP() returned `{}`",
+                                table.schema,
+                                table.table,
+                                table.columns[index],
+                                String::from_utf8_lossy(seconds)
+                            ))
+                        })?)
+                    }
+                    _ => None,
                 });
+                values.push(value);
             }
+            let values = values
+                .into_iter()
+                .zip(&converted)
+                .map(|(value, utc)| utc.as_deref().map(str::as_bytes).or(value));
             if let Some(done) = builder.push_row(values) {
                 self.deliver(done, (&mut rows, &mut bytes), sender)
                     .await
@@ -334,29 +401,46 @@ struct Catalog {
     views: Vec<ViewDump>,
 }
 
+/// How a table's columns are read and written.
+struct TableReading {
+    /// Each column's literal form.
+    forms: Vec<LiteralForm>,
+    /// Which columns are TIMESTAMP: read as `UNIX_TIMESTAMP(column)`, written as UTC text.
+    epoch: Vec<bool>,
+}
+
 /// Reads what the snapshot holds: databases, tables with their chunk plans, views. Also
-/// returns each table's literal forms.
+/// returns how each table is read.
 async fn read_catalog(
     connection: &mut Conn,
     filter: &BlockAllowList,
+    selection: &DumpSelection,
     limits: ChunkLimits,
     resume: &ResumePlan,
-) -> Result<(Catalog, Vec<Vec<LiteralForm>>), DumpError> {
+) -> Result<(Catalog, Vec<TableReading>), DumpError> {
     let sql_mode: Vec<String> = query_rows(connection, "SELECT @@GLOBAL.sql_mode").await?;
     let schemas: Vec<String> = query_rows(
         connection,
         "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA ORDER BY SCHEMA_NAME",
     )
     .await?;
+    let missing = selection.missing_databases(&schemas);
+    if !missing.is_empty() {
+        return Err(DumpError::Config(format!(
+            "mydumpers extra-args -B names databases the upstream does not have: {}",
+            missing.join(", ")
+        )));
+    }
     let mut header = Catalog {
         sql_mode: sql_mode.into_iter().next().unwrap_or_default(),
         databases: Vec::new(),
         tables: Vec::new(),
         views: Vec::new(),
     };
-    let mut all_forms = Vec::new();
+    let mut readings = Vec::new();
+    let mut found = Vec::new();
     for schema in schemas {
-        if !filter.allows_schema(&schema) {
+        if !selection.allows_schema(filter, &schema) {
             continue;
         }
         let objects: Vec<(String, String, Option<u64>, Option<u64>)> = query_rows(
@@ -372,8 +456,14 @@ async fn read_catalog(
         let empty = objects.is_empty();
         let allowed: Vec<_> = objects
             .into_iter()
-            .filter(|(name, ..)| filter.allows_table(&schema, name))
+            .filter(|(_, kind, ..)| selection.views || kind != "VIEW")
+            .filter(|(name, ..)| selection.allows_table(filter, &schema, name))
             .collect();
+        found.extend(
+            allowed
+                .iter()
+                .map(|(name, ..)| TableRef::new(&schema, name)),
+        );
         if allowed.is_empty() && !empty {
             continue;
         }
@@ -390,7 +480,7 @@ async fn read_catalog(
             let table = TableRef::new(&schema, &name);
             match kind.as_str() {
                 "BASE TABLE" | "SYSTEM VERSIONED" => {
-                    let (dump, forms) = read_table(
+                    let (dump, reading) = read_table(
                         connection,
                         &table,
                         rows.unwrap_or(0),
@@ -400,7 +490,7 @@ async fn read_catalog(
                     )
                     .await?;
                     header.tables.push(dump);
-                    all_forms.push(forms);
+                    readings.push(reading);
                 }
                 "VIEW" => {
                     let definition: Vec<String> = query_rows(
@@ -426,7 +516,15 @@ async fn read_catalog(
             }
         }
     }
-    Ok((header, all_forms))
+    let missing = selection.missing_tables(&found);
+    if !missing.is_empty() {
+        return Err(DumpError::Config(format!(
+            "mydumpers extra-args -T names tables the dump does not find (not in the upstream, \
+             outside -B, or views left out by -W): {}",
+            missing.join(", ")
+        )));
+    }
+    Ok((header, readings))
 }
 
 async fn read_table(
@@ -436,7 +534,7 @@ async fn read_table(
     estimated_bytes: u64,
     limits: ChunkLimits,
     resume: &ResumePlan,
-) -> Result<(TableDump, Vec<LiteralForm>), DumpError> {
+) -> Result<(TableDump, TableReading), DumpError> {
     let statement = format!("SHOW CREATE TABLE {}", table.quoted());
     let create: Vec<(String, String)> = query_rows(connection, &statement).await?;
     let create_statement = create
@@ -457,6 +555,10 @@ async fn read_table(
         .collect();
     let columns = written.iter().map(|column| column.name.clone()).collect();
     let forms = written.iter().map(|column| literal_form(column)).collect();
+    let epoch = written
+        .iter()
+        .map(|column| matches!(column.column_type, ColumnType::Timestamp { .. }))
+        .collect();
     let key = (table.schema.clone(), table.table.clone());
     let chunks = match resume.plans.get(&key) {
         Some(stored) => stored.clone(),
@@ -499,6 +601,6 @@ async fn read_table(
             chunks,
             keyed: schema.row_identity_key().is_some(),
         },
-        forms,
+        TableReading { forms, epoch },
     ))
 }

@@ -9,8 +9,10 @@
 //!
 //! Invariants: a statement never contains a raw line break (so a dump file has exactly one
 //! statement per line); no value can end its literal early; a statement is cut once it
-//! reaches the configured size (DM's `statement-size`), never inside a row. The reading
-//! session has `time_zone = '+00:00'` and so has the loader's. Pure and synchronous.
+//! reaches the configured size (DM's `statement-size`), never inside a row. TIMESTAMP values
+//! arrive as seconds since the epoch (`UNIX_TIMESTAMP(column)`, exact in any session zone) and
+//! are written as UTC text ([`utc_from_unix_timestamp`]); the loader's session has
+//! `time_zone = '+00:00'`. Pure and synchronous.
 
 use dm_core::{ColumnDefinition, ColumnType};
 use dm_sink::literal::{write_hex, write_identifier, write_text};
@@ -74,6 +76,60 @@ pub fn write_literal(out: &mut String, value: Option<&[u8]>, form: LiteralForm) 
             Err(_) => write_hex(out, bytes),
         },
     }
+}
+
+/// The UTC text of a TIMESTAMP read as `UNIX_TIMESTAMP(column)`: `1577836800.123` ->
+/// `2020-01-01 00:00:00.123` (the fraction kept digit for digit). `0` is the zero timestamp
+/// (`0000-00-00 00:00:00`): the epoch itself is not a TIMESTAMP value (they start one second
+/// later). `None` when `text` is not such a number, or lies past year 9999.
+pub fn utc_from_unix_timestamp(text: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(text).ok()?;
+    let (seconds, fraction) = match text.split_once('.') {
+        Some((seconds, fraction)) => (seconds, Some(fraction)),
+        None => (text, None),
+    };
+    let digits = |part: &str| !part.is_empty() && part.bytes().all(|byte| byte.is_ascii_digit());
+    if !digits(seconds) || fraction.is_some_and(|fraction| !digits(fraction) || fraction.len() > 6)
+    {
+        return None;
+    }
+    let seconds: u64 = seconds.parse().ok()?;
+    let mut out = if seconds == 0 {
+        "0000-00-00 00:00:00".to_owned()
+    } else {
+        // Days since 1970-01-01 to a civil date (the proleptic Gregorian calendar).
+        const SECONDS_PER_DAY: u64 = 86_400;
+        let days = i64::try_from(seconds / SECONDS_PER_DAY).ok()?;
+        let of_day = seconds % SECONDS_PER_DAY;
+        let shifted = days + 719_468;
+        let era = shifted.div_euclid(146_097);
+        let day_of_era = shifted.rem_euclid(146_097);
+        let year_of_era =
+            (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+        let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+        let month_index = (5 * day_of_year + 2) / 153;
+        let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+        let month = if month_index < 10 {
+            month_index + 3
+        } else {
+            month_index - 9
+        };
+        let year = year_of_era + era * 400 + i64::from(month <= 2);
+        if year > 9999 {
+            return None;
+        }
+        format!(
+            "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+            of_day / 3600,
+            of_day % 3600 / 60,
+            of_day % 60
+        )
+    };
+    if let Some(fraction) = fraction {
+        out.push('.');
+        out.push_str(fraction);
+    }
+    Some(out)
 }
 
 /// `INSERT INTO `table` (`a`,`b`) VALUES ` for a table's columns: the start of every statement
@@ -211,6 +267,66 @@ mod tests {
         for (statement, _) in &statements {
             assert!(statement.starts_with("INSERT INTO `t` (`v`) VALUES ('"));
             assert!(statement.ends_with("');"));
+        }
+    }
+
+    #[test]
+    fn unix_timestamps_become_utc_text() {
+        let utc = |text: &str| utc_from_unix_timestamp(text.as_bytes());
+        assert_eq!(utc("1").as_deref(), Some("1970-01-01 00:00:01"));
+        assert_eq!(
+            utc("1577836800.123").as_deref(),
+            Some("2020-01-01 00:00:00.123")
+        );
+        assert_eq!(
+            utc("2147483647.999999").as_deref(),
+            Some("2038-01-19 03:14:07.999999")
+        );
+        assert_eq!(utc("951782400").as_deref(), Some("2000-02-29 00:00:00"));
+        assert_eq!(utc("4294967295").as_deref(), Some("2106-02-07 06:28:15"));
+        assert_eq!(utc("0").as_deref(), Some("0000-00-00 00:00:00"));
+        assert_eq!(utc("0.000").as_deref(), Some("0000-00-00 00:00:00.000"));
+        for bad in [
+            "",
+            "-1",
+            "1.",
+            ".5",
+            "1e9",
+            "1.1234567",
+            "253402300800",
+            "x",
+        ] {
+            assert_eq!(utc(bad), None, "{bad}");
+        }
+    }
+
+    /// Days counted forward one at a time agree with the closed formula.
+    #[test]
+    fn every_day_of_four_centuries_follows_the_calendar() {
+        let (mut year, mut month, mut day) = (1970i64, 1i64, 1i64);
+        for days in 0..(400i64 * 366) {
+            let seconds = days * 86_400 + 1;
+            let expected = format!("{year:04}-{month:02}-{day:02} 00:00:01");
+            assert_eq!(
+                utc_from_unix_timestamp(seconds.to_string().as_bytes()).as_deref(),
+                Some(expected.as_str())
+            );
+            let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+            let length = match month {
+                2 if leap => 29,
+                2 => 28,
+                4 | 6 | 9 | 11 => 30,
+                _ => 31,
+            };
+            day += 1;
+            if day > length {
+                day = 1;
+                month += 1;
+                if month > 12 {
+                    month = 1;
+                    year += 1;
+                }
+            }
         }
     }
 

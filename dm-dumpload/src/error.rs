@@ -57,7 +57,8 @@ pub enum DumpError {
         #[source]
         source: dm_sink::SinkError,
     },
-    /// The task's dump or load options are wrong.
+    /// The task's dump or load options are wrong (a key or `extra-args` option refused, a
+    /// `timezone` or `-B` database the upstream does not know).
     #[error("{0}")]
     Config(String),
     /// The load state stored downstream does not fit this load.
@@ -104,7 +105,9 @@ impl ClassifiedError for DumpError {
             DumpError::Downstream { .. } => {
                 "check the downstream; a resumed load continues with the chunks not yet loaded"
             }
-            DumpError::Config(_) => "fix the task's mydumpers / loaders section",
+            DumpError::Config(_) => {
+                "fix the task's mydumpers / loaders section (or its timezone) as the message says"
+            }
             DumpError::State(_) => {
                 "start the task with --remove-meta to forget the earlier load, or load the same dump again"
             }

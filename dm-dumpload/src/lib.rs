@@ -18,7 +18,11 @@
 //! - [`directory`]: the dump directory format (`docs/dump-format.md`).
 //! - [`loader`]: schemas, parallel chunk loading, exactly once per chunk across restarts.
 //! - [`migrate`]: the stages wired: dump to files, load files, or dump straight into the loader.
-//! - [`config`]: DM's `mydumpers` / `loaders` task sections.
+//! - [`config`]: DM's `mydumpers` / `loaders` task sections: each key honoured, refused by
+//!   name, or named in a warning.
+//! - [`extra_args`]: the dumpling options of `extra-args` that mean something here.
+//! - [`selection`]: what is dumped beyond the block-allow list (`where`, `-B`, `-T`) and the
+//!   dump's session time zone (`skip-tz-utc`, `timezone`).
 //! - [`task`]: task modes `all`, `full`, `dump`, `load`, `load&sync`, `incremental`.
 //!
 //! Invariants: every chunk's rows commit downstream together with the record that it is
@@ -31,11 +35,13 @@ pub mod directory;
 pub mod dumper;
 pub mod encode;
 pub mod error;
+pub mod extra_args;
 pub mod item;
 pub mod loader;
 pub mod migrate;
 pub mod plan;
 pub mod progress;
+pub mod selection;
 pub mod snapshot;
 pub mod task;
 
@@ -48,6 +54,7 @@ pub use loader::{Handoff, LoadOptions, LoadStage, Loader, OnDuplicate, StoredLoa
 pub use migrate::{dump_to_directory, load_directory, migrate_stream};
 pub use plan::ChunkLimits;
 pub use progress::{Progress, ProgressStatus};
+pub use selection::{DumpSelection, DumpTimeZone};
 pub use snapshot::{
     Consistency, Snapshot, SnapshotOptions, current_location, open_snapshot, open_snapshot_locking,
 };

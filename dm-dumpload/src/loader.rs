@@ -10,6 +10,9 @@
 //!                     UPDATE load_chunk SET state = 'loaded'; COMMIT
 //! ```
 //!
+//! Sessions run with `time_zone = '+00:00'` (the sink's), never the user's `time_zone`: the
+//! dump writes TIMESTAMP values and definitions as UTC text.
+//!
 //! Invariants: a chunk's rows and its `loaded` mark commit in one transaction, so a load killed
 //! at any point resumes with exactly the chunks not marked, and no chunk is loaded twice; a
 //! chunk whose stream ends without `End` (dump failed, file corrupted) is rolled back; many
@@ -218,6 +221,14 @@ fn rename_created(statement: &str, keyword: &str, replacement: &str) -> Result<S
 impl Loader {
     /// A loader; `router` routes upstream tables to their targets.
     pub fn new(options: LoadOptions, router: TableRouter) -> Result<Self, DumpError> {
+        let mut options = options;
+        // The dump's TIMESTAMP values and definitions are UTC text: the sink's `+00:00` must
+        // stay, whatever session variables the options carry (the task's `target-database`
+        // leaves `time_zone` out and names it in a warning).
+        options
+            .sink
+            .session_variables
+            .retain(|(name, _)| !name.eq_ignore_ascii_case("time_zone"));
         let valid = |name: &str| {
             !name.is_empty()
                 && name

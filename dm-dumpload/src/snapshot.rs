@@ -36,12 +36,19 @@ pub enum Consistency {
 }
 
 impl Consistency {
-    /// Reads DM's value: `auto` and `flush` lock, `none` does not.
+    /// Reads DM's value: `auto` and `flush` lock, `none` does not; `snapshot` (TiDB only) is
+    /// refused.
     pub fn parse(text: &str) -> Result<Self, DumpError> {
         match text.to_ascii_lowercase().as_str() {
             "auto" | "flush" => Ok(Consistency::Flush),
             "lock" => Ok(Consistency::Lock),
             "none" => Ok(Consistency::None),
+            "snapshot" => Err(DumpError::Config(
+                "consistency `snapshot` is not supported: it reads a TiDB snapshot at a TSO, which \
+                 dumpling refuses for MySQL and MariaDB too; use `flush` (or `auto`), `lock`, or \
+                 `none` (no lock; the syncer runs in safe mode until the recorded exit point)"
+                    .into(),
+            )),
             other => Err(DumpError::Config(format!(
                 "consistency `{other}` is not supported: use `flush` (or `auto`), `lock` or `none`"
             ))),
@@ -101,8 +108,9 @@ pub(crate) async fn connect(options: &SnapshotOptions) -> Result<Conn, DumpError
     let mut connection = Conn::new(builder)
         .await
         .map_err(|error| server_error("connect", error))?;
-    // TIMESTAMP values read in UTC (the loader writes them in UTC); a slow loader must not make
-    // the server drop a connection that waits to send the next rows.
+    // Table definitions (TIMESTAMP defaults) are read in UTC, as the loader runs them; readers
+    // then switch to the dump's time zone (TIMESTAMP values are read as instants). A slow
+    // loader must not make the server drop a connection that waits to send the next rows.
     execute(
         &mut connection,
         "SET SESSION time_zone = '+00:00', SESSION net_write_timeout = 3600, \

@@ -2,8 +2,9 @@
 //! batch's own transaction (the exactly-once design of `docs/design/checkpoint.md`).
 //!
 //! ```text
-//! <meta-schema>.<task>_syncer_checkpoint   DM's table: the global point (is_global = 1) and
-//!                                           per-table points, safe-mode exit point
+//! <meta-schema>.<task>_syncer_checkpoint   DM's table: the global point (is_global = 1) with its
+//!                                           safe-mode exit point, and per-table rows (is_global = 0)
+//!                                           with what the syncer keeps about each table (`table_info`)
 //! <meta-schema>.<task>_worker_checkpoint   one row per (source, worker): the location of the last
 //!                                           change the worker committed, written in the same
 //!                                           transaction as the worker's batch
@@ -44,6 +45,23 @@ pub struct GlobalCheckpoint {
     pub location: Location,
     /// Until this location a restart replays in safe mode (DM's exit point), if any.
     pub safe_mode_exit: Option<Location>,
+    /// What the syncer keeps with the point (DM's `table_info` column of the global row;
+    /// opaque here, `{}` when nothing).
+    pub table_info: String,
+}
+
+/// A table's row beside the global point (DM's per-table rows): what the syncer keeps about
+/// one upstream table, written in the same transaction as the global point.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableCheckpoint {
+    /// The source.
+    pub source: String,
+    /// The upstream table.
+    pub table: TableRef,
+    /// The global point it was written with.
+    pub location: Location,
+    /// What the syncer keeps (opaque here).
+    pub table_info: String,
 }
 
 /// The names of a task's checkpoint tables and the SQL that reads and writes them.
@@ -160,12 +178,56 @@ impl CheckpointTables {
         sql.push_str(&format!(
             " (id, cp_schema, cp_table, binlog_name, binlog_pos, binlog_gtid, exit_safe_binlog_name, \
              exit_safe_binlog_pos, exit_safe_binlog_gtid, table_info, is_global) \
-             VALUES ({}, '', '', {}, {exit}, '{{}}', 1) \
+             VALUES ({}, '', '', {}, {exit}, {}, 1) \
              ON DUPLICATE KEY UPDATE binlog_name = VALUES(binlog_name), binlog_pos = VALUES(binlog_pos), \
              binlog_gtid = VALUES(binlog_gtid), exit_safe_binlog_name = VALUES(exit_safe_binlog_name), \
-             exit_safe_binlog_pos = VALUES(exit_safe_binlog_pos), exit_safe_binlog_gtid = VALUES(exit_safe_binlog_gtid)",
+             exit_safe_binlog_pos = VALUES(exit_safe_binlog_pos), exit_safe_binlog_gtid = VALUES(exit_safe_binlog_gtid), \
+             table_info = VALUES(table_info)",
             quote_text(&checkpoint.source),
             Self::location_values(&checkpoint.location),
+            quote_text(&checkpoint.table_info),
+        ));
+        sql
+    }
+
+    /// The upsert of a table's row (`is_global = 0`), to run in the global point's transaction.
+    pub fn table_upsert(&self, checkpoint: &TableCheckpoint) -> String {
+        let mut sql = String::from("INSERT INTO ");
+        write_table(&mut sql, &self.syncer_table());
+        sql.push_str(&format!(
+            " (id, cp_schema, cp_table, binlog_name, binlog_pos, binlog_gtid, table_info, is_global) \
+             VALUES ({}, {}, {}, {}, {}, 0) \
+             ON DUPLICATE KEY UPDATE binlog_name = VALUES(binlog_name), binlog_pos = VALUES(binlog_pos), \
+             binlog_gtid = VALUES(binlog_gtid), table_info = VALUES(table_info)",
+            quote_text(&checkpoint.source),
+            quote_text(&checkpoint.table.schema),
+            quote_text(&checkpoint.table.table),
+            Self::location_values(&checkpoint.location),
+            quote_text(&checkpoint.table_info),
+        ));
+        sql
+    }
+
+    /// The removal of a table's row (the syncer no longer keeps anything about it).
+    pub fn table_delete(&self, source: &str, table: &TableRef) -> String {
+        let mut sql = String::from("DELETE FROM ");
+        write_table(&mut sql, &self.syncer_table());
+        sql.push_str(&format!(
+            " WHERE id = {} AND cp_schema = {} AND cp_table = {} AND is_global = 0",
+            quote_text(source),
+            quote_text(&table.schema),
+            quote_text(&table.table),
+        ));
+        sql
+    }
+
+    /// The query of a source's table rows: `cp_schema, cp_table, table_info`.
+    pub fn tables_query(&self, source: &str) -> String {
+        let mut sql = String::from("SELECT cp_schema, cp_table, table_info FROM ");
+        write_table(&mut sql, &self.syncer_table());
+        sql.push_str(&format!(
+            " WHERE id = {} AND is_global = 0 ORDER BY cp_schema, cp_table",
+            quote_text(source)
         ));
         sql
     }
@@ -185,10 +247,10 @@ impl CheckpointTables {
     }
 
     /// The query of a source's global row: `binlog_name, binlog_pos, binlog_gtid,
-    /// exit_safe_binlog_name, exit_safe_binlog_pos, exit_safe_binlog_gtid`.
+    /// exit_safe_binlog_name, exit_safe_binlog_pos, exit_safe_binlog_gtid, table_info`.
     pub fn global_query(&self, source: &str) -> String {
         let mut sql = String::from(
-            "SELECT binlog_name, binlog_pos, binlog_gtid, exit_safe_binlog_name, exit_safe_binlog_pos, exit_safe_binlog_gtid FROM ",
+            "SELECT binlog_name, binlog_pos, binlog_gtid, exit_safe_binlog_name, exit_safe_binlog_pos, exit_safe_binlog_gtid, table_info FROM ",
         );
         write_table(&mut sql, &self.syncer_table());
         sql.push_str(&format!(
@@ -280,7 +342,29 @@ impl CheckpointTables {
             source: source.to_owned(),
             location,
             safe_mode_exit,
+            table_info: row
+                .get(6)
+                .cloned()
+                .flatten()
+                .filter(|text| !text.is_empty())
+                .unwrap_or_else(|| "{}".to_owned()),
         }))
+    }
+
+    /// The table rows of `source`: each table and what the syncer keeps about it.
+    pub async fn load_tables(
+        &self,
+        sink: &mut crate::MySqlSink,
+        source: &str,
+    ) -> Result<Vec<(TableRef, String)>, SinkError> {
+        let rows = sink.query(&self.tables_query(source)).await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let text = |index: usize| row.get(index).cloned().flatten().unwrap_or_default();
+                (TableRef::new(text(0), text(1)), text(2))
+            })
+            .collect())
     }
 }
 

@@ -26,7 +26,7 @@ pub mod literal;
 pub mod mysql;
 pub mod statement;
 
-pub use checkpoint::{CheckpointTables, GlobalCheckpoint, WorkerCheckpoint};
+pub use checkpoint::{CheckpointTables, GlobalCheckpoint, TableCheckpoint, WorkerCheckpoint};
 pub use error::SinkError;
 pub use introspect::load_table_schema;
 pub use mysql::{DEFAULT_SQL_MODE, MySqlSink, MySqlSinkOptions};

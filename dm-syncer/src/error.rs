@@ -4,6 +4,7 @@ use dm_binlog::BinlogError;
 use dm_core::{ClassifiedError, ErrorClass, ErrorCode};
 use dm_sink::SinkError;
 
+use crate::config::ConfigError;
 use crate::filter::RuleError;
 use crate::tracker::TrackerError;
 
@@ -51,6 +52,18 @@ pub enum SyncerError {
     /// The task's state is inconsistent (a checkpoint that cannot be used).
     #[error("{0}")]
     State(String),
+    /// A task or source file cannot be run: invalid, or a key whose feature is not built here.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A table of an online schema change tool (gh-ost, pt-osc) appeared while `online-ddl` is
+    /// true (`InstanceRules::online_ddl_stop` gives the reason).
+    #[error("at {position}: {reason}")]
+    OnlineDdlTable {
+        /// Where.
+        position: String,
+        /// The table, the rule it matched and what to do.
+        reason: String,
+    },
 }
 
 impl ClassifiedError for SyncerError {
@@ -73,6 +86,8 @@ impl ClassifiedError for SyncerError {
             SyncerError::Filtered { .. } => ErrorCode(14003),
             SyncerError::Unsupported { .. } => ErrorCode(14004),
             SyncerError::State(_) => ErrorCode(14005),
+            SyncerError::Config(_) => ErrorCode(14006),
+            SyncerError::OnlineDdlTable { .. } => ErrorCode(14007),
         }
     }
 
@@ -90,6 +105,12 @@ impl ClassifiedError for SyncerError {
             }
             SyncerError::Unsupported { .. } => "see the message; skip or replace the event",
             SyncerError::State(_) => "see the message",
+            SyncerError::Config(_) => {
+                "fix the named key in the named file; docs/dm-config-keys.md says what each DM key does here"
+            }
+            SyncerError::OnlineDdlTable { .. } => {
+                "set `online-ddl: false` to replicate the tool's tables as plain tables, or skip the tool's events with the binlog operator"
+            }
         }
     }
 }

@@ -684,12 +684,12 @@ impl EventFilter {
             fold(schema, self.case_sensitive),
             fold(table, self.case_sensitive),
         );
+        // As DM's rule selector: a table pattern also decides a database statement (empty
+        // table name) when it matches the empty name (`*` does).
         let table_level = self.rules.iter().filter(|rule| {
-            !table.is_empty()
-                && rule
-                    .table
-                    .as_ref()
-                    .is_some_and(|pattern| rule.schema.matches(&schema) && pattern.matches(&table))
+            rule.table
+                .as_ref()
+                .is_some_and(|pattern| rule.schema.matches(&schema) && pattern.matches(&table))
         });
         let schema_level = self
             .rules

@@ -3,10 +3,11 @@
 //! and charsets.
 //!
 //! ```text
-//! seed (downstream / upstream information_schema) --> SchemaTracker { table -> TableSchema }
-//! Query event (DDL) --sqlparser (MySQL dialect)--> apply: CREATE / ALTER / DROP / RENAME / INDEX
-//!                   --cannot parse (PARTITION, ADD COLUMN (a, b), ...)--> Reload(tables): read the
-//!                     table again from the downstream once the DDL ran there unchanged
+//! seed (downstream, or the snapshots stored with the checkpoint) --> SchemaTracker { table -> TableSchema }
+//! PlannedStatement (crate::ddl) --its sqlparser AST--> apply: CREATE / ALTER / DROP / RENAME / INDEX
+//!                   --no AST (PARTITION, ADD COLUMN (a, b), ...)--> by kind: Reload(tables): read
+//!                     the table again from the downstream once the DDL ran there unchanged
+//! unsaved_tables --> snapshots stored with the global checkpoint (restore at restart)
 //! ```
 //!
 //! Invariants: a DDL either updates the tracked tables exactly as the server does, or says which
@@ -14,11 +15,12 @@
 //! Table names are case-sensitive as on Linux servers unless the task says otherwise; column and
 //! index names are case-insensitive, as in MySQL.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use dm_core::{
-    ColumnDefinition, ColumnType, KeyColumn, KeyDefinition, KeyKind, TableRef, TableSchema,
+    ColumnDefinition, ColumnType, DdlKind, DdlTarget, Flavor, KeyColumn, KeyDefinition, KeyKind,
+    TableRef, TableSchema,
 };
 use regex::Regex;
 use sqlparser::ast::{
@@ -26,8 +28,8 @@ use sqlparser::ast::{
     FunctionArgExpr, FunctionArguments, IndexColumn, MySQLColumnPosition, ObjectName,
     ObjectNamePart, ObjectType, RenameTableNameKind, Statement, TableConstraint, Value,
 };
-use sqlparser::dialect::MySqlDialect;
-use sqlparser::parser::Parser;
+
+use crate::ddl::{NameRole, PlannedStatement, QueryClass, ServerVersion, plan_query};
 
 /// A DDL the tracker cannot follow.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -216,6 +218,19 @@ pub struct SchemaTracker {
     default_charsets: HashMap<TableRef, String>,
     /// Default character sets of schemas (what a table created without one gets).
     schema_charsets: HashMap<String, String>,
+    /// Tables (by key) set or removed since the last [`SchemaTracker::mark_saved`].
+    unsaved: BTreeSet<TableRef>,
+    /// Whether a schema's default character set changed since the last save.
+    schema_charsets_unsaved: bool,
+}
+
+/// One tracked table as stored with a checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TableSnapshot {
+    /// Its structure.
+    pub schema: TableSchema,
+    /// The default character set a text column added later without its own gets, when known.
+    pub default_charset: Option<String>,
 }
 
 fn shorten(sql: &str) -> String {
@@ -241,6 +256,8 @@ impl SchemaTracker {
             tables: HashMap::new(),
             default_charsets: HashMap::new(),
             schema_charsets: HashMap::new(),
+            unsaved: BTreeSet::new(),
+            schema_charsets_unsaved: false,
         }
     }
 
@@ -260,6 +277,7 @@ impl SchemaTracker {
     /// Sets a table's structure (seeding from a server, or after a reload).
     pub fn set(&mut self, schema: TableSchema) {
         let key = self.key(schema.table());
+        self.unsaved.insert(key.clone());
         self.tables.insert(key, Arc::new(schema));
     }
 
@@ -268,6 +286,59 @@ impl SchemaTracker {
         let key = self.key(table);
         self.tables.remove(&key);
         self.default_charsets.remove(&key);
+        self.unsaved.insert(key);
+    }
+
+    /// The tables set or removed since the last save, by key: each with its snapshot, or
+    /// `None` when it is no longer tracked.
+    pub fn unsaved_tables(&self) -> Vec<(TableRef, Option<TableSnapshot>)> {
+        self.unsaved
+            .iter()
+            .map(|key| {
+                let snapshot = self.tables.get(key).map(|schema| TableSnapshot {
+                    schema: (**schema).clone(),
+                    default_charset: self.default_charsets.get(key).cloned(),
+                });
+                (key.clone(), snapshot)
+            })
+            .collect()
+    }
+
+    /// The schemas' default character sets.
+    pub fn schema_charsets(&self) -> &HashMap<String, String> {
+        &self.schema_charsets
+    }
+
+    /// The schemas' default character sets, when one changed since the last save.
+    pub fn unsaved_schema_charsets(&self) -> Option<&HashMap<String, String>> {
+        self.schema_charsets_unsaved
+            .then_some(&self.schema_charsets)
+    }
+
+    /// Records that `tables` (keys, as [`SchemaTracker::unsaved_tables`] gave them) and, with
+    /// `schema_charsets`, the schemas' character sets are stored.
+    pub fn mark_saved(&mut self, tables: &[TableRef], schema_charsets: bool) {
+        for table in tables {
+            self.unsaved.remove(table);
+        }
+        if schema_charsets {
+            self.schema_charsets_unsaved = false;
+        }
+    }
+
+    /// Restores a table stored with a checkpoint (not marked unsaved: it is stored).
+    pub fn restore(&mut self, snapshot: TableSnapshot) {
+        let key = self.key(snapshot.schema.table());
+        match snapshot.default_charset {
+            Some(charset) => self.default_charsets.insert(key.clone(), charset),
+            None => self.default_charsets.remove(&key),
+        };
+        self.tables.insert(key, Arc::new(snapshot.schema));
+    }
+
+    /// Restores the schemas' default character sets stored with a checkpoint.
+    pub fn restore_schema_charsets(&mut self, charsets: HashMap<String, String>) {
+        self.schema_charsets = charsets;
     }
 
     /// Records a schema's default character set (from `information_schema.SCHEMATA` when
@@ -279,6 +350,7 @@ impl SchemaTracker {
             schema.to_lowercase()
         };
         self.schema_charsets.insert(schema, charset.to_lowercase());
+        self.schema_charsets_unsaved = true;
     }
 
     fn schema_charset(&self, schema: &str) -> Option<String> {
@@ -296,6 +368,7 @@ impl SchemaTracker {
 
     fn set_default_charset(&mut self, table: &TableRef, charset: Option<String>) {
         let key = self.key(table);
+        self.unsaved.insert(key.clone());
         match charset {
             Some(charset) => {
                 self.default_charsets.insert(key, charset);
@@ -327,66 +400,31 @@ impl SchemaTracker {
         }
     }
 
-    /// The existing tables a DDL reads or changes (ALTER, DROP, RENAME, CREATE INDEX,
-    /// CREATE TABLE ... LIKE), so that the caller can seed the ones not tracked yet (tables
-    /// created before the replication's start, as after a full load). Empty when the statement
-    /// does not parse.
-    pub fn referenced_tables(&self, current_schema: &str, sql: &str) -> Vec<TableRef> {
-        let Ok(statements) = Parser::parse_sql(&MySqlDialect {}, sql) else {
-            return Vec::new();
-        };
-        let mut names = Vec::new();
-        for statement in &statements {
-            match statement {
-                Statement::AlterTable(alter) => names.push(&alter.name),
-                Statement::CreateIndex(create) => names.push(&create.table_name),
-                Statement::RenameTable(renames) => {
-                    names.extend(renames.iter().map(|rename| &rename.old_name));
-                }
-                Statement::Drop {
-                    object_type: ObjectType::Table,
-                    names: dropped,
-                    ..
-                } => names.extend(dropped.iter()),
-                Statement::Drop {
-                    table: Some(table), ..
-                } => names.push(table),
-                Statement::CreateTable(create) => {
-                    if let Some(
-                        CreateTableLikeKind::Parenthesized(like) | CreateTableLikeKind::Plain(like),
-                    ) = &create.like
-                    {
-                        names.push(&like.name);
-                    }
-                }
-                _ => {}
-            }
-        }
-        names
-            .into_iter()
-            .filter_map(|name| self.table_of(name, current_schema).ok())
-            .collect()
-    }
-
-    /// Applies one DDL statement executed with `current_schema` selected.
+    /// Applies a DDL text executed with `current_schema` selected, statement by statement (a
+    /// convenience over [`SchemaTracker::apply`]; the syncer plans each event once itself).
     pub fn apply_ddl(
         &mut self,
         current_schema: &str,
         sql: &str,
     ) -> Result<TrackOutcome, TrackerError> {
-        let error = |reason: String| TrackerError {
-            statement: shorten(sql),
-            reason,
-        };
-        let statements = match Parser::parse_sql(&MySqlDialect {}, sql) {
-            Ok(statements) => statements,
-            Err(_) => return self.unparsed(current_schema, sql).map_err(error),
+        let plan = match plan_query(current_schema, sql, ServerVersion::unknown(Flavor::MySql)) {
+            QueryClass::Ddl(plan) => plan,
+            QueryClass::Unreadable { reason } => {
+                return Err(TrackerError {
+                    statement: shorten(sql),
+                    reason: format!("the statement cannot be read: expected {reason}"),
+                });
+            }
+            _ => return Ok(TrackOutcome::Unchanged),
         };
         let mut changed = Vec::new();
         let mut reload = Vec::new();
-        for statement in statements {
-            self.apply_statement(current_schema, statement, &mut changed, &mut reload)
-                .map_err(error)?;
+        for planned in &plan.statements {
+            match self.apply(current_schema, planned)? {
+                TrackOutcome::Changed(tables) => changed.extend(tables),
+                TrackOutcome::Reload(tables) => reload.extend(tables),
+                TrackOutcome::Unchanged => {}
+            }
         }
         Ok(if !reload.is_empty() {
             reload.extend(changed);
@@ -398,30 +436,116 @@ impl SchemaTracker {
         })
     }
 
-    /// A statement sqlparser does not parse: a table DDL is reloaded from the downstream after
-    /// it ran there; anything else does not change tables.
-    fn unparsed(&mut self, current_schema: &str, sql: &str) -> Result<TrackOutcome, String> {
-        static TABLE_DDL: std::sync::OnceLock<Option<Regex>> = std::sync::OnceLock::new();
-        let pattern = TABLE_DDL.get_or_init(|| {
-            Regex::new(
-                r"(?is)^\s*(?:/\*.*?\*/\s*)*(?:ALTER|CREATE)\s+(?:(?:ONLINE|OFFLINE|IGNORE|TEMPORARY|OR\s+REPLACE)\s+)*TABLE\s+(?:IF\s+(?:NOT\s+)?EXISTS\s+)?((?:`[^`]+`|[\w$]+)(?:\s*\.\s*(?:`[^`]+`|[\w$]+))?)",
-            )
-            .ok()
-        });
-        let Some(captures) = pattern.as_ref().and_then(|pattern| pattern.captures(sql)) else {
-            return Ok(TrackOutcome::Unchanged);
+    /// Applies one planned statement, executed with `current_schema` selected: through its AST
+    /// when sqlparser read it, otherwise by its kind (a changed table is then reloaded from the
+    /// downstream after the statement ran there).
+    pub fn apply(
+        &mut self,
+        current_schema: &str,
+        planned: &PlannedStatement,
+    ) -> Result<TrackOutcome, TrackerError> {
+        let error = |reason: String| TrackerError {
+            statement: shorten(&planned.statement.sql),
+            reason,
         };
-        let name = captures.get(1).map_or("", |found| found.as_str());
-        let parts: Vec<String> = name
-            .split('.')
-            .map(|part| part.trim().trim_matches('`').to_owned())
+        let mut changed = Vec::new();
+        let mut reload = Vec::new();
+        match &planned.parsed {
+            Some(statement) => self
+                .apply_statement(current_schema, statement.clone(), &mut changed, &mut reload)
+                .map_err(error)?,
+            None => self
+                .apply_unparsed(planned, &mut changed, &mut reload)
+                .map_err(error)?,
+        }
+        Ok(if !reload.is_empty() {
+            reload.extend(changed);
+            TrackOutcome::Reload(reload)
+        } else if changed.is_empty() {
+            TrackOutcome::Unchanged
+        } else {
+            TrackOutcome::Changed(changed)
+        })
+    }
+
+    /// A statement sqlparser does not read, by its kind and names.
+    fn apply_unparsed(
+        &mut self,
+        planned: &PlannedStatement,
+        changed: &mut Vec<TableRef>,
+        reload: &mut Vec<TableRef>,
+    ) -> Result<(), String> {
+        let tables: Vec<&TableRef> = planned
+            .names
+            .iter()
+            .filter(|name| name.role != NameRole::Source)
+            .filter_map(|name| match &name.object {
+                DdlTarget::Table(table) => Some(table),
+                DdlTarget::Schema(_) => None,
+            })
             .collect();
-        let table = match parts.as_slice() {
-            [table] if !current_schema.is_empty() => TableRef::new(current_schema, table.clone()),
-            [schema, table] => TableRef::new(schema.clone(), table.clone()),
-            _ => return Err(format!("cannot tell which table `{name}` is")),
+        match (&planned.statement.kind, &planned.statement.target) {
+            (DdlKind::CreateTable | DdlKind::CreateIndex | DdlKind::DropIndex, _) => {
+                reload.extend(tables.into_iter().cloned());
+            }
+            (DdlKind::AlterTable, _) => match tables.as_slice() {
+                [table] => reload.push((*table).clone()),
+                [old, new, ..] => {
+                    // A rename among other clauses: the old name goes, the new one is read.
+                    self.remove(old);
+                    changed.push((*old).clone());
+                    reload.push((*new).clone());
+                }
+                [] => {}
+            },
+            (DdlKind::DropTable, DdlTarget::Table(table)) => {
+                self.remove(table);
+                changed.push(table.clone());
+            }
+            (DdlKind::RenameTable { to }, DdlTarget::Table(old)) => {
+                let mut editable = self.edit(old)?;
+                editable.table = to.clone();
+                let schema = editable.build()?;
+                let charset = self.default_charset(old);
+                self.remove(old);
+                self.set(schema);
+                self.set_default_charset(to, charset);
+                changed.push(old.clone());
+                changed.push(to.clone());
+            }
+            (DdlKind::CreateSchema | DdlKind::AlterSchema, DdlTarget::Schema(schema)) => {
+                if let Some(charset) = schema_charset_of(&planned.statement.sql) {
+                    self.set_schema_charset(schema, &charset);
+                }
+            }
+            (DdlKind::DropSchema, DdlTarget::Schema(schema)) => {
+                changed.extend(self.drop_schema(schema));
+            }
+            // TRUNCATE, views: no table structure changes.
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Forgets every table of `schema`; returns them.
+    fn drop_schema(&mut self, schema: &str) -> Vec<TableRef> {
+        let fold = |text: &str| {
+            if self.case_sensitive {
+                text.to_owned()
+            } else {
+                text.to_lowercase()
+            }
         };
-        Ok(TrackOutcome::Reload(vec![table]))
+        let dropped: Vec<TableRef> = self
+            .tables
+            .keys()
+            .filter(|table| fold(&table.schema) == fold(schema))
+            .cloned()
+            .collect();
+        for table in &dropped {
+            self.remove(table);
+        }
+        dropped
     }
 
     fn edit(&self, table: &TableRef) -> Result<Editable, String> {
@@ -608,7 +732,14 @@ impl SchemaTracker {
                                     name
                                 }
                             };
-                            table = self.table_of(new_name, &original.schema)?;
+                            // An unqualified new name is in the session's database (the
+                            // table's own when none is selected), as the server resolves it.
+                            let schema = if current_schema.is_empty() {
+                                original.schema.as_str()
+                            } else {
+                                current_schema
+                            };
+                            table = self.table_of(new_name, schema)?;
                             editable.table = table.clone();
                         }
                         // Defaults, table options, partitions, locks, algorithms: no change to
@@ -649,23 +780,7 @@ impl SchemaTracker {
                 ObjectType::Schema | ObjectType::Database => {
                     for name in &names {
                         let schema = name.0.last().map(name_part).unwrap_or_default();
-                        let fold = |text: &str| {
-                            if self.case_sensitive {
-                                text.to_owned()
-                            } else {
-                                text.to_lowercase()
-                            }
-                        };
-                        let dropped: Vec<TableRef> = self
-                            .tables
-                            .keys()
-                            .filter(|table| fold(&table.schema) == fold(&schema))
-                            .cloned()
-                            .collect();
-                        for table in dropped {
-                            self.tables.remove(&table);
-                            changed.push(table);
-                        }
+                        changed.extend(self.drop_schema(&schema));
                     }
                 }
                 ObjectType::Index => {
@@ -923,15 +1038,6 @@ mod tests {
                 "ALTER TABLE items PARTITION BY RANGE (id) (PARTITION p0 VALUES LESS THAN (10))"
             ),
             Ok(TrackOutcome::Reload(vec![TableRef::new("shop", "items")]))
-        );
-        // The caller learns which untracked tables a DDL needs, to seed them first.
-        assert_eq!(
-            tracker.referenced_tables("shop", "ALTER TABLE unknown ADD COLUMN x INT"),
-            vec![TableRef::new("shop", "unknown")]
-        );
-        assert_eq!(
-            tracker.referenced_tables("", "RENAME TABLE a.b TO a.c; DROP TABLE x.y"),
-            vec![TableRef::new("a", "b"), TableRef::new("x", "y")]
         );
         // A table the tracker does not know cannot be altered silently.
         let error = tracker

@@ -12,7 +12,12 @@
 //! ```
 //!
 //! The events streamed are the caller's (a file from the shared MySQL fixtures): a test names
-//! where its bytes come from.
+//! where its bytes come from. The dump starts where a MySQL source would: from a position, the
+//! format description (marked artificial, `log_pos` 0, when the position is past it) and then
+//! the events at and after the position; from a GTID set, the whole file without the
+//! transactions whose GTID is in the set. The script also says what `SELECT @@global...`
+//! answers (`binlog_format`, `binlog_row_image`, the checksum of the file) and which server ids
+//! `SHOW SLAVE HOSTS` lists.
 
 use std::sync::{Arc, Mutex};
 
@@ -36,8 +41,22 @@ pub struct FakeMySqlScript {
     pub server_uuid: String,
     /// The binlog file the stream is in.
     pub file_name: String,
-    /// The events to stream after the fake rotate, each whole (header to checksum).
+    /// The events to stream after the fake rotate, each whole (header to checksum), as they
+    /// follow each other in the file from offset 4.
     pub events: Vec<Vec<u8>>,
+    /// Whether the events end with a CRC32 (`@@global.binlog_checksum` CRC32 or NONE); read
+    /// from the file's format description by [`FakeMySqlScript::from_binlog_file`].
+    pub checksum: bool,
+    /// `@@global.binlog_format` (`ROW`, `STATEMENT`, `MIXED`).
+    pub binlog_format: String,
+    /// `@@global.binlog_row_image` (`FULL`, `MINIMAL`, `NOBLOB`); `None` answers as MySQL 5.5
+    /// does, which has no such variable (error 1193).
+    pub binlog_row_image: Option<String>,
+    /// The server ids of the other replicas `SHOW SLAVE HOSTS` lists.
+    pub replica_server_ids: Vec<u32>,
+    /// When set, the dump ends after the events with this error (code, message), as a source
+    /// ends the dump of a replica whose server id another replica took (1236).
+    pub dump_error: Option<(u16, String)>,
 }
 
 impl FakeMySqlScript {
@@ -58,6 +77,14 @@ impl FakeMySqlScript {
             events.push(bytes[offset..offset + size].to_vec());
             offset += size;
         }
+        // A format description written with CRC32 ends with the checksum of its bytes; one from
+        // before MySQL 5.6 (or with checksums off) does not.
+        let checksum = events.first().is_some_and(|event| {
+            event.len() > 23 && {
+                let (body, stored) = event.split_at(event.len() - 4);
+                crc32fast::hash(body).to_le_bytes() == stored
+            }
+        });
         FakeMySqlScript {
             server_version: "8.0.36".into(),
             password: password.into(),
@@ -66,6 +93,11 @@ impl FakeMySqlScript {
             server_uuid: "3e11fa47-71ca-11e1-9e33-c80aa9429562".into(),
             file_name: file_name.into(),
             events,
+            checksum,
+            binlog_format: "ROW".into(),
+            binlog_row_image: Some("FULL".into()),
+            replica_server_ids: Vec::new(),
+            dump_error: None,
         }
     }
 }
@@ -210,9 +242,9 @@ async fn result_set(
     packets.write(&EOF).await
 }
 
-/// The fake ROTATE a source sends first: artificial, log_pos 0, CRC32.
-fn fake_rotate(server_id: u32, file_name: &str) -> Vec<u8> {
-    let size = 19 + 8 + file_name.len() + 4;
+/// The fake ROTATE a source sends first: artificial, log_pos 0, CRC32 when the stream has them.
+fn fake_rotate(server_id: u32, file_name: &str, position: u64, checksum: bool) -> Vec<u8> {
+    let size = 19 + 8 + file_name.len() + if checksum { 4 } else { 0 };
     let mut event = Vec::with_capacity(size);
     event.extend_from_slice(&0u32.to_le_bytes());
     event.push(4);
@@ -220,11 +252,169 @@ fn fake_rotate(server_id: u32, file_name: &str) -> Vec<u8> {
     event.extend_from_slice(&(size as u32).to_le_bytes());
     event.extend_from_slice(&0u32.to_le_bytes());
     event.extend_from_slice(&0x20u16.to_le_bytes());
-    event.extend_from_slice(&4u64.to_le_bytes());
+    event.extend_from_slice(&position.to_le_bytes());
     event.extend_from_slice(file_name.as_bytes());
-    let crc = crc32fast::hash(&event);
-    event.extend_from_slice(&crc.to_le_bytes());
+    if checksum {
+        let crc = crc32fast::hash(&event);
+        event.extend_from_slice(&crc.to_le_bytes());
+    }
     event
+}
+
+/// The format description as a source sends it before events that do not start the file:
+/// `log_pos` 0 (artificial), checksum recomputed.
+fn artificial_format_description(event: &[u8], checksum: bool) -> Vec<u8> {
+    let mut copy = event.to_vec();
+    if copy.len() >= 19 {
+        copy[13..17].copy_from_slice(&0u32.to_le_bytes());
+        if checksum && copy.len() >= 23 {
+            let end = copy.len() - 4;
+            let crc = crc32fast::hash(&copy[..end]);
+            copy[end..].copy_from_slice(&crc.to_le_bytes());
+        }
+    }
+    copy
+}
+
+/// The GTIDs of one source in a dump request: its UUID and half-open intervals.
+struct GtidSource {
+    uuid: [u8; 16],
+    intervals: Vec<(u64, u64)>,
+}
+
+/// Where a dump starts.
+enum DumpStart {
+    /// At this offset of the file.
+    Position(u64),
+    /// After the transactions of this GTID set.
+    Gtids(Vec<GtidSource>),
+}
+
+/// Reads the start of `COM_BINLOG_DUMP` (0x12) or `COM_BINLOG_DUMP_GTID` (0x1e).
+fn dump_start(command: &[u8]) -> DumpStart {
+    let u32_at = |at: usize| {
+        command.get(at..at + 4).map_or(0, |bytes| {
+            u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
+        })
+    };
+    let u64_at = |at: usize| {
+        command.get(at..at + 8).map_or(0, |bytes| {
+            let mut array = [0u8; 8];
+            array.copy_from_slice(bytes);
+            u64::from_le_bytes(array)
+        })
+    };
+    if command.first() == Some(&0x12) {
+        return DumpStart::Position(u64::from(u32_at(1)));
+    }
+    // flags(2) server_id(4) name_length(4) name position(8) [data_size(4) data]
+    let flags = u16::from_le_bytes([
+        command.get(1).copied().unwrap_or(0),
+        command.get(2).copied().unwrap_or(0),
+    ]);
+    let name_length = u32_at(7) as usize;
+    let position_at = 11 + name_length;
+    let position = u64_at(position_at);
+    if flags & 0x04 == 0 {
+        return DumpStart::Position(position);
+    }
+    let mut at = position_at + 8 + 4;
+    let sources = u64_at(at);
+    at += 8;
+    let mut set = Vec::new();
+    for _ in 0..sources {
+        let mut uuid = [0u8; 16];
+        if let Some(bytes) = command.get(at..at + 16) {
+            uuid.copy_from_slice(bytes);
+        }
+        at += 16;
+        let count = u64_at(at);
+        at += 8;
+        let mut intervals = Vec::new();
+        for _ in 0..count {
+            intervals.push((u64_at(at), u64_at(at + 8)));
+            at += 16;
+        }
+        set.push(GtidSource { uuid, intervals });
+    }
+    DumpStart::Gtids(set)
+}
+
+/// The events a dump from `start` sends after the fake rotate (whole events, header to
+/// checksum), and the position the fake rotate names.
+fn dump_events(script: &FakeMySqlScript, start: &DumpStart) -> (u64, Vec<Vec<u8>>) {
+    match start {
+        DumpStart::Position(position) => {
+            let position = (*position).max(4);
+            let mut events = Vec::new();
+            let mut offset = 4u64;
+            for (index, event) in script.events.iter().enumerate() {
+                if offset >= position {
+                    events.push(event.clone());
+                } else if index == 0 {
+                    events.push(artificial_format_description(event, script.checksum));
+                }
+                offset += event.len() as u64;
+            }
+            (position, events)
+        }
+        DumpStart::Gtids(set) => {
+            let contains = |uuid: &[u8], number: u64| {
+                set.iter().any(|source| {
+                    source.uuid.as_slice() == uuid
+                        && source
+                            .intervals
+                            .iter()
+                            .any(|(first, end)| (*first..*end).contains(&number))
+                })
+            };
+            let mut events = Vec::new();
+            let mut skipping = false;
+            for event in &script.events {
+                let event_type = event.get(4).copied().unwrap_or(0);
+                if event_type == 33 {
+                    // GTID: flags(1) uuid(16) number(8) after the 19-byte header.
+                    let uuid = event.get(20..36).unwrap_or_default();
+                    let number = event.get(36..44).map_or(0, |bytes| {
+                        let mut array = [0u8; 8];
+                        array.copy_from_slice(bytes);
+                        u64::from_le_bytes(array)
+                    });
+                    skipping = contains(uuid, number);
+                }
+                if !skipping {
+                    events.push(event.clone());
+                } else if ends_transaction(event, script.checksum) {
+                    skipping = false;
+                }
+            }
+            (4, events)
+        }
+    }
+}
+
+/// Whether an event closes a transaction: XID, TRANSACTION_PAYLOAD, or a QUERY other than
+/// `BEGIN` (a DDL, or `COMMIT`).
+fn ends_transaction(event: &[u8], checksum: bool) -> bool {
+    match event.get(4).copied() {
+        Some(16) | Some(40) => true,
+        Some(2) => {
+            // thread(4) time(4) schema_length(1) error(2) status_length(2) status schema NUL sql
+            let body = event.get(19..).unwrap_or_default();
+            let schema_length = usize::from(body.get(8).copied().unwrap_or(0));
+            let status_length = usize::from(u16::from_le_bytes([
+                body.get(11).copied().unwrap_or(0),
+                body.get(12).copied().unwrap_or(0),
+            ]));
+            let sql_at = 13 + status_length + schema_length + 1;
+            let sql_end = body.len().saturating_sub(if checksum { 4 } else { 0 });
+            let sql = body.get(sql_at..sql_end).unwrap_or_default();
+            !sql.trim_ascii_start()
+                .get(..5)
+                .is_some_and(|word| word.eq_ignore_ascii_case(b"BEGIN"))
+        }
+        _ => false,
+    }
 }
 
 async fn serve(
@@ -309,14 +499,48 @@ async fn serve(
             Some(0x03) => {
                 let query = String::from_utf8_lossy(&command[1..]).into_owned();
                 if query.starts_with("SELECT @@global.server_id") {
-                    let row = vec![script.server_id.to_string(), "CRC32".into(), "1".into()];
-                    result_set(&mut packets, &[row], 3).await?;
+                    let checksum = if script.checksum { "CRC32" } else { "NONE" };
+                    let row = [script.server_id.to_string(), checksum.into(), "1".into()];
+                    let columns = query.matches("@@").count();
+                    result_set(
+                        &mut packets,
+                        &[row[..columns.min(3)].to_vec()],
+                        columns.min(3),
+                    )
+                    .await?;
                 } else if query.starts_with("SELECT @@global.server_uuid") {
                     result_set(&mut packets, &[vec![script.server_uuid.clone()]], 1).await?;
+                } else if query.starts_with("SELECT @@global.binlog_format") {
+                    if !query.contains("binlog_row_image") {
+                        result_set(&mut packets, &[vec![script.binlog_format.clone()]], 1).await?;
+                    } else if let Some(image) = &script.binlog_row_image {
+                        let row = vec![script.binlog_format.clone(), image.clone()];
+                        result_set(&mut packets, &[row], 2).await?;
+                    } else {
+                        packets
+                            .write(&error_packet(
+                                1193,
+                                "Unknown system variable 'binlog_row_image'",
+                            ))
+                            .await?;
+                    }
                 } else if query.starts_with("SHOW SLAVE HOSTS")
                     || query.starts_with("SHOW REPLICAS")
                 {
-                    result_set(&mut packets, &[], 5).await?;
+                    let rows: Vec<Vec<String>> = script
+                        .replica_server_ids
+                        .iter()
+                        .map(|id| {
+                            vec![
+                                id.to_string(),
+                                format!("replica-{id}"),
+                                "3306".into(),
+                                script.server_id.to_string(),
+                                String::new(),
+                            ]
+                        })
+                        .collect();
+                    result_set(&mut packets, &rows, 5).await?;
                 } else if query.starts_with("SHOW BINARY LOGS") {
                     let size: usize = script.events.iter().map(Vec::len).sum::<usize>() + 4;
                     let row = vec![script.file_name.clone(), size.to_string()];
@@ -331,14 +555,24 @@ async fn serve(
             Some(0x12) | Some(0x1e) => {
                 let flags_at = if command[0] == 0x12 { 5 } else { 1 };
                 let non_blocking = command.get(flags_at).is_some_and(|flags| flags & 1 != 0);
+                let (position, events) = dump_events(script, &dump_start(&command));
                 let mut packet = vec![0];
-                packet.extend_from_slice(&fake_rotate(script.server_id, &script.file_name));
+                packet.extend_from_slice(&fake_rotate(
+                    script.server_id,
+                    &script.file_name,
+                    position,
+                    script.checksum,
+                ));
                 packets.write(&packet).await?;
-                for event in &script.events {
+                for event in &events {
                     let mut packet = Vec::with_capacity(event.len() + 1);
                     packet.push(0);
                     packet.extend_from_slice(event);
                     packets.write(&packet).await?;
+                }
+                if let Some((code, message)) = &script.dump_error {
+                    packets.write(&error_packet(*code, message)).await?;
+                    return Ok(());
                 }
                 if non_blocking {
                     packets.write(&EOF).await?;

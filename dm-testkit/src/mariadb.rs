@@ -36,6 +36,7 @@ pub struct MariaDbOptions {
     /// `gtid_domain_id` (MariaDB GTIDs are `domain-server-sequence`).
     pub gtid_domain_id: Option<u32>,
     /// More server options, such as `--binlog-row-metadata=FULL` or `--log-bin-compress=ON`.
+    /// They come after the defaults, so they override them (`--binlog-format=STATEMENT`).
     pub extra_args: Vec<String>,
     /// The `mariadbd` binary; default: `$DM_TEST_MARIADBD`, `PATH`, `/usr/sbin`.
     pub mariadbd: Option<PathBuf>,

@@ -3,7 +3,9 @@
 //! ```text
 //! connect + login (mysql_native_password | caching_sha2_password fast path)
 //!   SELECT @@server_id, @@global.binlog_checksum, ...      flavour, checksum, server id check
+//!   SELECT @@global.binlog_format, binlog_row_image        ROW and FULL, or refused (skippable)
 //!   SHOW SLAVE HOSTS                                       another replica with our server-id?
+//!                                                          (fixed: refused; automatic: replaced)
 //!   SET @master_binlog_checksum, @master_heartbeat_period
 //!   MariaDB: SET @mariadb_slave_capability=4 [, @slave_connect_state, @slave_gtid_strict_mode=1]
 //!   MySQL:   SET @slave_uuid / @replica_uuid
@@ -18,9 +20,13 @@
 //!   next to the previous end, so files past 4 GiB keep exact offsets;
 //! - a start the upstream no longer has is [`BinlogError::BinlogPurged`] (definite), a network
 //!   failure [`BinlogError::Network`] (transient), a server-id used by another replica
-//!   [`BinlogError::ServerIdInUse`] (definite).
+//!   [`BinlogError::ServerIdInUse`] (definite for a fixed id; an automatic one is replaced, see
+//!   [`server_id`]), a binlog that is not ROW with FULL images
+//!   [`BinlogError::BinlogFormatNotRow`] (definite; each of the two checks can be turned off).
 
 mod connection;
+mod row_format;
+pub mod server_id;
 pub mod wire;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,6 +38,9 @@ use crate::error::BinlogError;
 use crate::event::{ARTIFICIAL, EventData, EventDecoder, event_type};
 use crate::stream::{EventStream, StartPoint, StreamEvent};
 use connection::Connection;
+pub use server_id::{
+    AUTOMATIC_SERVER_ID_BASE, AUTOMATIC_SERVER_ID_COUNT, ServerIdChoice, choose_server_id,
+};
 pub use wire::ServerError;
 
 /// How to reach the upstream and how to replicate from it.
@@ -45,8 +54,10 @@ pub struct RemoteOptions {
     pub user: String,
     /// Its password.
     pub password: String,
-    /// This replica's server id: unique among the upstream's replicas and not the upstream's own.
-    pub server_id: u32,
+    /// This replica's server id: unique among the upstream's replicas and not the upstream's
+    /// own. A fixed one is refused when taken; an automatic one is replaced (and the
+    /// [`crate::BinlogSource`] implementation stores the replacement here).
+    pub server_id: ServerIdChoice,
     /// How often the upstream sends a heartbeat when it has no events.
     pub heartbeat_period: Duration,
     /// How long to wait for any packet before calling the connection dead; defaults to three
@@ -61,12 +72,21 @@ pub struct RemoteOptions {
     /// The name this replica registers with (`SHOW SLAVE HOSTS`' Host column). It identifies
     /// this replica across its reconnects; unique per process by default.
     pub replica_name: String,
+    /// Refuse an upstream whose `binlog_format` is not ROW (on by default: a replica of row
+    /// images cannot apply statements exactly). DM's precheck item `binlog_format`; off for
+    /// tools that only read the binlog, whatever its format.
+    pub require_row_format: bool,
+    /// Refuse an upstream whose `binlog_row_image` is not FULL (on by default: partial images
+    /// cannot identify and complete rows). DM's precheck item `binlog_row_image`.
+    pub require_full_row_image: bool,
 }
 
 static REPLICA_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl RemoteOptions {
-    /// Options with defaults: 30 s heartbeats, 10 s connect timeout, follow the binlog.
+    /// Options with defaults: 30 s heartbeats, 10 s connect timeout, follow the binlog, require
+    /// ROW / FULL; `server_id` is fixed (set [`RemoteOptions::server_id`] to
+    /// [`ServerIdChoice::Automatic`] to have one chosen).
     pub fn new(
         host: impl Into<String>,
         port: u16,
@@ -79,7 +99,7 @@ impl RemoteOptions {
             port,
             user: user.into(),
             password: password.into(),
-            server_id,
+            server_id: ServerIdChoice::Fixed(server_id),
             heartbeat_period: Duration::from_secs(30),
             read_timeout: None,
             connect_timeout: Duration::from_secs(10),
@@ -90,6 +110,8 @@ impl RemoteOptions {
                 std::process::id(),
                 REPLICA_COUNTER.fetch_add(1, Ordering::Relaxed)
             ),
+            require_row_format: true,
+            require_full_row_image: true,
         }
     }
 
@@ -146,6 +168,9 @@ pub struct RemoteSource {
     payload: Vec<u8>,
     stop_at_end: bool,
     ended: bool,
+    /// The server id this stream registered with (an automatic one may differ from the
+    /// options' when it was taken).
+    server_id: ServerIdChoice,
 }
 
 impl RemoteSource {
@@ -159,7 +184,7 @@ impl RemoteSource {
             address: address.clone(),
             reason,
         };
-        if options.server_id == 0 {
+        if options.server_id == ServerIdChoice::Fixed(0) {
             return Err(unsupported(
                 "server-id 0 cannot replicate: choose a server-id above 0".into(),
             ));
@@ -176,7 +201,7 @@ impl RemoteSource {
             .await?;
         let row = rows.first().cloned().unwrap_or_default();
         let text = |index: usize| row.get(index).cloned().flatten().unwrap_or_default();
-        let server_id: u32 = text(0)
+        let upstream_server_id: u32 = text(0)
             .parse()
             .map_err(|_| unsupported(format!("the upstream reports server_id {:?}", text(0))))?;
         let checksum = match text(1).to_ascii_uppercase().as_str() {
@@ -193,13 +218,13 @@ impl RemoteSource {
                 "the upstream does not write a binlog (log_bin is OFF): start it with --log-bin and binlog_format=ROW".into(),
             ));
         }
-        if server_id == options.server_id {
-            return Err(BinlogError::ServerIdInUse {
-                address,
-                server_id: options.server_id,
-                holder: "the upstream server itself".into(),
-            });
-        }
+        row_format::check(
+            &mut connection,
+            &address,
+            options.require_row_format,
+            options.require_full_row_image,
+        )
+        .await?;
         let server_uuid = match flavor {
             Flavor::MySql => connection
                 .query("SELECT @@global.server_uuid")
@@ -207,9 +232,11 @@ impl RemoteSource {
                 .first()
                 .and_then(|row| row.first().cloned().flatten())
                 .unwrap_or_default(),
-            Flavor::MariaDb => mariadb_server_uuid(server_id),
+            Flavor::MariaDb => mariadb_server_uuid(upstream_server_id),
         };
-        check_server_id(&mut connection, options).await?;
+        let replicas = server_id::registered_replicas(&mut connection).await?;
+        let choice = server_id::resolve(options, upstream_server_id, replicas.as_deref())?;
+        let replica_server_id = choice.id();
 
         connection
             .execute("SET @master_binlog_checksum = @@global.binlog_checksum")
@@ -259,7 +286,7 @@ impl RemoteSource {
             .command(
                 "COM_REGISTER_SLAVE",
                 &wire::register_replica_command(
-                    options.server_id,
+                    replica_server_id,
                     &options.replica_name,
                     options.port,
                 ),
@@ -278,10 +305,10 @@ impl RemoteSource {
                 let name = position.file.to_string();
                 let command = match u32::try_from(position.offset) {
                     Ok(offset) => {
-                        wire::binlog_dump_command(options.server_id, &name, offset, flags)
+                        wire::binlog_dump_command(replica_server_id, &name, offset, flags)
                     }
                     Err(_) if flavor == Flavor::MySql => wire::binlog_dump_gtid_command(
-                        options.server_id,
+                        replica_server_id,
                         &name,
                         position.offset,
                         None,
@@ -298,7 +325,7 @@ impl RemoteSource {
                 (command, position.file.clone(), position.offset)
             }
             (StartPoint::Gtid(_), Flavor::MariaDb) => (
-                wire::binlog_dump_command(options.server_id, "", 4, flags),
+                wire::binlog_dump_command(replica_server_id, "", 4, flags),
                 placeholder_file()?,
                 4,
             ),
@@ -310,7 +337,7 @@ impl RemoteSource {
                 };
                 (
                     wire::binlog_dump_gtid_command(
-                        options.server_id,
+                        replica_server_id,
                         "",
                         4,
                         Some(mysql_set),
@@ -335,7 +362,7 @@ impl RemoteSource {
                     .strip_prefix("5.5.5-")
                     .unwrap_or(&handshake.server_version)
                     .to_owned(),
-                server_id,
+                server_id: upstream_server_id,
                 server_uuid,
                 checksum,
                 connection_id: handshake.connection_id,
@@ -346,7 +373,14 @@ impl RemoteSource {
             payload: Vec::with_capacity(64 * 1024),
             stop_at_end: options.stop_at_end,
             ended: false,
+            server_id: choice,
         })
+    }
+
+    /// The server id this stream registered with: the options' one, or for an automatic id
+    /// that was taken (or not chosen yet), its replacement.
+    pub fn server_id(&self) -> ServerIdChoice {
+        self.server_id
     }
 
     /// What the upstream is.
@@ -459,7 +493,19 @@ impl RemoteSource {
         match wire::parse_error(payload) {
             Ok(error) => {
                 let message = error.message.to_ascii_lowercase();
-                if error.code == 1236
+                if error.code == 1236 && message.contains("same server_uuid/server_id") {
+                    // Another replica registered with our id (or our replica UUID) and the
+                    // upstream ended this dump in its favour.
+                    BinlogError::ServerIdInUse {
+                        address,
+                        server_id: self.server_id.id(),
+                        holder: format!(
+                            "a replica that connected after this one ({})",
+                            error.message
+                        ),
+                        automatic: self.server_id.is_automatic(),
+                    }
+                } else if error.code == 1236
                     && (message.contains("purged")
                         || message.contains("could not find first log file")
                         || message.contains("could not find gtid state"))
@@ -552,40 +598,6 @@ fn replica_uuid(name: &str) -> String {
         &hex[16..20],
         &hex[20..32]
     )
-}
-
-/// Refuses to start when another replica registered with our server id. Our own earlier
-/// registration (same replica name, e.g. a connection being torn down) does not count. A user
-/// without the privilege to list replicas skips the check.
-async fn check_server_id(
-    connection: &mut Connection,
-    options: &RemoteOptions,
-) -> Result<(), BinlogError> {
-    let rows = match connection.query("SHOW SLAVE HOSTS").await {
-        Ok(rows) => rows,
-        Err(BinlogError::Server { error, .. }) if error.code == 1064 => {
-            match connection.query("SHOW REPLICAS").await {
-                Ok(rows) => rows,
-                Err(BinlogError::Server { .. }) => return Ok(()),
-                Err(other) => return Err(other),
-            }
-        }
-        Err(BinlogError::Server { .. }) => return Ok(()),
-        Err(other) => return Err(other),
-    };
-    for row in rows {
-        let id = row.first().cloned().flatten().unwrap_or_default();
-        let host = row.get(1).cloned().flatten().unwrap_or_default();
-        let port = row.get(2).cloned().flatten().unwrap_or_default();
-        if id == options.server_id.to_string() && host != options.replica_name {
-            return Err(BinlogError::ServerIdInUse {
-                address: options.address(),
-                server_id: options.server_id,
-                holder: format!("the replica registered as {host}:{port}"),
-            });
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

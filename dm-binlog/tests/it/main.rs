@@ -12,4 +12,5 @@ mod partial;
 mod relay;
 mod remote;
 mod search;
+mod source_checks;
 mod values;

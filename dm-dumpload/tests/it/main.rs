@@ -3,5 +3,8 @@
 mod mode_all;
 mod resume;
 mod round_trip;
+mod selection;
 mod snapshot;
 mod support;
+mod task_files;
+mod time_zone;

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use dm_binlog::RemoteOptions;
 use dm_dumpload::{
-    ChunkLimits, Compression, Consistency, DumpLoadConfig, FullStages, Handoff, OnDuplicate,
-    migrate_stream,
+    ChunkLimits, Compression, Consistency, DumpLoadConfig, DumpSelection, DumpTimeZone, FullStages,
+    Handoff, OnDuplicate, migrate_stream,
 };
 use dm_sink::MySqlSinkOptions;
 use dm_syncer::config::{InstanceRules, TaskMode};
@@ -102,6 +102,9 @@ async fn mode_all_with_writes_during_the_dump_catches_up() {
         directory: directory.path().join("dumped_data.all"),
         on_duplicate: OnDuplicate::Replace,
         direct: false,
+        selection: DumpSelection::default(),
+        time_zone: DumpTimeZone::Upstream,
+        warnings: Vec::new(),
     };
     let mut dump = dump_options(&upstream, config.threads, config.limits.bytes);
     dump.snapshot.consistency = config.consistency;

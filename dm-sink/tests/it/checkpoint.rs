@@ -2,9 +2,9 @@
 //! worker's row with it, a refused batch leaves both the rows and the checkpoint as they were;
 //! the global row round-trips, safe-mode exit point included.
 
-use dm_core::{ApplyMode, Flavor};
+use dm_core::{ApplyMode, Flavor, TableRef};
 use dm_sink::checkpoint::location_from_row;
-use dm_sink::{CheckpointTables, GlobalCheckpoint, WorkerCheckpoint};
+use dm_sink::{CheckpointTables, GlobalCheckpoint, TableCheckpoint, WorkerCheckpoint};
 use dm_testkit::{MariaDb, MariaDbOptions, or_skip};
 
 use crate::errors::{insert, items};
@@ -87,15 +87,49 @@ async fn a_worker_checkpoint_commits_with_its_batch_or_not_at_all() {
         source: "mysql-01".into(),
         location: at(90),
         safe_mode_exit: Some(at(150)),
+        table_info: r#"{"ddl":"it's"}"#.into(),
     };
-    sink.apply_changes_with(&[], ApplyMode::Exact, &[tables.global_upsert(&global)])
-        .await
-        .expect("global");
+    // Table rows travel with the global row, in one transaction.
+    let table = TableCheckpoint {
+        source: "mysql-01".into(),
+        table: TableRef::new("d", "it`s"),
+        location: at(90),
+        table_info: r#"{"columns":[]}"#.into(),
+    };
+    let other = TableCheckpoint {
+        table: TableRef::new("d", "gone"),
+        ..table.clone()
+    };
+    sink.apply_changes_with(
+        &[],
+        ApplyMode::Exact,
+        &[
+            tables.global_upsert(&global),
+            tables.table_upsert(&table),
+            tables.table_upsert(&other),
+        ],
+    )
+    .await
+    .expect("global");
     assert_eq!(
         tables
             .load_global(&mut sink, "mysql-01", Flavor::MariaDb)
             .await
             .expect("load"),
         Some(global)
+    );
+    sink.apply_changes_with(
+        &[],
+        ApplyMode::Exact,
+        &[tables.table_delete("mysql-01", &other.table)],
+    )
+    .await
+    .expect("delete");
+    assert_eq!(
+        tables
+            .load_tables(&mut sink, "mysql-01")
+            .await
+            .expect("tables"),
+        vec![(table.table.clone(), table.table_info.clone())]
     );
 }

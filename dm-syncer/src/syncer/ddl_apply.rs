@@ -1,48 +1,49 @@
-//! DDL in the event loop: a barrier. Every worker drains, the schema tracker follows the
-//! statement, the filters and routes decide, the statement runs downstream once, and the global
-//! checkpoint moves past it.
+//! Query events in the event loop. Each is read once ([`crate::ddl::plan_query`]); a DDL is a
+//! barrier that runs downstream exactly once, whatever the moment a crash interrupts it.
+//!
+//! ```text
+//! Query event --plan--> Control / Ignored: nothing
+//!                       Dml (statement format): an error with its position, unless every table
+//!                           it names is filtered out
+//!                       Unreadable: an error with its position
+//!                       Ddl(plan):
+//!   1 drain every worker                                                   [AfterDrain]
+//!   2 per statement: block-allow list (every name), event filter, route -> run or skip
+//!   3 the tracker follows the statements (on a copy until they ran)
+//!   4 per statement to run: checkpoint at the DDL's start (location, the tracker's tables as
+//!     they are, the statement with its objects' downstream definitions)  [AfterStartCheckpoint]
+//!   5 then run it (replaying after a crash: the statements before the recorded one ran; the
+//!     recorded one ran if its objects no longer read as recorded)          [AfterExecute]
+//!   6 checkpoint past the DDL: the tracker's changed tables, no pending DDL  [AfterEndCheckpoint]
+//! ```
+//!
+//! Invariants: a restart at any step resumes at a checkpoint whose stored tables describe the
+//! rows after it (steps 4 and 6 write both in one transaction); a statement runs downstream at
+//! most once, because step 5 compares the definitions it changes with the ones recorded in 4
+//! just before it ran;
+//! nothing after the DDL is dispatched before 6.
 
 use std::time::Duration;
 
 use dm_binlog::EventLocations;
-use dm_core::{ClassifiedError, ErrorClass, TableRef, TableSchema};
+use dm_core::{ClassifiedError, DdlKind, DdlTarget, ErrorClass, TableSchema};
 use dm_sink::SinkError;
 use tokio::sync::mpsc;
 
+use crate::ddl::{DdlPlan, DmlStatement, NameRole, PlannedStatement, QueryClass, quoted_target};
 use crate::error::SyncerError;
 use crate::filter::{DdlEventKind, FilterAction, FilterEvent};
 use crate::tracker::TrackOutcome;
 
+use super::fault::{self, DdlStep};
+use super::status::warn;
+use super::stored::PendingDdl;
 use super::{Ack, EventLoop, Work};
 
-/// DDL statements the syncer executes (the rest of the Query events are ignored).
-pub(super) fn ddl_kind(sql: &str) -> Option<DdlEventKind> {
-    let words: Vec<String> = sql
-        .split_whitespace()
-        .take(4)
-        .map(|word| word.to_ascii_uppercase())
-        .collect();
-    let word = |index: usize| words.get(index).map_or("", String::as_str);
-    let object = |index: usize| match word(index) {
-        "TEMPORARY" | "ONLINE" | "OFFLINE" | "IGNORE" => word(index + 1),
-        other => other,
-    };
-    Some(match (word(0), object(1)) {
-        ("CREATE", "DATABASE" | "SCHEMA") => DdlEventKind::CreateDatabase,
-        ("DROP", "DATABASE" | "SCHEMA") => DdlEventKind::DropDatabase,
-        ("ALTER", "DATABASE" | "SCHEMA") => DdlEventKind::AlterDatabase,
-        ("CREATE", "TABLE") => DdlEventKind::CreateTable,
-        ("DROP", "TABLE") => DdlEventKind::DropTable,
-        ("ALTER", "TABLE") => DdlEventKind::AlterTable,
-        ("RENAME", "TABLE") => DdlEventKind::RenameTable,
-        ("TRUNCATE", _) => DdlEventKind::TruncateTable,
-        ("CREATE", "INDEX" | "UNIQUE" | "FULLTEXT" | "SPATIAL") => DdlEventKind::CreateIndex,
-        ("DROP", "INDEX") => DdlEventKind::DropIndex,
-        _ => return None,
-    })
-}
-
-/// Errors a replayed DDL may meet that mean it already ran (DM ignores the same ones).
+/// Errors a statement may meet downstream that mean its effect is already there: a shard's DDL
+/// another shard of the same routed table already ran, a database another source created or
+/// dropped, or a replay before the safe-mode exit point of what a dump already copied (DM
+/// ignores the same ones, everywhere).
 fn already_applied(error: &SinkError) -> bool {
     matches!(
         error,
@@ -53,154 +54,366 @@ fn already_applied(error: &SinkError) -> bool {
     )
 }
 
+/// What the syncer does with one planned statement.
+enum Decision {
+    /// Run this SQL downstream (`routed`: names were replaced by a route).
+    Run { sql: String, routed: bool },
+    /// Do not run it; the tracker still follows it (`track`).
+    Skip { track: bool },
+}
+
 impl EventLoop {
-    pub(super) async fn ddl(
+    /// Handles a Query event: `schema` is its current database, `sql` its text.
+    pub(super) async fn query(
         &mut self,
         locations: &EventLocations,
         schema: &str,
         sql: &str,
         sql_mode: Option<u64>,
-        kind: DdlEventKind,
+        in_payload: bool,
         acks: &mut mpsc::Receiver<Ack>,
     ) -> Result<(), SyncerError> {
-        let position = locations.start.position.to_string();
-        // Everything before the DDL is applied first.
-        self.drain(acks).await?;
-        // Tables created before the start (loaded by a full migration) are learnt from the
-        // downstream before a DDL changes them.
-        for table in self.tracker.referenced_tables(schema, sql) {
-            if self.tracker.get(&table).is_none()
-                && self
+        let position = || locations.start.position.to_string();
+        match crate::ddl::plan_query(schema, sql, self.server_version) {
+            QueryClass::Control | QueryClass::Ignored => Ok(()),
+            QueryClass::Dml(dml) => self.statement_dml(&dml, sql, position()),
+            QueryClass::Unreadable { reason } => Err(SyncerError::Unsupported {
+                position: position(),
+                what: format!(
+                    "`{}` cannot be read (expected {reason}): skip it or replace it with the binlog operator",
+                    shorten(sql)
+                ),
+            }),
+            QueryClass::Ddl(_) if in_payload => Err(SyncerError::Unsupported {
+                position: position(),
+                what: format!(
+                    "DDL `{}` inside a compressed transaction payload",
+                    shorten(sql)
+                ),
+            }),
+            QueryClass::Ddl(plan) => self.ddl(locations, plan, sql_mode, acks).await,
+        }
+    }
+
+    /// A row change logged as a statement: it cannot be applied exactly (its rows are not in
+    /// the binlog), so it stops the task, unless every table it writes is filtered out.
+    fn statement_dml(
+        &mut self,
+        dml: &DmlStatement,
+        sql: &str,
+        position: String,
+    ) -> Result<(), SyncerError> {
+        let filtered = dml.complete
+            && dml.tables.iter().all(|table| {
+                !self
                     .rules
                     .block_allow_list
                     .allows_table(&table.schema, &table.table)
-            {
-                self.seed_from_downstream(&table).await?;
-            }
-        }
-        let outcome = self.tracker.apply_ddl(schema, sql)?;
-        let tables = match &outcome {
-            TrackOutcome::Changed(tables) | TrackOutcome::Reload(tables) => tables.clone(),
-            TrackOutcome::Unchanged => Vec::new(),
-        };
-        let schema_level = matches!(
-            kind,
-            DdlEventKind::CreateDatabase | DdlEventKind::DropDatabase | DdlEventKind::AlterDatabase
-        );
-        let allowed = if tables.is_empty() {
-            let named = sql
-                .split_whitespace()
-                .nth(2)
-                .filter(|_| schema_level)
-                .map(|name| name.trim_matches('`').trim_end_matches(';').to_owned());
-            let schema_name = named.unwrap_or_else(|| schema.to_owned());
-            !schema_name.is_empty() && self.rules.block_allow_list.allows_schema(&schema_name)
-        } else {
-            tables.iter().any(|table| {
-                self.rules
-                    .block_allow_list
-                    .allows_table(&table.schema, &table.table)
-            })
-        };
-        let filtered_table = tables.first().map_or("", |table| table.table.as_str());
-        let decision = self.rules.event_filter.decide(
-            tables.first().map_or(schema, |table| table.schema.as_str()),
-            filtered_table,
-            Some(FilterEvent::Ddl(kind)),
-            Some(sql),
-        );
-        if let (FilterAction::Error, rule) = decision {
-            return Err(SyncerError::Filtered {
-                rule: rule.unwrap_or_default().to_owned(),
-                position,
-                what: sql.to_owned(),
             });
+        if filtered {
+            return Ok(());
         }
-        if allowed && decision.0 == FilterAction::Do {
-            let schema_name = sql
-                .split_whitespace()
-                .nth(2)
-                .filter(|_| schema_level)
-                .map(|name| name.trim_matches('`').trim_end_matches(';').to_owned());
-            let mut renamed = false;
-            for table in &tables {
-                renamed |= self.rules.router.route(table)? != *table;
-            }
-            if let Some(name) = &schema_name {
-                renamed |= self.rules.router.route_schema(name)? != *name;
-            }
-            let router = &self.rules.router;
-            let statement = if renamed {
-                crate::ddl::route_ddl(
-                    schema,
-                    sql,
-                    &|table: &TableRef| router.route(table),
-                    &|name: &str| router.route_schema(name),
-                )?
-                .ok_or_else(|| SyncerError::Unsupported {
-                    position: position.clone(),
-                    what: format!(
-                        "`{sql}` must go to a routed name but cannot be parsed to rewrite it: skip it, or replace it with the binlog operator"
+        let tables = dml
+            .tables
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        Err(SyncerError::Unsupported {
+            position,
+            what: format!(
+                "`{}` changes rows{} as a statement (the upstream session's binlog_format was STATEMENT or MIXED), so its rows are not in the binlog and cannot be applied exactly: set binlog_format=ROW upstream (SET GLOBAL binlog_format = ROW and in my.cnf; sessions keep their format until they reconnect), copy the affected tables again, then skip this event with the binlog operator",
+                shorten(sql),
+                if tables.is_empty() {
+                    String::new()
+                } else {
+                    format!(" of {tables}")
+                }
+            ),
+        })
+    }
+
+    /// What to do with `planned`, given the filters and routes.
+    fn decide(
+        &mut self,
+        plan: &DdlPlan,
+        planned: &PlannedStatement,
+        position: &str,
+    ) -> Result<Decision, SyncerError> {
+        let list = &self.rules.block_allow_list;
+        let allowed: Vec<bool> = planned
+            .names
+            .iter()
+            .map(|name| match &name.object {
+                DdlTarget::Schema(schema) => list.allows_schema(schema),
+                DdlTarget::Table(table) => list.allows_table(&table.schema, &table.table),
+            })
+            .collect();
+        if !allowed.iter().all(|allowed| *allowed) {
+            // As DM: a statement naming a filtered object is not replicated. When it also names
+            // a replicated one, the downstream may no longer mirror the upstream: say so.
+            if allowed.iter().any(|allowed| *allowed) {
+                let names = planned
+                    .names
+                    .iter()
+                    .map(|name| quoted_target(&name.object))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                warn(
+                    &mut self.status,
+                    format!(
+                        "at {position}: `{}` names both replicated and filtered objects ({names}) and was not replicated; check the downstream",
+                        shorten(&planned.statement.sql)
                     ),
-                })?
-            } else if schema.is_empty() || schema_level {
-                sql.to_owned()
-            } else {
+                );
+            }
+            return Ok(Decision::Skip { track: false });
+        }
+        let (schema, table) = match &planned.statement.target {
+            DdlTarget::Schema(schema) => (schema.as_str(), ""),
+            DdlTarget::Table(table) => (table.schema.as_str(), table.table.as_str()),
+        };
+        let (action, rule) = self.rules.event_filter.decide(
+            schema,
+            table,
+            Some(FilterEvent::Ddl(DdlEventKind::from(
+                &planned.statement.kind,
+            ))),
+            Some(&plan.original_sql),
+        );
+        match action {
+            FilterAction::Error => {
+                return Err(SyncerError::Filtered {
+                    rule: rule.unwrap_or_default().to_owned(),
+                    position: position.to_owned(),
+                    what: planned.statement.sql.clone(),
+                });
+            }
+            FilterAction::Ignore => return Ok(Decision::Skip { track: true }),
+            FilterAction::Do => {}
+        }
+        let router = &self.rules.router;
+        let routed = planned.routed_sql(&mut |target: &DdlTarget| match target {
+            DdlTarget::Schema(schema) => router.route_schema(schema).map(DdlTarget::Schema),
+            DdlTarget::Table(table) => router.route(table).map(DdlTarget::Table),
+        })?;
+        Ok(match routed {
+            Some(sql) => Decision::Run { sql, routed: true },
+            // A database statement names its database (the server logs it as the event's
+            // current database, which may not exist downstream yet or any more).
+            None if plan.current_schema.is_empty()
+                || matches!(planned.statement.target, DdlTarget::Schema(_)) =>
+            {
+                Decision::Run {
+                    sql: planned.statement.sql.clone(),
+                    routed: false,
+                }
+            }
+            None => {
                 // Run with the upstream's current database selected, in one request.
-                let mut statement = String::from("USE ");
-                dm_sink::literal::write_identifier(&mut statement, schema);
-                statement.push_str("; ");
-                statement.push_str(sql);
-                statement
+                let mut sql = String::from("USE ");
+                dm_sink::literal::write_identifier(&mut sql, &plan.current_schema);
+                sql.push_str("; ");
+                sql.push_str(&planned.statement.sql);
+                Decision::Run { sql, routed: false }
+            }
+        })
+    }
+
+    /// The downstream object `target` routes to.
+    fn routed(&self, target: &DdlTarget) -> Result<DdlTarget, SyncerError> {
+        Ok(match target {
+            DdlTarget::Schema(schema) => DdlTarget::Schema(self.rules.router.route_schema(schema)?),
+            DdlTarget::Table(table) => DdlTarget::Table(self.rules.router.route(table)?),
+        })
+    }
+
+    /// How the downstream defines `object` now (`SHOW CREATE ...`), `None` when it does not
+    /// exist.
+    async fn definition(&mut self, object: &DdlTarget) -> Result<Option<String>, SyncerError> {
+        let (sql, missing) = match object {
+            DdlTarget::Schema(schema) => {
+                let mut sql = String::from("SHOW CREATE DATABASE ");
+                dm_sink::literal::write_identifier(&mut sql, schema);
+                (sql, 1049)
+            }
+            DdlTarget::Table(table) => {
+                let mut sql = String::from("SHOW CREATE TABLE ");
+                dm_sink::literal::write_table(&mut sql, table);
+                (sql, 1146)
+            }
+        };
+        let rows = with_retry!(self.control, sink => match sink.query(&sql).await {
+            Err(SinkError::Statement { code, .. }) if code == missing => Ok(None),
+            other => other.map(Some),
+        })?;
+        Ok(rows.and_then(|rows| rows.into_iter().next()?.into_iter().nth(1).flatten()))
+    }
+
+    /// The objects `planned` changes downstream, each with its definition now.
+    async fn definitions(
+        &mut self,
+        planned: &PlannedStatement,
+    ) -> Result<Vec<(String, Option<String>)>, SyncerError> {
+        let mut definitions = Vec::new();
+        for object in planned.changed_objects() {
+            let routed = self.routed(object)?;
+            definitions.push((quoted_target(&routed), self.definition(&routed).await?));
+        }
+        Ok(definitions)
+    }
+
+    pub(super) async fn ddl(
+        &mut self,
+        locations: &EventLocations,
+        plan: DdlPlan,
+        sql_mode: Option<u64>,
+        acks: &mut mpsc::Receiver<Ack>,
+    ) -> Result<(), SyncerError> {
+        let position = locations.start.position.to_string();
+        let (task, source) = (self.settings.task.clone(), self.settings.source_id.clone());
+        // 1. Everything before the DDL is applied first.
+        self.drain(acks).await?;
+        fault::step(&task, &source, DdlStep::AfterDrain).await;
+
+        // An online schema change tool's table: not replicated as one (yet).
+        for planned in &plan.statements {
+            for name in &planned.names {
+                if let DdlTarget::Table(table) = &name.object
+                    && let Some(reason) = self.rules.online_ddl_stop(table)
+                {
+                    return Err(SyncerError::OnlineDdlTable {
+                        position: position.clone(),
+                        reason,
+                    });
+                }
+            }
+        }
+
+        // 2. What runs, what is skipped.
+        let mut decisions = Vec::with_capacity(plan.statements.len());
+        for planned in &plan.statements {
+            decisions.push(self.decide(&plan, planned, &position)?);
+        }
+
+        // 3. The tracker follows every statement of a replicated object, on a copy until the
+        // statements ran. Tables created before the start (loaded by a full migration) are
+        // learnt from the downstream first.
+        for (planned, decision) in plan.statements.iter().zip(&decisions) {
+            if matches!(decision, Decision::Skip { track: false }) {
+                continue;
+            }
+            for name in &planned.names {
+                let existing = match (name.role, &planned.statement.kind) {
+                    (NameRole::Source, _) => true,
+                    (NameRole::Target, DdlKind::CreateTable | DdlKind::CreateView) => false,
+                    (NameRole::Target, _) => true,
+                    (NameRole::RenamedTo, _) => false,
+                };
+                if let (true, DdlTarget::Table(table)) = (existing, &name.object)
+                    && self.tracker.get(table).is_none()
+                {
+                    self.seed_from_downstream(table).await?;
+                }
+            }
+        }
+        let mut tracker = self.tracker.clone();
+        let mut reload = Vec::new();
+        for (planned, decision) in plan.statements.iter().zip(&decisions) {
+            if matches!(decision, Decision::Skip { track: false }) {
+                continue;
+            }
+            match tracker.apply(&plan.current_schema, planned)? {
+                TrackOutcome::Reload(tables) => reload.extend(tables),
+                TrackOutcome::Changed(_) | TrackOutcome::Unchanged => {}
+            }
+        }
+
+        // 4-5. Each statement to run: the checkpoint at the DDL's start, with the objects it
+        // changes as the downstream defines them now, then the statement. Replaying a DDL a
+        // crash interrupted, the statements before the recorded one ran, and the recorded one
+        // ran if its objects no longer read as recorded (nothing else writes them while the DDL
+        // holds the barrier).
+        let replayed = self
+            .pending_ddl
+            .take()
+            .filter(|pending| pending.position == position);
+        let mut first = true;
+        for (index, (planned, decision)) in plan.statements.iter().zip(&decisions).enumerate() {
+            let Decision::Run { sql, routed } = decision else {
+                continue;
             };
-            if renamed && kind == DdlEventKind::CreateTable {
+            match &replayed {
+                Some(recorded) if recorded.statement > index => {
+                    self.status.ddls_executed += 1;
+                    continue;
+                }
+                Some(recorded) if recorded.statement == index => {
+                    if self.definitions(planned).await? != recorded.before {
+                        self.status.ddls_executed += 1;
+                        continue;
+                    }
+                }
+                _ => {
+                    let pending = PendingDdl {
+                        position: position.clone(),
+                        statement: index,
+                        sql: sql.clone(),
+                        before: self.definitions(planned).await?,
+                    };
+                    self.write_checkpoint(Some(&pending)).await?;
+                    if first {
+                        fault::step(&task, &source, DdlStep::AfterStartCheckpoint).await;
+                    }
+                }
+            }
+            if *routed && let DdlKind::CreateTable = planned.statement.kind {
                 // A route may send the table to a database that only exists downstream by
                 // name: create it, as the loader does for routed tables.
-                for table in &tables {
+                if let DdlTarget::Table(table) = &planned.statement.target {
                     let target = self.rules.router.route(table)?;
                     let mut create = String::from("CREATE DATABASE IF NOT EXISTS ");
                     dm_sink::literal::write_identifier(&mut create, &target.schema);
                     with_retry!(self.control, sink => sink.execute(&create).await)?;
                 }
             }
-            // The statement parses downstream as it did upstream: under the upstream session's
-            // sql_mode (ANSI_QUOTES, IGNORE_SPACE, NO_BACKSLASH_ESCAPES...), restored after.
-            let statement = match sql_mode {
-                Some(mask) => format!(
-                    "SET @dm_sink_sql_mode = @@SESSION.sql_mode, SESSION sql_mode = '{}'; {statement}",
-                    dm_binlog::sql_mode_text(mask)
-                ),
-                None => statement,
-            };
-            let executed = with_retry!(self.control, sink => match sink.execute(&statement).await {
-                Err(error) if already_applied(&error) => Ok(()),
-                other => other,
+            let replaying_dump = self.safe_until.as_ref().is_some_and(|exit| {
+                locations.start.compare(exit) == Some(std::cmp::Ordering::Less)
             });
-            if sql_mode.is_some() {
-                with_retry!(self.control, sink => sink
-                    .execute("SET SESSION sql_mode = COALESCE(@dm_sink_sql_mode, @@SESSION.sql_mode)")
-                    .await)?;
-            }
-            executed?;
+            // Several sources (or shards) may create or drop the same downstream database.
+            let shared_database = matches!(
+                planned.statement.kind,
+                DdlKind::CreateSchema | DdlKind::DropSchema
+            );
+            self.execute_ddl(sql, sql_mode, *routed || replaying_dump || shared_database)
+                .await?;
             self.status.ddls_executed += 1;
-        } else {
-            self.status.ddls_skipped += 1;
+            if first {
+                first = false;
+                fault::step(&task, &source, DdlStep::AfterExecute).await;
+            }
         }
-        if let TrackOutcome::Reload(reload) = &outcome {
-            for table in reload {
-                let routed = self.rules.router.route(table)?;
-                match self.downstream_schema(&routed).await? {
-                    Some(schema) => {
-                        let renamed = TableSchema::new(
-                            table.clone(),
-                            schema.columns().to_vec(),
-                            schema.keys().to_vec(),
-                        )
-                        .map_err(|error| SyncerError::State(error.to_string()))?;
-                        self.tracker.set(renamed);
-                    }
-                    None => self.tracker.remove(table),
+        self.status.ddls_skipped += decisions
+            .iter()
+            .filter(|decision| matches!(decision, Decision::Skip { .. }))
+            .count() as u64;
+
+        // 6. The tracker as the statements left it (tables it could not follow read from the
+        // downstream now that they ran), and the checkpoint past the DDL.
+        self.tracker = tracker;
+        for table in reload {
+            let routed = self.rules.router.route(&table)?;
+            match self.downstream_schema(&routed).await? {
+                Some(schema) => {
+                    let renamed = TableSchema::new(
+                        table.clone(),
+                        schema.columns().to_vec(),
+                        schema.keys().to_vec(),
+                    )
+                    .map_err(|error| SyncerError::State(error.to_string()))?;
+                    self.tracker.set(renamed);
                 }
+                None => self.tracker.remove(&table),
             }
         }
         self.targets.clear();
@@ -212,37 +425,49 @@ impl EventLoop {
         }
         // The DDL is its own transaction: the checkpoint moves past it now.
         self.watermark.transaction_end(locations.end.clone());
-        self.flush().await
+        self.flush().await?;
+        fault::step(&task, &source, DdlStep::AfterEndCheckpoint).await;
+        Ok(())
+    }
+
+    /// Runs one DDL statement downstream, under the upstream session's `sql_mode` (so that it
+    /// parses as it did upstream: ANSI_QUOTES, NO_BACKSLASH_ESCAPES...), restored after.
+    /// `tolerate`: errors meaning its effect is already there are not errors.
+    async fn execute_ddl(
+        &mut self,
+        sql: &str,
+        sql_mode: Option<u64>,
+        tolerate: bool,
+    ) -> Result<(), SyncerError> {
+        let statement = match sql_mode {
+            Some(mask) => format!(
+                "SET @dm_sink_sql_mode = @@SESSION.sql_mode, SESSION sql_mode = '{}'; {sql}",
+                dm_binlog::sql_mode_text(mask)
+            ),
+            None => sql.to_owned(),
+        };
+        let executed = with_retry!(self.control, sink => match sink.execute(&statement).await {
+            Err(error) if tolerate && already_applied(&error) => Ok(()),
+            other => other,
+        });
+        if sql_mode.is_some() {
+            with_retry!(self.control, sink => sink
+                .execute("SET SESSION sql_mode = COALESCE(@dm_sink_sql_mode, @@SESSION.sql_mode)")
+                .await)?;
+        }
+        executed
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ddl_kinds_come_from_the_leading_words() {
-        assert_eq!(
-            ddl_kind("CREATE TABLE t (a INT)"),
-            Some(DdlEventKind::CreateTable)
-        );
-        assert_eq!(
-            ddl_kind("create temporary table t (a int)"),
-            Some(DdlEventKind::CreateTable)
-        );
-        assert_eq!(
-            ddl_kind("ALTER ONLINE TABLE t ADD c INT"),
-            Some(DdlEventKind::AlterTable)
-        );
-        assert_eq!(
-            ddl_kind("CREATE UNIQUE INDEX i ON t (a)"),
-            Some(DdlEventKind::CreateIndex)
-        );
-        assert_eq!(
-            ddl_kind("DROP DATABASE d"),
-            Some(DdlEventKind::DropDatabase)
-        );
-        assert_eq!(ddl_kind("BEGIN"), None);
-        assert_eq!(ddl_kind("GRANT ALL ON *.* TO x"), None);
+/// A statement shortened for messages.
+fn shorten(sql: &str) -> String {
+    let mut end = sql.len().min(300);
+    while !sql.is_char_boundary(end) {
+        end -= 1;
+    }
+    if end < sql.len() {
+        format!("{}...", &sql[..end])
+    } else {
+        sql.to_owned()
     }
 }

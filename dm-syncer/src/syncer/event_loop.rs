@@ -15,7 +15,7 @@ use dm_core::{
     ApplyMode, ClassifiedError, ErrorClass, Location, RowChange, RowChangeKind, TableRef,
     TableSchema,
 };
-use dm_sink::{CheckpointTables, GlobalCheckpoint, MySqlSink, SinkError};
+use dm_sink::{CheckpointTables, GlobalCheckpoint, MySqlSink, SinkError, TableCheckpoint};
 use tokio::sync::{mpsc, watch};
 
 use crate::config::InstanceRules;
@@ -24,10 +24,11 @@ use crate::filter::{FilterAction, FilterEvent};
 use crate::tracker::SchemaTracker;
 use crate::watermark::Watermark;
 
-use super::ddl_apply::ddl_kind;
 use super::status::warn;
+use super::stored::{self, GlobalInfo, PendingDdl};
 use super::worker::change_bytes;
 use super::{Ack, SyncerSettings, SyncerStatus, Work};
+use crate::ddl::ServerVersion;
 
 /// A table id's current table map, with the filters' decisions about its table.
 pub(super) struct MappedTable {
@@ -79,6 +80,11 @@ pub(super) struct EventLoop {
     pub(super) last_consumed: Option<(u64, Instant)>,
     /// Bytes of row changes dispatched and not yet acknowledged.
     pub(super) in_flight_bytes: u64,
+    /// The upstream server that wrote the events (from the last FORMAT_DESCRIPTION), whose
+    /// executable comments a statement is read by.
+    pub(super) server_version: ServerVersion,
+    /// A DDL statement a crash interrupted (from the checkpoint), until its event is met again.
+    pub(super) pending_ddl: Option<PendingDdl>,
 }
 
 impl EventLoop {
@@ -207,23 +213,58 @@ impl EventLoop {
     }
 
     pub(super) async fn flush(&mut self) -> Result<(), SyncerError> {
+        self.write_checkpoint(None).await
+    }
+
+    /// Writes the global checkpoint at the watermark, in one transaction with the tracker's
+    /// tables changed since the last write and `pending`, the DDL statement about to run.
+    pub(super) async fn write_checkpoint(
+        &mut self,
+        pending: Option<&PendingDdl>,
+    ) -> Result<(), SyncerError> {
         self.publish().await;
         let Some(location) = self.watermark.reached().cloned() else {
             return Ok(());
         };
-        if self.status.checkpoint.as_ref() == Some(&location) && self.safe_until.is_none() {
+        let unsaved = self.tracker.unsaved_tables();
+        if self.status.checkpoint.as_ref() == Some(&location)
+            && self.safe_until.is_none()
+            && pending.is_none()
+            && unsaved.is_empty()
+            && self.tracker.unsaved_schema_charsets().is_none()
+        {
             self.last_flush = Instant::now();
             return Ok(());
         }
-        let sql = self.tables.global_upsert(&GlobalCheckpoint {
+        let info = GlobalInfo {
+            version: 1,
+            schema_charsets: self.tracker.schema_charsets().clone(),
+            ddl: pending.cloned(),
+        };
+        let mut statements = Vec::with_capacity(unsaved.len() + 1);
+        statements.push(self.tables.global_upsert(&GlobalCheckpoint {
             source: self.settings.source_id.clone(),
             location: location.clone(),
             safe_mode_exit: self.safe_until.clone(),
-        });
+            table_info: info.text(),
+        }));
+        for (table, snapshot) in &unsaved {
+            statements.push(match snapshot {
+                Some(snapshot) => self.tables.table_upsert(&TableCheckpoint {
+                    source: self.settings.source_id.clone(),
+                    table: table.clone(),
+                    location: location.clone(),
+                    table_info: stored::table_text(snapshot),
+                }),
+                None => self.tables.table_delete(&self.settings.source_id, table),
+            });
+        }
         with_retry!(self.control, sink => {
-            sink.apply_changes_with(&[], ApplyMode::Exact, std::slice::from_ref(&sql))
+            sink.apply_changes_with(&[], ApplyMode::Exact, &statements)
                 .await
         })?;
+        let saved: Vec<TableRef> = unsaved.into_iter().map(|(table, _)| table).collect();
+        self.tracker.mark_saved(&saved, true);
         self.status.checkpoint = Some(location);
         self.last_flush = Instant::now();
         if let Some(metrics) = &self.settings.metrics {
@@ -283,6 +324,13 @@ impl EventLoop {
                     .is_none_or(|known| *known.map != *map) =>
             {
                 let upstream = Arc::new(TableRef::new(map.schema.clone(), map.table.clone()));
+                // An online schema change tool's table: not replicated as one (yet).
+                if let Some(reason) = self.rules.online_ddl_stop(&upstream) {
+                    return Err(SyncerError::OnlineDdlTable {
+                        position: locations.start.position.to_string(),
+                        reason,
+                    });
+                }
                 let allowed = self
                     .rules
                     .block_allow_list
@@ -302,6 +350,10 @@ impl EventLoop {
                 self.rows(rows, event.header.timestamp, locations, first_row, acks)
                     .await?
             }
+            EventData::FormatDescription(format) => {
+                self.server_version =
+                    ServerVersion::parse(self.settings.flavor, &format.server_version);
+            }
             EventData::Query {
                 schema,
                 sql,
@@ -309,21 +361,9 @@ impl EventLoop {
                 ..
             } => {
                 let text = String::from_utf8_lossy(sql);
-                let statement = crate::ddl::skip_leading_comments(&text);
-                if let Some(kind) = ddl_kind(statement) {
-                    let statement = statement.to_owned();
-                    let sql_mode = QueryStatus::parse(status_variables).sql_mode;
-                    if in_payload {
-                        return Err(SyncerError::Unsupported {
-                            position: locations.start.position.to_string(),
-                            what: format!(
-                                "DDL `{statement}` inside a compressed transaction payload"
-                            ),
-                        });
-                    }
-                    self.ddl(locations, schema, &statement, sql_mode, kind, acks)
-                        .await?;
-                }
+                let sql_mode = QueryStatus::parse(status_variables).sql_mode;
+                self.query(locations, schema, &text, sql_mode, in_payload, acks)
+                    .await?;
             }
             EventData::Undecoded if carries_changes(event.header.event_type) => {
                 return Err(SyncerError::Unsupported {
@@ -559,6 +599,10 @@ impl EventLoop {
             self.status.peak_in_flight_bytes =
                 self.status.peak_in_flight_bytes.max(self.in_flight_bytes);
             let idempotent = self.settings.safe_mode
+                || self
+                    .settings
+                    .safe_mode_duration
+                    .is_some_and(|duration| self.started.elapsed() < duration)
                 || self.safe_until.as_ref().is_some_and(|exit| {
                     locations.start.compare(exit) == Some(std::cmp::Ordering::Less)
                 });

@@ -27,6 +27,7 @@ use dm_sink::{CheckpointTables, MySqlSink, MySqlSinkOptions};
 use tokio::sync::{mpsc, watch};
 
 use crate::config::InstanceRules;
+use crate::ddl::ServerVersion;
 use crate::error::SyncerError;
 use crate::tracker::SchemaTracker;
 use crate::watermark::Watermark;
@@ -53,8 +54,10 @@ macro_rules! with_retry {
 
 mod ddl_apply;
 mod event_loop;
+pub mod fault;
 mod settings;
 mod status;
+mod stored;
 mod worker;
 
 pub use settings::SyncerSettings;
@@ -92,6 +95,10 @@ pub async fn run<Source: BinlogSource>(
     for worker in 0..workers {
         let mut options = sink_options.clone();
         options.lock = Some(worker_lock_name(&settings, worker));
+        if !settings.multiple_rows {
+            // DM's `multiple-rows: false`: one row per statement.
+            options.max_rows_per_statement = 1;
+        }
         let mut sink = MySqlSink::new(options)?;
         sink.connect().await?;
         sinks.push(sink);
@@ -118,6 +125,21 @@ pub async fn run<Source: BinlogSource>(
         Some(global) => global.safe_mode_exit.clone(),
         None => settings.safe_mode_until.clone(),
     };
+    // The tracker resumes with the structures in force at the checkpoint, stored with it; a
+    // DDL statement the previous run was executing is checked when its event comes again.
+    let mut tracker = SchemaTracker::new(settings.case_sensitive);
+    let mut pending_ddl = None;
+    if let Some(global) = &global {
+        let info = stored::GlobalInfo::parse(&global.table_info)?;
+        tracker.restore_schema_charsets(info.schema_charsets);
+        pending_ddl = info.ddl;
+        for (table, text) in tables
+            .load_tables(&mut control, &settings.source_id)
+            .await?
+        {
+            tracker.restore(stored::parse_table(&table.to_string(), &text)?);
+        }
+    }
     let start = global.map_or(start, |global| global.location);
 
     let (ack_sender, mut acks) = mpsc::channel::<Ack>(settings.queue_size.max(16));
@@ -147,13 +169,13 @@ pub async fn run<Source: BinlogSource>(
     }
     drop(ack_sender);
 
-    let case_sensitive = settings.case_sensitive;
+    let flavor = settings.flavor;
     let mut state = EventLoop {
         settings,
         rules,
         tables,
         control,
-        tracker: SchemaTracker::new(case_sensitive),
+        tracker,
         targets: HashMap::new(),
         maps: HashMap::new(),
         detector: CausalityDetector::deterministic(workers)
@@ -173,7 +195,11 @@ pub async fn run<Source: BinlogSource>(
         last_upstream_check: None,
         last_consumed: None,
         in_flight_bytes: 0,
+        server_version: ServerVersion::unknown(flavor),
+        pending_ddl,
     };
+    // The start is a transaction end: a checkpoint taken before the first one is the start.
+    state.watermark.transaction_end(start.clone());
     let mut controller = StreamController::new(source, start, ReconnectPolicy::default());
     for (position, operator) in &state.settings.operators {
         controller.set_operator(position.clone(), operator.clone());

@@ -29,6 +29,18 @@ pub struct SyncerSettings {
     pub checkpoint_interval: Duration,
     /// Write every change idempotently (DM's `safe-mode: true`; not needed for exactly once).
     pub safe_mode: bool,
+    /// Write idempotently (safe mode) for this long after each start of the syncer, then as
+    /// configured (DM's `safe-mode-duration`). `None`: no time-based safe mode. The task file's
+    /// value is taken when it sets one above zero; an absent key gives `None`, not DM's default
+    /// of twice `checkpoint-flush-interval`: DM needs it because its checkpoints lag what was
+    /// applied, while the checkpoints here are exact (`docs/design/checkpoint.md`). Write
+    /// `safe-mode-duration: 60s` for DM's behaviour.
+    pub safe_mode_duration: Option<Duration>,
+    /// DM's `multiple-rows`: merge the changes of one batch that share table and kind into
+    /// multi-row statements (`INSERT ... VALUES (..), (..)`, ...). DM's default is off; ours is
+    /// on, as with `compact` (the benchmarks in the README measure why); `multiple-rows: false`
+    /// writes one row per statement.
+    pub multiple_rows: bool,
     /// Merge the changes of one row within a worker transaction and group the rest by table and
     /// kind into multi-row statements (DM's `compact`; on unless the task says `compact: false`).
     pub compact: bool,
@@ -64,6 +76,8 @@ impl SyncerSettings {
             flavor: Flavor::MariaDb,
             checkpoint_interval: Duration::from_secs(30),
             safe_mode: false,
+            safe_mode_duration: None,
+            multiple_rows: true,
             compact: true,
             case_sensitive: true,
             metrics: None,
@@ -76,8 +90,10 @@ impl SyncerSettings {
 
 impl SyncerSettings {
     /// The settings of `instance` of `task`: its `syncers` section (`worker-count`, `batch`,
-    /// `queue-size`, `checkpoint-flush-interval`, `safe-mode`, `compact`), `meta-schema` and
-    /// `case-sensitive`; the rest as [`SyncerSettings::new`].
+    /// `queue-size`, `checkpoint-flush-interval`, `safe-mode`, `safe-mode-duration`,
+    /// `multiple-rows`, `compact`, with DM's zero-means-default rules), `meta-schema` and
+    /// `case-sensitive`; the rest as [`SyncerSettings::new`]. The task is expected to come from
+    /// `TaskConfig::parse` or `from_yaml`, which refuse a malformed `safe-mode-duration`.
     pub fn from_task(
         task: &crate::config::TaskConfig,
         instance: &crate::config::InstanceConfig,
@@ -86,15 +102,86 @@ impl SyncerSettings {
         let syncer = task.syncer_for(instance);
         SyncerSettings {
             meta_schema: task.meta_schema.clone(),
-            workers: syncer.worker_count,
-            batch: syncer.batch,
+            workers: syncer.worker_count.max(1),
+            batch: syncer.batch.max(1),
             queue_size: syncer.queue_size,
             flavor,
             checkpoint_interval: Duration::from_secs(syncer.checkpoint_flush_interval.max(1)),
             safe_mode: syncer.safe_mode,
+            safe_mode_duration: syncer
+                .safe_mode_duration()
+                .ok()
+                .flatten()
+                .filter(|duration| !duration.is_zero()),
+            multiple_rows: syncer.multiple_rows.unwrap_or(true),
             compact: syncer.compact.unwrap_or(true),
             case_sensitive: task.case_sensitive,
             ..SyncerSettings::new(&task.name, &instance.source_id)
         }
+    }
+
+    /// As [`SyncerSettings::from_task`], for the source `source` runs on: names are
+    /// case-sensitive when the task or the source file says so (as DM's worker decides; pair it
+    /// with `TaskConfig::rules_for_source`).
+    pub fn from_task_and_source(
+        task: &crate::config::TaskConfig,
+        instance: &crate::config::InstanceConfig,
+        source: &crate::config::SourceConfig,
+        flavor: Flavor,
+    ) -> Self {
+        SyncerSettings {
+            case_sensitive: task.case_sensitive || source.case_sensitive,
+            ..SyncerSettings::from_task(task, instance, flavor)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{SourceConfig, TaskConfig};
+
+    const TASK: &str = "name: t\ntask-mode: incremental\ntarget-database: {host: h, port: 1, user: u}\nsyncers:\n  s:\n    worker-count: 4\n    batch: 0\n    safe-mode-duration: 1m30s\n    multiple-rows: true\n    compact: false\nmysql-instances:\n  - source-id: s1\n    syncer-config-name: s\n    syncer-thread: 0\n";
+
+    #[test]
+    fn a_task_file_sets_the_syncer() {
+        let task = TaskConfig::from_yaml(TASK, "task.yaml").expect("task");
+        let settings = SyncerSettings::from_task(&task, &task.mysql_instances[0], Flavor::MySql);
+        assert_eq!(settings.workers, 4);
+        assert_eq!(settings.batch, 1);
+        assert_eq!(settings.safe_mode_duration, Some(Duration::from_secs(90)));
+        assert!(settings.multiple_rows);
+        assert!(!settings.compact);
+        assert!(!settings.case_sensitive);
+        let source = SourceConfig::from_yaml(
+            "source-id: s1\ncase-sensitive: true\nfrom: {host: h, port: 1, user: u}\n",
+            "source.yaml",
+        )
+        .expect("source");
+        let settings = SyncerSettings::from_task_and_source(
+            &task,
+            &task.mysql_instances[0],
+            &source,
+            Flavor::MySql,
+        );
+        assert!(settings.case_sensitive);
+
+        let defaults = TaskConfig::from_yaml(
+            "name: t\ntarget-database: {host: h, port: 1, user: u}\nmysql-instances:\n  - source-id: s1\n    syncer-thread: 0\n",
+            "task.yaml",
+        )
+        .expect("task");
+        let settings =
+            SyncerSettings::from_task(&defaults, &defaults.mysql_instances[0], Flavor::MySql);
+        assert_eq!(settings.workers, 16, "syncer-thread 0 is DM's default");
+        assert_eq!(settings.safe_mode_duration, None);
+        assert!(
+            settings.multiple_rows,
+            "multi-row statements unless the task says no"
+        );
+        let zero = TASK.replace("1m30s", "0s");
+        let task = TaskConfig::from_yaml(&zero, "task.yaml").expect("task");
+        let settings = SyncerSettings::from_task(&task, &task.mysql_instances[0], Flavor::MySql);
+        assert_eq!(settings.safe_mode_duration, None);
     }
 }

@@ -17,7 +17,7 @@ use std::time::Duration;
 use dm_binlog::RemoteOptions;
 use dm_core::{BinlogPosition, Location, TableRef};
 use dm_sink::MySqlSinkOptions;
-use dm_syncer::config::TaskConfig;
+use dm_syncer::config::{FilterConfig, TaskConfig, TaskMode};
 use dm_syncer::{SyncerSettings, SyncerStatus, run};
 use dm_testkit::{MariaDb, MariaDbOptions, compare_tables, or_skip, shared_fixture};
 use mysql_async::prelude::Queryable;
@@ -192,6 +192,13 @@ fn scenario(root: &Path, case: &str, name: &str) -> Scenario {
 
 /// Starts the servers, runs `setup` (statements for a source, the binlog off) and the steps,
 /// then every instance's syncer to the end of its binlog.
+///
+/// In task mode `all`, DM dumps each source as its prepare files left it and replicates the rest.
+/// Here the syncers replay the prepare files instead (a first pass, run when the prepare steps
+/// are done), then the rest (a second pass, from their checkpoints). A prepare file's `DROP
+/// DATABASE IF EXISTS` only cleans its upstream before the case, and a dump never replays it;
+/// replayed from one source, it would drop what another source's replay brought. So the first
+/// pass of a mode-`all` case ignores `drop database` (an extra event filter rule).
 async fn replay(
     scenario: &Scenario,
     name: &str,
@@ -231,7 +238,13 @@ async fn replay(
         let failures = run_statements(&servers.sources[*source], &statements).await;
         assert!(failures.is_empty(), "setup: {failures:?}");
     }
-    for step in &scenario.steps {
+    let last_prepare = scenario.steps.iter().rposition(|step| {
+        step["file"]
+            .as_str()
+            .is_some_and(|file| file.contains("prepare"))
+    });
+    let two_passes = scenario.task.task_mode == TaskMode::All && last_prepare.is_some();
+    for (index, step) in scenario.steps.iter().enumerate() {
         let on = step["on"].as_str().expect("on");
         let (statements, label) = match (step["sql"].as_str(), step["file"].as_str()) {
             (Some(sql), _) => (split_statements(sql), sql.to_owned()),
@@ -260,12 +273,36 @@ async fn replay(
             failures, expected,
             "{label} on {on}: failures (line, code) differ from the fixture's"
         );
+        if two_passes && Some(index) == last_prepare {
+            let mut prepare = scenario.task.clone();
+            prepare.filters.insert(
+                "harness-prepare-pass".into(),
+                FilterConfig {
+                    schema_pattern: "*".into(),
+                    table_pattern: None,
+                    events: vec!["drop database".into()],
+                    sql_pattern: Vec::new(),
+                    action: "Ignore".into(),
+                },
+            );
+            for instance in &mut prepare.mysql_instances {
+                instance.filter_rules.push("harness-prepare-pass".into());
+            }
+            sync_all(&prepare, &servers).await;
+        }
     }
+    let statuses = sync_all(&scenario.task, &servers).await;
+    Some((servers, statuses))
+}
+
+/// Runs every instance's syncer of `task` to the end of its source's binlog (from its
+/// checkpoint, or the start).
+async fn sync_all(task: &TaskConfig, servers: &Servers) -> Vec<SyncerStatus> {
     let mut statuses = Vec::new();
-    for (index, instance) in scenario.task.mysql_instances.iter().enumerate() {
+    for (index, instance) in task.mysql_instances.iter().enumerate() {
         let upstream = &servers.sources[index];
-        let rules = scenario.task.rules_for(instance).expect("rules");
-        let syncer = scenario.task.syncer_for(instance);
+        let rules = task.rules_for(instance).expect("rules");
+        let syncer = task.syncer_for(instance);
         let mut source =
             RemoteOptions::new("127.0.0.1", upstream.port(), "root", "", 530 + index as u32);
         source.stop_at_end = true;
@@ -273,13 +310,13 @@ async fn replay(
             Location::from_position(BinlogPosition::parse("mysql-bin.000001:4").expect("start"));
         let sink = MySqlSinkOptions::new("127.0.0.1", servers.downstream.port(), "root", "");
         let settings = SyncerSettings {
-            meta_schema: scenario.task.meta_schema.clone(),
+            meta_schema: task.meta_schema.clone(),
             workers: syncer.worker_count.clamp(1, 16),
             batch: syncer.batch.max(1),
             checkpoint_interval: Duration::from_millis(200),
             safe_mode: syncer.safe_mode,
-            case_sensitive: scenario.task.case_sensitive,
-            ..SyncerSettings::new(&scenario.task.name, &instance.source_id)
+            case_sensitive: task.case_sensitive,
+            ..SyncerSettings::new(&task.name, &instance.source_id)
         };
         let (_stop, stop) = tokio::sync::watch::channel(false);
         let (progress, _) = tokio::sync::watch::channel(SyncerStatus::default());
@@ -288,7 +325,7 @@ async fn replay(
             .unwrap_or_else(|error| panic!("syncer of {}: {error}", instance.source_id));
         statuses.push(status);
     }
-    Some((servers, statuses))
+    statuses
 }
 
 /// `*` and `?` as in sync-diff-inspector's table patterns.

@@ -14,7 +14,7 @@ use dm_syncer::filter::TableRouter;
 use dm_syncer::{SyncerSettings, SyncerStatus, run};
 use dm_testkit::{MariaDb, MariaDbOptions, compare_schemas, or_skip};
 
-fn settings(workers: usize) -> SyncerSettings {
+pub(crate) fn settings(workers: usize) -> SyncerSettings {
     SyncerSettings {
         workers,
         batch: 50,
@@ -24,7 +24,7 @@ fn settings(workers: usize) -> SyncerSettings {
     }
 }
 
-fn rules() -> InstanceRules {
+pub(crate) fn rules() -> InstanceRules {
     InstanceRules::default()
 }
 
@@ -33,14 +33,14 @@ async fn sync_to_end(upstream: &MariaDb, downstream: &MariaDb, workers: usize) -
 }
 
 /// The start of the upstream's first binlog.
-fn first_event() -> Location {
+pub(crate) fn first_event() -> Location {
     Location::from_position(BinlogPosition::parse("mysql-bin.000001:4").expect("start"))
 }
 
 /// A syncer from `upstream` (as replica `server_id`) to `downstream`, not yet started: the
 /// future to run and the sender that stops it. With `stop_at_end` it ends at the end of the
 /// binlog.
-fn syncer(
+pub(crate) fn syncer(
     upstream: &MariaDb,
     downstream: &MariaDb,
     server_id: u32,
@@ -65,7 +65,7 @@ fn syncer(
 }
 
 /// [`syncer`] with the downstream's sink options given.
-fn syncer_into(
+pub(crate) fn syncer_into(
     upstream: &MariaDb,
     sink: MySqlSinkOptions,
     server_id: u32,
@@ -88,7 +88,7 @@ fn syncer_into(
     )
 }
 
-async fn sync_to_end_with(
+pub(crate) async fn sync_to_end_with(
     upstream: &MariaDb,
     downstream: &MariaDb,
     settings: SyncerSettings,
@@ -107,7 +107,7 @@ async fn sync_to_end_with(
         .unwrap_or_else(|error| panic!("syncer: {error}"))
 }
 
-async fn assert_equal(upstream: &MariaDb, downstream: &MariaDb, schema: &str) {
+pub(crate) async fn assert_equal(upstream: &MariaDb, downstream: &MariaDb, schema: &str) {
     let mut left = upstream.connect().await.expect("connect");
     let mut right = downstream.connect().await.expect("connect");
     let difference = compare_schemas(&mut left, &mut right, schema)
@@ -433,7 +433,7 @@ async fn shards_route_into_one_table_with_their_ddl() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unsupported_statement_stops_the_task_and_skip_resumes_it() {
+async fn a_row_change_logged_as_a_statement_stops_the_task_and_skip_resumes_it() {
     use dm_binlog::Operator;
     use dm_syncer::filter::RouteRule;
     let (upstream, downstream) = tokio::join!(
@@ -442,13 +442,17 @@ async fn an_unsupported_statement_stops_the_task_and_skip_resumes_it() {
     );
     let upstream = or_skip!(upstream);
     let downstream = or_skip!(downstream);
-    // Under a renaming route, a partitioned CREATE TABLE cannot be rewritten (sqlparser does not
-    // parse PARTITION BY).
+    // A partitioned table under a renaming route (sqlparser does not read PARTITION BY: the
+    // names are replaced in place), then a session that switched to statement format.
     upstream
         .execute(
             "CREATE DATABASE shop_01; USE shop_01;
              CREATE TABLE t (id INT PRIMARY KEY, v INT) PARTITION BY HASH(id) PARTITIONS 2;
-             INSERT INTO t VALUES (1, 1), (2, 2);",
+             INSERT INTO t VALUES (1, 1), (2, 2);
+             SET SESSION binlog_format = 'STATEMENT';
+             INSERT INTO t VALUES (3, 3);
+             SET SESSION binlog_format = 'ROW';
+             INSERT INTO t VALUES (4, 4);",
         )
         .await
         .expect("workload");
@@ -473,29 +477,43 @@ async fn an_unsupported_statement_stops_the_task_and_skip_resumes_it() {
         )
         .0
     };
-    let error = run_with(Vec::new()).await.expect_err("unsupported");
+    let error = run_with(Vec::new())
+        .await
+        .expect_err("a statement-format insert");
     let message = error.to_string();
-    assert!(message.contains("PARTITION BY HASH"), "{message}");
+    assert!(message.contains("INSERT INTO t VALUES (3, 3)"), "{message}");
+    assert!(message.contains("binlog_format=ROW"), "{message}");
     let position = message
         .strip_prefix("at ")
         .and_then(|rest| rest.split(':').take(2).collect::<Vec<_>>().join(":").into())
         .map(|text: String| text.to_owned())
         .expect("the message starts with the position");
     let position = BinlogPosition::parse(&position).expect("a file:position");
-    // The user creates the table downstream their own way and skips the statement.
-    downstream
-        .execute("CREATE TABLE shop.t (id INT PRIMARY KEY, v INT)")
-        .await
-        .expect("create by hand");
-    let status = run_with(vec![(position, Operator::Skip)])
-        .await
-        .unwrap_or_else(|error| panic!("resumed: {error}"));
-    assert!(status.rows_dispatched >= 2, "{status:?}");
+    // Nothing after the statement was applied; the partitioned table arrived routed.
     let rows = downstream
         .query("SELECT id, v FROM shop.t ORDER BY id")
         .await
         .expect("rows");
-    assert_eq!(rows.len(), 2);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let partitioned = downstream
+        .query("SELECT COUNT(*) FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA = 'shop' AND TABLE_NAME = 't' AND PARTITION_NAME IS NOT NULL")
+        .await
+        .expect("partitions");
+    assert_eq!(partitioned, vec![vec![Some("2".to_owned())]]);
+    // The user copies the row by hand and skips the statement.
+    downstream
+        .execute("INSERT INTO shop.t VALUES (3, 3)")
+        .await
+        .expect("copy by hand");
+    let status = run_with(vec![(position, Operator::Skip)])
+        .await
+        .unwrap_or_else(|error| panic!("resumed: {error}"));
+    assert!(status.rows_dispatched >= 1, "{status:?}");
+    let rows = downstream
+        .query("SELECT id, v FROM shop.t ORDER BY id")
+        .await
+        .expect("rows");
+    assert_eq!(rows.len(), 4, "{rows:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
