@@ -326,8 +326,10 @@ async fn main() -> Result<()> {
         upstream_opts.tcp_port(),
         upstream_opts.user().unwrap_or("root"),
         upstream_opts.pass().unwrap_or(""),
-        4000 + std::process::id() % 1000,
+        0,
     );
+    // No server id given: one that no replica of the upstream uses, chosen at connect.
+    remote.server_id = dm::binlog::ServerIdChoice::Automatic(0);
     remote.heartbeat_period = Duration::from_secs(1);
     let settings = SyncerSettings {
         checkpoint_interval: Duration::from_secs(1),
