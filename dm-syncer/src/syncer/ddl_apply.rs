@@ -23,7 +23,7 @@
 //! just before it ran;
 //! nothing after the DDL is dispatched before 6.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use dm_binlog::EventLocations;
 use dm_core::{ClassifiedError, DdlKind, DdlTarget, ErrorClass, TableSchema};
@@ -243,9 +243,16 @@ impl EventLoop {
                 (sql, 1146)
             }
         };
-        let rows = with_retry!(self.control, sink => match sink.query(&sql).await {
-            Err(SinkError::Statement { code, .. }) if code == missing => Ok(None),
-            other => other.map(Some),
+        let rows = with_retry!(self.control, sink => {
+            let started = self.metrics.as_ref().map(|_| Instant::now());
+            let rows = match sink.query(&sql).await {
+                Err(SinkError::Statement { code, .. }) if code == missing => Ok(None),
+                other => other.map(Some),
+            };
+            if let (Some(metrics), Some(started), Ok(_)) = (&self.metrics, started, &rows) {
+                metrics.queried(started);
+            }
+            rows
         })?;
         Ok(rows.and_then(|rows| rows.into_iter().next()?.into_iter().nth(1).flatten()))
     }
@@ -272,8 +279,12 @@ impl EventLoop {
     ) -> Result<(), SyncerError> {
         let position = locations.start.position.to_string();
         let (task, source) = (self.settings.task.clone(), self.settings.source_id.clone());
+        if let Some(metrics) = &self.metrics {
+            metrics.planned_query();
+        }
         // 1. Everything before the DDL is applied first.
         self.drain(acks).await?;
+        let barrier_started = self.metrics.as_ref().map(|_| Instant::now());
         fault::step(&task, &source, DdlStep::AfterDrain).await;
 
         // An online schema change tool's table: not replicated as one (yet).
@@ -294,6 +305,14 @@ impl EventLoop {
         let mut decisions = Vec::with_capacity(plan.statements.len());
         for planned in &plan.statements {
             decisions.push(self.decide(&plan, planned, &position)?);
+        }
+        if let Some(metrics) = &self.metrics {
+            for _ in decisions
+                .iter()
+                .filter(|decision| matches!(decision, Decision::Skip { .. }))
+            {
+                metrics.skipped_query();
+            }
         }
 
         // 3. The tracker follows every statement of a replicated object, on a copy until the
@@ -385,13 +404,28 @@ impl EventLoop {
                 planned.statement.kind,
                 DdlKind::CreateSchema | DdlKind::DropSchema
             );
+            // The statement's downstream target, for the job counters.
+            let job_target = match &self.metrics {
+                Some(_) => self.routed(&planned.statement.target).ok(),
+                None => None,
+            };
+            if let (Some(metrics), Some(target)) = (&self.metrics, &job_target) {
+                metrics.ddl_added(target);
+            }
             self.execute_ddl(sql, sql_mode, *routed || replaying_dump || shared_database)
                 .await?;
             self.status.ddls_executed += 1;
+            if let (Some(metrics), Some(target)) = (&self.metrics, &job_target) {
+                metrics.ddl_finished(target);
+            }
             if first {
                 first = false;
                 fault::step(&task, &source, DdlStep::AfterExecute).await;
             }
+        }
+        if let (Some(metrics), Some(started), false) = (&self.metrics, barrier_started, first) {
+            // At least one statement ran.
+            metrics.ddl_barrier_done(started);
         }
         self.status.ddls_skipped += decisions
             .iter()
@@ -446,9 +480,18 @@ impl EventLoop {
             ),
             None => sql.to_owned(),
         };
-        let executed = with_retry!(self.control, sink => match sink.execute(&statement).await {
-            Err(error) if tolerate && already_applied(&error) => Ok(()),
-            other => other,
+        let executed = with_retry!(self.control, sink => {
+            let started = self.metrics.as_ref().map(|_| Instant::now());
+            match sink.execute(&statement).await {
+                Ok(()) => {
+                    if let (Some(metrics), Some(started)) = (&self.metrics, started) {
+                        metrics.ddl_statement_ran(started);
+                    }
+                    Ok(())
+                }
+                Err(error) if tolerate && already_applied(&error) => Ok(()),
+                Err(error) => Err(error),
+            }
         });
         if sql_mode.is_some() {
             with_retry!(self.control, sink => sink

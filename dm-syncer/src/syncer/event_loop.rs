@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, watch};
 use crate::config::InstanceRules;
 use crate::error::SyncerError;
 use crate::filter::{FilterAction, FilterEvent};
+use crate::metrics::{JobKind, LoopMetrics};
 use crate::tracker::SchemaTracker;
 use crate::watermark::Watermark;
 
@@ -85,6 +86,8 @@ pub(super) struct EventLoop {
     pub(super) server_version: ServerVersion,
     /// A DDL statement a crash interrupted (from the checkpoint), until its event is met again.
     pub(super) pending_ddl: Option<PendingDdl>,
+    /// The metrics recorded as events pass, when `settings.metrics` asks for them.
+    pub(super) metrics: Option<LoopMetrics>,
 }
 
 impl EventLoop {
@@ -96,9 +99,15 @@ impl EventLoop {
     ) -> Result<(), SyncerError> {
         loop {
             self.take_acknowledgements(acks)?;
+            if let Some(metrics) = &mut self.metrics {
+                metrics.reading();
+            }
             let Some(event) = controller.next_event().await? else {
                 break;
             };
+            if let Some(metrics) = &mut self.metrics {
+                metrics.read(event.event.event.header.event_size, event.event.artificial);
+            }
             self.status.events += 1;
             let at_end = event.locations.at_transaction_end;
             let end = event.locations.end.clone();
@@ -209,7 +218,14 @@ impl EventLoop {
         &mut self,
         table: &TableRef,
     ) -> Result<Option<TableSchema>, SyncerError> {
-        with_retry!(self.control, sink => sink.table_schema(table).await)
+        with_retry!(self.control, sink => {
+            let started = self.metrics.as_ref().map(|_| Instant::now());
+            let schema = sink.table_schema(table).await;
+            if let (Some(metrics), Some(started), Ok(_)) = (&self.metrics, started, &schema) {
+                metrics.queried(started);
+            }
+            schema
+        })
     }
 
     pub(super) async fn flush(&mut self) -> Result<(), SyncerError> {
@@ -259,7 +275,9 @@ impl EventLoop {
                 None => self.tables.table_delete(&self.settings.source_id, table),
             });
         }
+        let mut started: Option<Instant>;
         with_retry!(self.control, sink => {
+            started = self.metrics.as_ref().map(|_| Instant::now());
             sink.apply_changes_with(&[], ApplyMode::Exact, &statements)
                 .await
         })?;
@@ -267,14 +285,8 @@ impl EventLoop {
         self.tracker.mark_saved(&saved, true);
         self.status.checkpoint = Some(location);
         self.last_flush = Instant::now();
-        if let Some(metrics) = &self.settings.metrics {
-            metrics
-                .flushes
-                .with_label_values(&[
-                    self.settings.task.as_str(),
-                    self.settings.source_id.as_str(),
-                ])
-                .inc();
+        if let (Some(metrics), Some(started)) = (&mut self.metrics, started) {
+            metrics.checkpoint_written(started);
         }
         self.publish().await;
         Ok(())
@@ -479,6 +491,9 @@ impl EventLoop {
             )));
         };
         if !mapped.allowed {
+            if let Some(metrics) = &self.metrics {
+                metrics.skipped_rows();
+            }
             return Ok(());
         }
         let (filter_event, kind_index) = match rows.kind {
@@ -503,6 +518,9 @@ impl EventLoop {
             (FilterAction::Do, _) => {}
             (FilterAction::Ignore, _) => {
                 self.status.rows_filtered += 1;
+                if let Some(metrics) = &self.metrics {
+                    metrics.skipped_rows();
+                }
                 return Ok(());
             }
             (FilterAction::Error, rule) => {
@@ -521,6 +539,15 @@ impl EventLoop {
                 source: Box::new(source),
             })?;
         let commit_ts = u64::from(timestamp);
+        let job_kind = match rows.kind {
+            RowsKind::Write => JobKind::Insert,
+            RowsKind::Update => JobKind::Update,
+            RowsKind::Delete => JobKind::Delete,
+        };
+        let dispatch_started = self
+            .metrics
+            .as_ref()
+            .map(|metrics| metrics.decoded(job_kind, images.len()));
         for (index, images) in images.into_iter().enumerate() {
             let kind = match images {
                 (None, Some(after)) => RowChangeKind::Insert { after },
@@ -549,7 +576,13 @@ impl EventLoop {
             let (worker, sequence) = loop {
                 match self.detector.route(&self.keys) {
                     Routing::Assigned { worker, sequence } => break (worker, sequence),
-                    Routing::Conflict(conflict) => self.wait_for(&conflict.waits, acks).await?,
+                    Routing::Conflict(conflict) => {
+                        let started = self.metrics.as_ref().map(|_| Instant::now());
+                        self.wait_for(&conflict.waits, acks).await?;
+                        if let (Some(metrics), Some(started)) = (&self.metrics, started) {
+                            metrics.conflict_waited(started);
+                        }
+                    }
                 }
             };
             self.watermark.assigned(worker, sequence);
@@ -573,20 +606,8 @@ impl EventLoop {
             // Past this worker's checkpoint: everything after it is new.
             self.applied[worker] = None;
             self.status.rows_dispatched += 1;
-            if let Some(metrics) = &self.settings.metrics {
-                let kind = match rows.kind {
-                    RowsKind::Write => "insert",
-                    RowsKind::Update => "update",
-                    RowsKind::Delete => "delete",
-                };
-                metrics
-                    .added_jobs
-                    .with_label_values(&[
-                        kind,
-                        self.settings.task.as_str(),
-                        self.settings.source_id.as_str(),
-                    ])
-                    .inc();
+            if let Some(metrics) = &mut self.metrics {
+                metrics.queued(worker);
             }
             // Keep the changes in flight under the byte budget: wait for commits first.
             let bytes = change_bytes(&change);
@@ -606,6 +627,11 @@ impl EventLoop {
                 || self.safe_until.as_ref().is_some_and(|exit| {
                     locations.start.compare(exit) == Some(std::cmp::Ordering::Less)
                 });
+            // Only an add to a full queue waits: only those are timed.
+            let add_started = match &self.metrics {
+                Some(_) if self.queues[worker].capacity() == 0 => Some(Instant::now()),
+                _ => None,
+            };
             self.queues[worker]
                 .send(Work::Change {
                     change,
@@ -613,9 +639,16 @@ impl EventLoop {
                     sequence,
                     row,
                     idempotent,
+                    dispatched: dispatch_started,
                 })
                 .await
                 .map_err(|_| SyncerError::State(format!("worker {worker} stopped")))?;
+            if let (Some(metrics), Some(started)) = (&self.metrics, add_started) {
+                metrics.add_waited(worker, started);
+            }
+        }
+        if let (Some(metrics), Some(started)) = (&mut self.metrics, dispatch_started) {
+            metrics.dispatched(job_kind, layout.table(), started);
         }
         Ok(())
     }

@@ -78,6 +78,27 @@ pub async fn run<Source: BinlogSource>(
     stop: watch::Receiver<bool>,
     progress: watch::Sender<SyncerStatus>,
 ) -> Result<SyncerStatus, SyncerError> {
+    let exits = settings
+        .metrics
+        .as_ref()
+        .map(|metrics| metrics.exits(&settings.task, &settings.source_id));
+    let result = run_syncer(settings, source, start, sink_options, rules, stop, progress).await;
+    if let (Some(exits), Err(error)) = (&exits, &result) {
+        exits.record(error);
+    }
+    result
+}
+
+/// [`run`], without the exit metric.
+async fn run_syncer<Source: BinlogSource>(
+    settings: SyncerSettings,
+    source: Source,
+    start: Location,
+    sink_options: MySqlSinkOptions,
+    rules: InstanceRules,
+    stop: watch::Receiver<bool>,
+    progress: watch::Sender<SyncerStatus>,
+) -> Result<SyncerStatus, SyncerError> {
     let mut control = MySqlSink::new(sink_options.clone())?;
     let tables = CheckpointTables::new(&settings.meta_schema, &settings.task)?;
     tables.create(&mut control).await?;
@@ -170,6 +191,10 @@ pub async fn run<Source: BinlogSource>(
     drop(ack_sender);
 
     let flavor = settings.flavor;
+    let metrics = settings
+        .metrics
+        .as_ref()
+        .map(|metrics| metrics.event_loop(&settings.task, &settings.source_id, workers));
     let mut state = EventLoop {
         settings,
         rules,
@@ -197,6 +222,7 @@ pub async fn run<Source: BinlogSource>(
         in_flight_bytes: 0,
         server_version: ServerVersion::unknown(flavor),
         pending_ddl,
+        metrics,
     };
     // The start is a transaction end: a checkpoint taken before the first one is the start.
     state.watermark.transaction_end(start.clone());

@@ -1,6 +1,7 @@
 //! What the syncer reports: [`SyncerStatus`] (DM's query-status sync fields: lag, remaining
 //! time, positions, queue lengths), published every second and at every checkpoint, and the
-//! Prometheus metrics updated from it.
+//! Prometheus gauges set from it (lag, remaining time, positions, queue sizes; the other metrics
+//! are recorded where they happen: `crate::metrics`).
 
 use std::time::{Duration, Instant};
 
@@ -94,51 +95,8 @@ impl EventLoop {
             && self.watermark.drained()
             && self.status.master_position.is_some()
             && self.status.master_position == self.status.position;
-        if let Some(metrics) = &self.settings.metrics {
-            let labels = [
-                self.settings.task.as_str(),
-                self.settings.source_id.as_str(),
-            ];
-            metrics
-                .lag
-                .with_label_values(&labels)
-                .set(self.status.lag_seconds as f64);
-            if let Some(remaining) = self.status.remaining_seconds {
-                metrics
-                    .remaining
-                    .with_label_values(&labels)
-                    .set(remaining as f64);
-            }
-            for (node, position) in [
-                ("syncer", &self.status.position),
-                ("master", &self.status.master_position),
-            ] {
-                if let Some(position) = position {
-                    let labels = [node, labels[0], labels[1]];
-                    metrics
-                        .binlog_file
-                        .with_label_values(&labels)
-                        .set(position.file.sequence() as f64);
-                    metrics
-                        .binlog_pos
-                        .with_label_values(&labels)
-                        .set(position.offset as f64);
-                }
-            }
-            metrics
-                .finished_transactions
-                .with_label_values(&labels)
-                .reset();
-            metrics
-                .finished_transactions
-                .with_label_values(&labels)
-                .inc_by(self.status.transactions);
-            for (queue, length) in self.status.queue_lengths.iter().enumerate() {
-                metrics
-                    .queue_size
-                    .with_label_values(&[labels[0], &queue.to_string(), labels[1]])
-                    .set(*length as i64);
-            }
+        if let Some(metrics) = &self.metrics {
+            metrics.publish(&self.status);
         }
         self.progress.send_replace(self.status.clone());
         self.last_publish = Instant::now();

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use dm_causality::{BatchPlanner, Compactor, PendingChange, TableKeys};
 use dm_core::{ApplyMode, ClassifiedError, ErrorClass, Location, RowChange, TableRef};
@@ -22,6 +22,9 @@ pub(super) enum Work {
         row: u64,
         /// Write it idempotently (safe mode).
         idempotent: bool,
+        /// When its rows event started to be dispatched (`None` without metrics): where DM's
+        /// `dml-exec` timing starts.
+        dispatched: Option<Instant>,
     },
     /// A DDL changed tables: forget cached downstream structures.
     ForgetTables,
@@ -52,6 +55,10 @@ pub(super) async fn run_worker(
 ) {
     let batch_size = settings.batch.max(1);
     let mut batch = WorkerBatch::new(batch_size, settings.compact);
+    let mut metrics = settings
+        .metrics
+        .as_ref()
+        .map(|metrics| metrics.worker(&settings.task, &settings.source_id, worker, workers));
     while let Some(first) = queue.recv().await {
         let mut last: Option<(u64, Location, u64)> = None;
         let mut forget_after = false;
@@ -69,7 +76,11 @@ pub(super) async fn run_worker(
                     sequence,
                     row,
                     idempotent,
+                    dispatched,
                 } => {
+                    if let Some(metrics) = &mut metrics {
+                        metrics.pushed(&change, dispatched);
+                    }
                     last = Some((sequence, change.location().clone(), row));
                     batch.push(change, keys, idempotent || mode == ApplyMode::Idempotent);
                     if batch.is_full() {
@@ -90,6 +101,7 @@ pub(super) async fn run_worker(
             batch.finish();
             let mut backoff = Duration::from_millis(100);
             loop {
+                let started = metrics.as_ref().map(|_| Instant::now());
                 match sink
                     .apply_marked_changes_with(
                         &batch.changes,
@@ -98,7 +110,12 @@ pub(super) async fn run_worker(
                     )
                     .await
                 {
-                    Ok(()) => break,
+                    Ok(()) => {
+                        if let (Some(metrics), Some(started)) = (&mut metrics, started) {
+                            metrics.committed(started, batch.changes.len());
+                        }
+                        break;
+                    }
                     Err(error) if error.class() == ErrorClass::Transient => {
                         tokio::time::sleep(backoff).await;
                         backoff = (backoff * 2).min(Duration::from_secs(5));

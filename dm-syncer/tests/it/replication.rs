@@ -187,16 +187,101 @@ async fn a_live_workload_with_ddl_replicates_table_for_table() {
     assert!(status.master_position.is_some(), "{status:?}");
     let text = metrics.encode();
     for name in [
-        "dm_syncer_replication_lag_gauge{source_id=\"mariadb-01\",task=\"test\"}",
+        "dm_syncer_replication_lag_gauge{source_id=\"mariadb-01\",task=\"test\",worker=\"\"}",
         "dm_syncer_binlog_pos{node=\"syncer\"",
         "dm_syncer_binlog_file{node=\"master\"",
-        "dm_syncer_added_jobs_total{source_id=\"mariadb-01\",task=\"test\",type=\"insert\"}",
-        "dm_syncer_finished_transaction_total",
-        "dm_syncer_queue_size{queue_no=\"0\"",
-        "dm_syncer_flush_checkpoints_total",
+        "dm_syncer_added_jobs_total{queueNo=\"q_0\",source_id=\"mariadb-01\",target_schema=\"shop\",target_table=\"items\",task=\"test\",type=\"insert\",worker=\"\"}",
+        "dm_syncer_queue_size{queue_id=\"q_0\"",
     ] {
         assert!(text.contains(name), "{name} missing from:\n{text}");
     }
+    // Every exported name appears (the remaining time once it is known: two looks at the
+    // upstream's binlogs, seconds apart).
+    for name in dm_syncer::metrics::EXPORTED {
+        let expected =
+            name != dm_syncer::metrics::REMAINING_TIME || status.remaining_seconds.is_some();
+        assert_eq!(
+            text.contains(&format!("# TYPE {name} ")),
+            expected,
+            "{name} in:\n{text}"
+        );
+    }
+    // What counts things counts what happened.
+    let dml = ["type=\"insert\"", "type=\"update\"", "type=\"delete\""];
+    let jobs = |name: &str, kind: &str| sample_sum(&text, name, &[kind]);
+    let dml_jobs = |name: &str| dml.iter().map(|kind| jobs(name, kind)).sum::<f64>();
+    let rows = status.rows_dispatched as f64;
+    let ddls = status.ddls_executed as f64;
+    assert_eq!(dml_jobs("dm_syncer_added_jobs_total"), rows, "{text}");
+    assert_eq!(dml_jobs("dm_syncer_finished_jobs_total"), rows, "{text}");
+    assert_eq!(jobs("dm_syncer_added_jobs_total", "type=\"ddl\""), ddls);
+    assert_eq!(jobs("dm_syncer_finished_jobs_total", "type=\"ddl\""), ddls);
+    let count = |name: &str, labels: &[&str]| sample_sum(&text, &format!("{name}_count"), labels);
+    let transactions = sample_sum(&text, "dm_syncer_finished_transaction_total", &[]);
+    assert!(transactions > 0.0, "{text}");
+    assert_eq!(
+        count(
+            "dm_syncer_replication_transaction_batch",
+            &["type=\"rows\""]
+        ),
+        transactions
+    );
+    let batched = sample_sum(&text, "dm_syncer_replication_transaction_batch_sum", &[]);
+    assert!(batched > 0.0 && batched <= rows, "{batched} of {rows}");
+    assert_eq!(
+        count("dm_syncer_binlog_transform_cost", &["stage=\"dml-exec\""]),
+        transactions
+    );
+    // Worker transactions, checkpoint writes and DDL statements.
+    let flushes = sample_sum(&text, "dm_syncer_flush_checkpoints_total", &[]);
+    assert!(flushes > 1.0, "{text}");
+    assert_eq!(
+        count("dm_syncer_txn_duration_time", &[]),
+        transactions + flushes + ddls
+    );
+    assert_eq!(
+        count("dm_syncer_stmt_duration_time", &["type=\"stmt\""]),
+        ddls
+    );
+    assert_eq!(
+        count("dm_syncer_flush_checkpoints_time_interval", &[]),
+        flushes - 1.0
+    );
+    assert!(count("dm_syncer_query_duration_time", &[]) > 0.0, "{text}");
+    assert_eq!(
+        count("dm_syncer_read_binlog_duration", &[]),
+        status.events as f64
+    );
+    assert!(count("dm_syncer_binlog_event_size", &[]) > 0.0, "{text}");
+    assert!(count("dm_syncer_replication_lag", &[]) > 0.0, "{text}");
+    assert!(sample_sum(&text, "dm_syncer_binlog_event_row_sum", &[]) >= rows);
+    for stage in [
+        "gen-write-rows",
+        "gen-update-rows",
+        "gen-delete-rows",
+        "gen-query",
+        "ddl-exec",
+    ] {
+        let stage = format!("stage=\"{stage}\"");
+        assert!(
+            count("dm_syncer_binlog_transform_cost", &[&stage]) > 0.0,
+            "{stage}: {text}"
+        );
+    }
+    for kind in dml {
+        assert!(
+            count("dm_syncer_dispatch_binlog_duration", &[kind]) > 0.0,
+            "{kind}: {text}"
+        );
+    }
+    assert!(
+        sample_sum(&text, "dm_syncer_ideal_qps", &[]) > 0.0,
+        "{text}"
+    );
+    assert_eq!(
+        sample_sum(&text, "dm_syncer_exit_with_error_count", &[]),
+        0.0
+    );
     assert!(status.ddls_executed >= 20, "{status:?}");
     // The dropped database is gone downstream too.
     let scratch = downstream
@@ -705,4 +790,19 @@ async fn a_second_syncer_of_the_same_task_is_refused_while_the_first_runs() {
         .await
         .expect("the second syncer runs once the first stopped");
     assert_equal(&upstream, &downstream, "shop").await;
+}
+
+/// The sum of the samples named `name` (`..._count` for a histogram's count) whose labels
+/// include every one of `labels` (`key="value"`), in Prometheus' text format.
+fn sample_sum(text: &str, name: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (series_name, series_labels) = series.split_once('{').unwrap_or((series, ""));
+            let matches =
+                series_name == name && labels.iter().all(|label| series_labels.contains(label));
+            matches.then(|| value.parse::<f64>().ok()).flatten()
+        })
+        .sum()
 }
