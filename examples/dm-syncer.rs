@@ -115,12 +115,9 @@ async fn main() -> anyhow::Result<()> {
     };
     // No server-id in the source file: one that no replica of the upstream uses is chosen at
     // the first connect, and chosen again if another replica takes it.
-    let mut remote = source.remote_options(&task.ignored_checks());
+    let mut remote = source.remote_options(&task);
     remote.stop_at_end = arguments.stop_at_end;
     remote.heartbeat_period = Duration::from_secs(5);
-    // The same name across restarts: after a crash, the upstream may still list this replica's
-    // previous connection for a moment, and that is not another replica using our server-id.
-    remote.replica_name = format!("dm-syncer-{}-{}", task.name, source.source_id);
 
     let start = match (arguments.start_time, instance.meta.as_ref()) {
         (Some(time), _) => {

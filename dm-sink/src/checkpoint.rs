@@ -115,7 +115,9 @@ impl CheckpointTables {
         let mut syncer = String::from("CREATE TABLE IF NOT EXISTS ");
         write_table(&mut syncer, &self.syncer_table());
         syncer.push_str(
-            " (id VARCHAR(32) NOT NULL, cp_schema VARCHAR(128) NOT NULL, cp_table VARCHAR(128) NOT NULL, \
+            " (id VARCHAR(32) NOT NULL, \
+             cp_schema VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL, \
+             cp_table VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL, \
              binlog_name VARCHAR(128), binlog_pos BIGINT UNSIGNED, binlog_gtid TEXT, \
              exit_safe_binlog_name VARCHAR(128) DEFAULT '', exit_safe_binlog_pos BIGINT UNSIGNED DEFAULT 0, \
              exit_safe_binlog_gtid TEXT, table_info LONGTEXT, is_global BOOLEAN, \
@@ -271,9 +273,44 @@ fn number<T: std::str::FromStr>(text: Option<&Option<String>>, what: &str) -> Re
 }
 
 impl CheckpointTables {
-    /// Creates the meta schema and tables downstream if missing.
+    /// Creates the meta schema and tables downstream if missing, and brings tables an earlier
+    /// version created up to date: table names compared byte for byte (names that differ only
+    /// in case or accents are different tables when the task is case-sensitive), row indexes
+    /// past 2^32 (events inside a transaction payload).
     pub async fn create(&self, sink: &mut crate::MySqlSink) -> Result<(), SinkError> {
         for statement in self.create_statements() {
+            sink.execute(&statement).await?;
+        }
+        let mut query = String::from(
+            "SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE, COLLATION_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ",
+        );
+        query.push_str(&quote_text(&self.meta_schema));
+        query.push_str(" AND COLUMN_NAME IN ('row_index', 'cp_table')");
+        for row in sink.query(&query).await? {
+            let text = |index: usize| row.get(index).cloned().flatten().unwrap_or_default();
+            let (table, column) = (text(0), text(1));
+            let statement = if table == self.worker_table().table
+                && column == "row_index"
+                && text(2).eq_ignore_ascii_case("int")
+            {
+                let mut sql = String::from("ALTER TABLE ");
+                write_table(&mut sql, &self.worker_table());
+                sql.push_str(" MODIFY row_index BIGINT UNSIGNED NOT NULL DEFAULT 0");
+                sql
+            } else if table == self.syncer_table().table
+                && column == "cp_table"
+                && text(3) != "utf8mb4_bin"
+            {
+                let mut sql = String::from("ALTER TABLE ");
+                write_table(&mut sql, &self.syncer_table());
+                sql.push_str(
+                    " MODIFY cp_schema VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL, \
+                     MODIFY cp_table VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL",
+                );
+                sql
+            } else {
+                continue;
+            };
             sink.execute(&statement).await?;
         }
         Ok(())

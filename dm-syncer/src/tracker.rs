@@ -407,7 +407,12 @@ impl SchemaTracker {
         current_schema: &str,
         sql: &str,
     ) -> Result<TrackOutcome, TrackerError> {
-        let plan = match plan_query(current_schema, sql, ServerVersion::unknown(Flavor::MySql)) {
+        let plan = match plan_query(
+            current_schema,
+            sql,
+            ServerVersion::unknown(Flavor::MySql),
+            None,
+        ) {
             QueryClass::Ddl(plan) => plan,
             QueryClass::Unreadable { reason } => {
                 return Err(TrackerError {
@@ -475,32 +480,36 @@ impl SchemaTracker {
         changed: &mut Vec<TableRef>,
         reload: &mut Vec<TableRef>,
     ) -> Result<(), String> {
-        let tables: Vec<&TableRef> = planned
-            .names
-            .iter()
-            .filter(|name| name.role != NameRole::Source)
-            .filter_map(|name| match &name.object {
-                DdlTarget::Table(table) => Some(table),
-                DdlTarget::Schema(_) => None,
+        let table_named = |role: NameRole| {
+            planned.names.iter().find_map(|name| match &name.object {
+                DdlTarget::Table(table) if name.role == role => Some(table.clone()),
+                _ => None,
             })
-            .collect();
+        };
+        let target = table_named(NameRole::Target);
+        let renamed_to = table_named(NameRole::RenamedTo);
         match (&planned.statement.kind, &planned.statement.target) {
             (DdlKind::CreateTable | DdlKind::CreateIndex | DdlKind::DropIndex, _) => {
-                reload.extend(tables.into_iter().cloned());
+                reload.extend(target);
             }
-            (DdlKind::AlterTable, _) => match tables.as_slice() {
-                [table] => reload.push((*table).clone()),
-                [old, new, ..] => {
+            (DdlKind::AlterTable, _) => match (target, renamed_to) {
+                (Some(old), Some(new)) => {
                     // A rename among other clauses: the old name goes, the new one is read.
-                    self.remove(old);
-                    changed.push((*old).clone());
-                    reload.push((*new).clone());
+                    self.remove(&old);
+                    changed.push(old);
+                    reload.push(new);
                 }
-                [] => {}
+                (Some(table), None) => reload.push(table),
+                (None, _) => {}
             },
             (DdlKind::DropTable, DdlTarget::Table(table)) => {
                 self.remove(table);
                 changed.push(table.clone());
+            }
+            (DdlKind::RenameTable { to }, DdlTarget::Table(old)) if self.get(old).is_none() => {
+                // Not known here: the new name is read from the downstream.
+                self.remove(to);
+                reload.push(to.clone());
             }
             (DdlKind::RenameTable { to }, DdlTarget::Table(old)) => {
                 let mut editable = self.edit(old)?;
@@ -803,6 +812,13 @@ impl SchemaTracker {
                 for rename in renames {
                     let old = self.table_of(&rename.old_name, current_schema)?;
                     let new = self.table_of(&rename.new_name, current_schema)?;
+                    if self.get(&old).is_none() {
+                        // Not known here (MariaDB's RENAME TABLE IF EXISTS of a missing table,
+                        // or a table never read): the new name is read from the downstream.
+                        self.remove(&new);
+                        reload.push(new);
+                        continue;
+                    }
                     let mut editable = self.edit(&old)?;
                     editable.table = new.clone();
                     let schema = editable.build()?;

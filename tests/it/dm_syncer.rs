@@ -1,7 +1,7 @@
 //! The `dm-syncer` example as a user runs it, from DM task and source files, killed with
-//! SIGKILL at random points many times while the upstream keeps writing (a table without any key
-//! included), then run to the end of the binlog: the downstream equals the upstream, no row
-//! missing and none duplicated. A configuration error names the key and the file.
+//! SIGKILL at random points many times while the upstream keeps writing rows and DDL (a table
+//! without any key included), then run to the end of the binlog: the downstream equals the
+//! upstream, no row missing and none duplicated. A configuration error names the key and the file.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -109,7 +109,7 @@ async fn kill_9_at_random_points_loses_and_duplicates_nothing() {
             connection
                 .query_drop(format!(
                     "START TRANSACTION;
-                     INSERT INTO bank.ledger VALUES ({a}, 10), ({a}, 10), ({b}, -5);
+                     INSERT INTO bank.ledger (account, amount) VALUES ({a}, 10), ({a}, 10), ({b}, -5);
                      UPDATE bank.balances SET total = total + 15 WHERE account IN ({a}, {b});
                      COMMIT;"
                 ))
@@ -120,6 +120,16 @@ async fn kill_9_at_random_points_loses_and_duplicates_nothing() {
                     .query_drop("DELETE FROM bank.ledger WHERE amount = -5 LIMIT 3")
                     .await
                     .expect("delete");
+            }
+            // DDL among the writes, so that kills fall in DDL windows too: rows before and
+            // after each must decode with their own columns, and no DDL may run twice.
+            if round % 150 == 75 {
+                connection
+                    .query_drop(format!(
+                        "ALTER TABLE bank.ledger ADD COLUMN note_{round} INT DEFAULT {round}"
+                    ))
+                    .await
+                    .expect("alter");
             }
         }
     });

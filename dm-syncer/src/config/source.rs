@@ -137,12 +137,15 @@ pub struct SourceConfig {
 }
 
 impl SourceConfig {
-    /// How to replicate from this source: its `from` address and login, its `server-id` (none
-    /// set: one chosen at the first connect that no replica of the upstream uses, and chosen
-    /// again if another replica takes it later, as DM does), and the binlog checks at connect
+    /// How `task` replicates from this source: its `from` address and login, its `server-id`
+    /// (none set: one chosen at the first connect that no replica of the upstream uses, and
+    /// chosen again if another replica takes it later, as DM does), the binlog checks at connect
     /// that the task's `ignore-checking-items` does not skip (`binlog_format`,
-    /// `binlog_row_image`).
-    pub fn remote_options(&self, ignored: &IgnoredChecks) -> dm_binlog::RemoteOptions {
+    /// `binlog_row_image`), and a replica name that stays the same across restarts (the
+    /// upstream may list a crashed run's connection for a while: under the same name it is
+    /// known as this replica's, not another replica holding the server id).
+    pub fn remote_options(&self, task: &super::TaskConfig) -> dm_binlog::RemoteOptions {
+        let ignored: IgnoredChecks = task.ignored_checks();
         let from = &self.from;
         let mut options = dm_binlog::RemoteOptions::new(
             &from.host,
@@ -156,6 +159,7 @@ impl SourceConfig {
         }
         options.require_row_format = !ignored.skips(CheckingItem::BinlogFormat);
         options.require_full_row_image = !ignored.skips(CheckingItem::BinlogRowImage);
+        options.replica_name = format!("dm-syncer-{}-{}", task.name, self.source_id);
         options
     }
 

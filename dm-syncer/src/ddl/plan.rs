@@ -3,12 +3,19 @@
 //!
 //! ```text
 //! Query event (schema, text) --normalize--> tokens --grammar--> QueryClass
-//!   Control   BEGIN, COMMIT, ROLLBACK, XA, SAVEPOINT
+//!   Control   BEGIN, COMMIT, ROLLBACK, SAVEPOINT, XA END/PREPARE/COMMIT/ROLLBACK
+//!   Xa        XA START: a transaction whose outcome comes later
 //!   Dml       INSERT, UPDATE, DELETE, REPLACE, LOAD DATA written as a statement
 //!   Ddl       DdlPlan { statements: [PlannedStatement { DdlStatement, names, parsed AST }] }
-//!   Ignored   GRANT, users, routines, triggers, temporary tables, ANALYZE, FLUSH, ...
+//!   Ignored   GRANT, users, routines, triggers, temporary tables, ANALYZE, FLUSH, SET, ...
 //!   Unreadable a DDL whose object cannot be told
 //! ```
+//!
+//! MariaDB's `SET STATEMENT var = value FOR <statement>` is read as its statement (the
+//! variables only tune the upstream's execution). MySQL 8's `CREATE TABLE ... START TRANSACTION`
+//! (logged inside the transaction of a `CREATE TABLE ... SELECT`) loses its `START
+//! TRANSACTION`, which only that server reads. Quotes are read as the session's `sql_mode` says
+//! (`ANSI_QUOTES`, `NO_BACKSLASH_ESCAPES`).
 //!
 //! The leading words of every statement form are read by a small grammar over the tokens, so
 //! the names (schemas, tables, quoted, with dots, after `IF [NOT] EXISTS`, several in one DROP or
@@ -18,8 +25,10 @@
 //! none of them reads the text again.
 //!
 //! Invariants: each [`PlannedStatement`] acts on one object; its `sql` performs exactly that
-//! statement (with the event's current schema selected); every name in it has a span in `sql`,
-//! so routing replaces names in place and never prints the statement anew.
+//! statement (with the event's current schema selected); every name the grammar reads has a
+//! span in `sql` (an `ALTER DATABASE` without a name an empty one where the name goes), so
+//! [`PlannedStatement::qualified_sql`] replaces names in place, fully qualified and routed, and
+//! never prints the statement anew.
 
 use std::ops::Range;
 
@@ -28,13 +37,17 @@ use sqlparser::ast::Statement;
 use sqlparser::dialect::MySqlDialect;
 use sqlparser::parser::Parser;
 
-use super::text::{ServerVersion, Token, TokenKind, normalize, tokens};
+use super::text::{Quoting, ServerVersion, Token, TokenKind, normalize, tokens};
 
 /// What a Query event is.
 #[derive(Clone, Debug)]
 pub enum QueryClass {
-    /// Transaction control (`BEGIN`, `COMMIT`, `ROLLBACK`, `XA ...`, `SAVEPOINT`).
+    /// Transaction control (`BEGIN`, `COMMIT`, `ROLLBACK`, `SAVEPOINT`, `XA END`, `XA PREPARE`,
+    /// `XA COMMIT`, `XA ROLLBACK`).
     Control,
+    /// `XA START`: the rows that follow belong to a transaction whose outcome (a later `XA
+    /// COMMIT` or `XA ROLLBACK`, in another event group) is not known when they arrive.
+    Xa,
     /// A row change written as a statement (the session's binlog_format was STATEMENT or MIXED).
     Dml(DmlStatement),
     /// A DDL the syncer replicates.
@@ -67,6 +80,9 @@ pub enum NameRole {
     RenamedTo,
     /// A table read but not changed (`CREATE TABLE ... LIKE source`).
     Source,
+    /// A table whose rows the statement also changes (`ALTER TABLE ... EXCHANGE PARTITION p
+    /// WITH TABLE other`).
+    Exchanged,
 }
 
 /// A name in a statement and where it is.
@@ -76,7 +92,7 @@ pub struct NamedObject {
     pub object: DdlTarget,
     /// Why it is there.
     pub role: NameRole,
-    /// Where it is written in the statement's `sql` (`None`: implied, as the current schema of
+    /// Where it is written in the statement's `sql` (empty where an implied name goes, as after
     /// `ALTER DATABASE` without a name).
     pub span: Option<Range<usize>>,
 }
@@ -90,6 +106,10 @@ pub struct PlannedStatement {
     pub names: Vec<NamedObject>,
     /// sqlparser's AST of exactly this statement, when sqlparser reads it.
     pub parsed: Option<Statement>,
+    /// Whether running it shows in the definitions (`SHOW CREATE`) of the objects it changes,
+    /// or running it again leaves the same tables: false for `EXCHANGE PARTITION`, which swaps
+    /// rows and leaves both definitions as they were.
+    pub checkable: bool,
 }
 
 impl PlannedStatement {
@@ -102,12 +122,12 @@ impl PlannedStatement {
             .map(|name| &name.object)
     }
 
-    /// The statement with every name replaced by `route`'s answer, fully qualified; `None` when
-    /// `route` changes no name (run `sql` as it is then).
-    pub fn routed_sql<Error>(
+    /// The statement with every name it names replaced by `route`'s answer, fully qualified
+    /// (so that it runs whatever database is selected), and whether `route` renamed any.
+    pub fn qualified_sql<Error>(
         &self,
         route: &mut dyn FnMut(&DdlTarget) -> Result<DdlTarget, Error>,
-    ) -> Result<Option<String>, Error> {
+    ) -> Result<(String, bool), Error> {
         let mut replacements = Vec::new();
         let mut renamed = false;
         for name in &self.names {
@@ -117,20 +137,23 @@ impl PlannedStatement {
                 replacements.push((span.clone(), routed));
             }
         }
-        if !renamed {
-            return Ok(None);
-        }
         replacements.sort_by_key(|(span, _)| span.start);
         let sql = &self.statement.sql;
         let mut out = String::with_capacity(sql.len() + 32);
         let mut copied = 0;
         for (span, routed) in replacements {
             out.push_str(&sql[copied..span.start]);
-            out.push_str(&routed.to_string());
+            if span.is_empty() {
+                // An implied name goes right after the word before it.
+                out.push(' ');
+                out.push_str(&routed.to_string());
+            } else {
+                out.push_str(&routed.to_string());
+            }
             copied = span.end;
         }
         out.push_str(&sql[copied..]);
-        Ok(Some(out))
+        Ok((out, renamed))
     }
 }
 
@@ -162,26 +185,69 @@ impl DdlPlan {
 }
 
 /// Reads one Query event: `current_schema` is the event's database, `sql` its text, `server`
-/// the upstream that ran it (for its executable comments).
-pub fn plan_query(current_schema: &str, sql: &str, server: ServerVersion) -> QueryClass {
-    let normalized = normalize(sql, server);
-    let tokens = tokens(&normalized);
+/// the upstream that ran it (for its executable comments), `sql_mode` its session's (for quotes).
+pub fn plan_query(
+    current_schema: &str,
+    sql: &str,
+    server: ServerVersion,
+    sql_mode: Option<u64>,
+) -> QueryClass {
+    let quoting = Quoting::of_sql_mode(sql_mode);
+    plan_normalized(
+        current_schema,
+        sql,
+        normalize(sql, server, quoting),
+        quoting,
+    )
+}
+
+fn plan_normalized(
+    current_schema: &str,
+    original: &str,
+    normalized: String,
+    quoting: Quoting,
+) -> QueryClass {
+    let tokens = tokens(&normalized, quoting);
     let mut reader = Reader {
         tokens: &tokens,
         at: 0,
         current_schema,
+        checkable: true,
     };
     let Some(first) = reader.next() else {
         return QueryClass::Ignored;
     };
     let word = first.text.to_ascii_uppercase();
     let result = match word.as_str() {
+        "XA" if reader.peek_is("START") || reader.peek_is("BEGIN") => return QueryClass::Xa,
         "BEGIN" | "COMMIT" | "ROLLBACK" | "XA" | "SAVEPOINT" | "RELEASE" => {
             return QueryClass::Control;
         }
         "START" if reader.peek_is("TRANSACTION") => return QueryClass::Control,
+        // MariaDB's `SET STATEMENT var = value [, ...] FOR statement`: the statement.
+        "SET" if reader.peek_is("STATEMENT") => {
+            if !reader.seek("FOR") {
+                return QueryClass::Ignored;
+            }
+            let rest = reader
+                .peek()
+                .map_or(normalized.len(), |token| token.span.end);
+            let statement = normalized[rest..].trim().to_owned();
+            return plan_normalized(current_schema, original, statement, quoting);
+        }
         "INSERT" | "REPLACE" | "UPDATE" | "DELETE" | "LOAD" | "WITH" => {
             return QueryClass::Dml(reader.dml(&word));
+        }
+        // MySQL 8 logs a `CREATE TABLE ... SELECT` as `CREATE TABLE ... START TRANSACTION`
+        // inside the rows' transaction: the option is for that server alone.
+        "CREATE"
+            if tokens.len() > 2
+                && tokens[tokens.len() - 2].is("START")
+                && tokens[tokens.len() - 1].is("TRANSACTION") =>
+        {
+            let end = tokens[tokens.len() - 2].span.start;
+            let statement = normalized[..end].trim_end().to_owned();
+            return plan_normalized(current_schema, original, statement, quoting);
         }
         "CREATE" => reader.create(),
         "ALTER" => reader.alter(),
@@ -195,7 +261,14 @@ pub fn plan_query(current_schema: &str, sql: &str, server: ServerVersion) -> Que
         Ok(None) => return QueryClass::Ignored,
         Err(reason) => return QueryClass::Unreadable { reason },
     };
-    let parsed = Parser::parse_sql(&MySqlDialect {}, &normalized)
+    // sqlparser reads MySQL's backtick names only: names in ANSI double quotes become backtick
+    // names for it (the statement itself runs downstream under the upstream's sql_mode).
+    let parse_text = if quoting.ansi_quotes {
+        backtick_names(&normalized, &tokens)
+    } else {
+        normalized.clone()
+    };
+    let parsed = Parser::parse_sql(&MySqlDialect {}, &parse_text)
         .ok()
         .filter(|statements| statements.len() == 1)
         .and_then(|mut statements| statements.pop());
@@ -207,9 +280,24 @@ pub fn plan_query(current_schema: &str, sql: &str, server: ServerVersion) -> Que
         .collect();
     QueryClass::Ddl(DdlPlan {
         current_schema: current_schema.to_owned(),
-        original_sql: sql.to_owned(),
+        original_sql: original.to_owned(),
         statements,
     })
+}
+
+/// `text` with every double-quoted identifier token written in backticks.
+fn backtick_names(text: &str, tokens: &[Token]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    for token in tokens {
+        if token.kind == TokenKind::Identifier && text[token.span.clone()].starts_with('"') {
+            out.push_str(&text[copied..token.span.start]);
+            out.push_str(&quote_identifier(&token.text));
+            copied = token.span.end;
+        }
+    }
+    out.push_str(&text[copied..]);
+    out
 }
 
 /// sqlparser's statement split the way the grammar split the text (one name per DROP, one pair
@@ -259,6 +347,8 @@ struct Shape {
     text: ShapeText,
     /// Names with their spans in the normalized text.
     names: Vec<(DdlTarget, NameRole, Option<Range<usize>>)>,
+    /// See [`PlannedStatement::checkable`].
+    checkable: bool,
 }
 
 enum ShapeText {
@@ -316,6 +406,7 @@ impl Shape {
             },
             names,
             parsed,
+            checkable: self.checkable,
         }
     }
 }
@@ -325,6 +416,8 @@ struct Reader<'a> {
     tokens: &'a [Token],
     at: usize,
     current_schema: &'a str,
+    /// Cleared when the statement's effect does not show in its objects' definitions.
+    checkable: bool,
 }
 
 type Shapes = Result<Option<Vec<Shape>>, String>;
@@ -376,20 +469,35 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Skips `KEYWORD = value` options (`ALGORITHM = MERGE`, `DEFINER = user@host`, `SQL
-    /// SECURITY DEFINER`) before `VIEW`; true when `VIEW` follows.
+    /// Skips a view's options (`ALGORITHM = MERGE`, `DEFINER = user@host`, `SQL SECURITY
+    /// DEFINER`); true when `VIEW` follows them. A trigger, routine or event with a definer is
+    /// not a view.
     fn skip_to_view(&mut self) -> bool {
-        while let Some(token) = self.peek() {
-            if token.is("VIEW") {
-                self.at += 1;
+        let start = self.at;
+        loop {
+            if self.eat("VIEW") {
                 return true;
             }
-            if token.is("AS") || token.kind == TokenKind::Punctuation('(') {
+            if self.eat("ALGORITHM") {
+                let _ = self.eat_punctuation('=');
+                self.at += 1;
+            } else if self.eat("DEFINER") {
+                let _ = self.eat_punctuation('=');
+                // user, user@host, CURRENT_USER, CURRENT_USER()
+                self.at += 1;
+                if self.eat_punctuation('@') {
+                    self.at += 1;
+                }
+                if self.eat_punctuation('(') {
+                    let _ = self.eat_punctuation(')');
+                }
+            } else if self.eat_all(&["SQL", "SECURITY"]) {
+                self.at += 1;
+            } else {
+                self.at = start;
                 return false;
             }
-            self.at += 1;
         }
-        false
     }
 
     /// `[IF EXISTS]` / `[IF NOT EXISTS]`.
@@ -468,6 +576,7 @@ impl<'a> Reader<'a> {
             kind,
             text: ShapeText::Whole,
             names,
+            checkable: true,
         }
     }
 
@@ -554,7 +663,11 @@ impl<'a> Reader<'a> {
                 None if self.current_schema.is_empty() => {
                     return Err("a database name after ALTER DATABASE (none is selected)".into());
                 }
-                None => (self.current_schema.to_owned(), None),
+                None => {
+                    // The name is implied: an empty span where it would be written.
+                    let at = self.tokens[self.at - 1].span.end;
+                    (self.current_schema.to_owned(), Some(at..at))
+                }
             };
             return Ok(Some(vec![Self::whole(
                 DdlKind::AlterSchema,
@@ -580,6 +693,15 @@ impl<'a> Reader<'a> {
                     let (new, span) = self.table("RENAME TO")?;
                     names.push((DdlTarget::Table(new), NameRole::RenamedTo, Some(span)));
                     renamed = true;
+                } else if self.eat_all(&["EXCHANGE", "PARTITION"]) {
+                    // EXCHANGE PARTITION p WITH TABLE other: rows move, definitions stay.
+                    self.checkable = false;
+                    if self.seek("WITH") {
+                        self.at += 1;
+                        let _ = self.eat("TABLE");
+                        let (other, span) = self.table("EXCHANGE PARTITION ... WITH TABLE")?;
+                        names.push((DdlTarget::Table(other), NameRole::Exchanged, Some(span)));
+                    }
                 }
                 if !self.seek_comma() {
                     break;
@@ -592,7 +714,9 @@ impl<'a> Reader<'a> {
                 },
                 _ => DdlKind::AlterTable,
             };
-            return Ok(Some(vec![Self::whole(kind, names)]));
+            let mut shape = Self::whole(kind, names);
+            shape.checkable = self.checkable;
+            return Ok(Some(vec![shape]));
         }
         self.at = start;
         if self.skip_to_view() {
@@ -693,6 +817,7 @@ impl<'a> Reader<'a> {
                         ShapeText::Whole
                     },
                     names,
+                    checkable: true,
                 }
             })
             .collect()
@@ -703,6 +828,8 @@ impl<'a> Reader<'a> {
             // RENAME USER
             return Ok(None);
         }
+        // MariaDB: RENAME TABLE [IF EXISTS] a TO b, ...
+        self.if_exists();
         let prefix_end = self.peek().map_or(0, |token| token.span.start);
         let mut pairs = Vec::new();
         loop {
@@ -839,7 +966,12 @@ mod tests {
     use super::*;
 
     fn plan(schema: &str, sql: &str) -> DdlPlan {
-        match plan_query(schema, sql, ServerVersion::parse(Flavor::MySql, "8.0.36")) {
+        match plan_query(
+            schema,
+            sql,
+            ServerVersion::parse(Flavor::MySql, "8.0.36"),
+            None,
+        ) {
             QueryClass::Ddl(plan) => plan,
             other => panic!("`{sql}` is not a DDL: {other:?}"),
         }
@@ -982,26 +1114,135 @@ mod tests {
     }
 
     #[test]
-    fn routing_replaces_names_in_place() {
-        let found = plan("shop_01", "ALTER TABLE orders ADD PARTITION PARTITIONS 2");
-        let routed = found.statements[0]
-            .routed_sql(&mut |target: &DdlTarget| {
-                Ok::<_, ()>(match target {
-                    DdlTarget::Table(table) => {
-                        DdlTarget::Table(TableRef::new("shop", table.table.clone()))
-                    }
-                    other => other.clone(),
-                })
+    fn routing_replaces_names_in_place_and_qualifies_them() {
+        let to_shop = |target: &DdlTarget| {
+            Ok::<_, ()>(match target {
+                DdlTarget::Table(table) => {
+                    DdlTarget::Table(TableRef::new("shop", table.table.clone()))
+                }
+                DdlTarget::Schema(_) => DdlTarget::Schema("shop".into()),
             })
+        };
+        let found = plan("shop_01", "ALTER TABLE orders ADD PARTITION PARTITIONS 2");
+        let (sql, renamed) = found.statements[0]
+            .qualified_sql(&mut |target: &DdlTarget| to_shop(target))
+            .expect("routes");
+        assert!(renamed);
+        assert_eq!(
+            sql,
+            "ALTER TABLE `shop`.`orders` ADD PARTITION PARTITIONS 2"
+        );
+        let (sql, renamed) = found.statements[0]
+            .qualified_sql(&mut |target: &DdlTarget| Ok::<_, ()>(target.clone()))
+            .expect("routes");
+        assert!(!renamed);
+        assert_eq!(
+            sql,
+            "ALTER TABLE `shop_01`.`orders` ADD PARTITION PARTITIONS 2"
+        );
+        // An implied database name is written where it goes.
+        let found = plan("shop_01", "ALTER DATABASE CHARACTER SET utf8mb4");
+        let (sql, _) = found.statements[0]
+            .qualified_sql(&mut |target: &DdlTarget| to_shop(target))
+            .expect("routes");
+        assert_eq!(sql, "ALTER DATABASE `shop` CHARACTER SET utf8mb4");
+        // The table a partition is exchanged with is named, routed, and the statement marked
+        // as one whose effect the definitions do not show.
+        let found = plan(
+            "shop_01",
+            "ALTER TABLE p EXCHANGE PARTITION p0 WITH TABLE x",
+        );
+        assert!(!found.statements[0].checkable);
+        assert_eq!(found.statements[0].names[1].role, NameRole::Exchanged);
+        let (sql, _) = found.statements[0]
+            .qualified_sql(&mut |target: &DdlTarget| to_shop(target))
             .expect("routes");
         assert_eq!(
-            routed.as_deref(),
-            Some("ALTER TABLE `shop`.`orders` ADD PARTITION PARTITIONS 2")
+            sql,
+            "ALTER TABLE `shop`.`p` EXCHANGE PARTITION p0 WITH TABLE `shop`.`x`"
         );
-        let unchanged = found.statements[0]
-            .routed_sql(&mut |target: &DdlTarget| Ok::<_, ()>(target.clone()))
-            .expect("routes");
-        assert_eq!(unchanged, None);
+        assert!(plan("d", "ALTER TABLE t ADD c INT").statements[0].checkable);
+    }
+
+    #[test]
+    fn forms_upstreams_log_are_read_as_their_statement() {
+        let mariadb = ServerVersion::parse(Flavor::MariaDb, "10.11.6-MariaDB-log");
+        // MariaDB's SET STATEMENT ... FOR: the statement after FOR.
+        let QueryClass::Ddl(found) = plan_query(
+            "pe",
+            "SET STATEMENT max_statement_time=600, lock_wait_timeout='FOR' FOR ALTER TABLE t MODIFY b VARCHAR(20)",
+            mariadb,
+            None,
+        ) else {
+            panic!("SET STATEMENT ... FOR ALTER is a DDL");
+        };
+        assert_eq!(
+            found.statements[0].statement.sql,
+            "ALTER TABLE t MODIFY b VARCHAR(20)"
+        );
+        assert!(found.statements[0].parsed.is_some());
+        assert!(matches!(
+            plan_query(
+                "pe",
+                "SET STATEMENT sql_mode='' FOR INSERT INTO t VALUES (1)",
+                mariadb,
+                None
+            ),
+            QueryClass::Dml(_)
+        ));
+        assert!(matches!(
+            plan_query("pe", "SET @a = 1", mariadb, None),
+            QueryClass::Ignored
+        ));
+        // MySQL 8's CREATE TABLE ... SELECT, logged inside the rows' transaction.
+        let found = plan(
+            "d",
+            "CREATE TABLE `t2` (`a` int DEFAULT NULL) START TRANSACTION",
+        );
+        assert_eq!(
+            found.statements[0].statement.sql,
+            "CREATE TABLE `t2` (`a` int DEFAULT NULL)"
+        );
+        // MariaDB's RENAME TABLE IF EXISTS.
+        let found = plan("d", "RENAME TABLE IF EXISTS c TO c3");
+        assert_eq!(
+            found.statements[0].statement.kind,
+            DdlKind::RenameTable {
+                to: TableRef::new("d", "c3")
+            }
+        );
+        // ANSI_QUOTES: double quotes name things.
+        let QueryClass::Ddl(found) = plan_query(
+            "d",
+            "CREATE TABLE \"t1\" (\"id\" INT PRIMARY KEY)",
+            mariadb,
+            Some(1 << 2),
+        ) else {
+            panic!("a DDL under ANSI_QUOTES");
+        };
+        assert_eq!(
+            found.statements[0].statement.target,
+            DdlTarget::Table(TableRef::new("d", "t1"))
+        );
+        assert!(
+            found.statements[0].parsed.is_some(),
+            "sqlparser reads it with backticks"
+        );
+        // A trigger whose body names a `view` column is not a view.
+        assert!(matches!(
+            plan_query(
+                "d",
+                "CREATE DEFINER=`root`@`localhost` TRIGGER tr BEFORE INSERT ON t FOR EACH ROW SET NEW.view = 1",
+                mariadb,
+                None
+            ),
+            QueryClass::Ignored
+        ));
+        // XA START: a transaction whose outcome comes later.
+        assert!(matches!(
+            plan_query("d", "XA START 'x1'", mariadb, None),
+            QueryClass::Xa
+        ));
     }
 
     #[test]
@@ -1010,12 +1251,13 @@ mod tests {
         for sql in [
             "BEGIN",
             "COMMIT",
-            "XA START 'x'",
+            "XA END 'x'",
+            "XA COMMIT 'x'",
             "START TRANSACTION",
             "ROLLBACK TO s",
         ] {
             assert!(
-                matches!(plan_query("", sql, version), QueryClass::Control),
+                matches!(plan_query("", sql, version, None), QueryClass::Control),
                 "{sql}"
             );
         }
@@ -1031,32 +1273,37 @@ mod tests {
             "-- only a comment",
         ] {
             assert!(
-                matches!(plan_query("d", sql, version), QueryClass::Ignored),
+                matches!(plan_query("d", sql, version, None), QueryClass::Ignored),
                 "{sql}"
             );
         }
-        let QueryClass::Dml(dml) = plan_query("d", "insert ignore into `t` values (1)", version)
+        let QueryClass::Dml(dml) =
+            plan_query("d", "insert ignore into `t` values (1)", version, None)
         else {
             panic!("dml");
         };
         assert_eq!(dml.tables, vec![TableRef::new("d", "t")]);
         assert!(dml.complete);
-        let QueryClass::Dml(dml) =
-            plan_query("d", "UPDATE a JOIN b ON a.id = b.id SET a.x = 1", version)
-        else {
+        let QueryClass::Dml(dml) = plan_query(
+            "d",
+            "UPDATE a JOIN b ON a.id = b.id SET a.x = 1",
+            version,
+            None,
+        ) else {
             panic!("dml");
         };
         assert!(!dml.complete);
-        let QueryClass::Dml(dml) = plan_query("d", "DELETE FROM x.t WHERE a = 1", version) else {
+        let QueryClass::Dml(dml) = plan_query("d", "DELETE FROM x.t WHERE a = 1", version, None)
+        else {
             panic!("dml");
         };
         assert_eq!(dml.tables, vec![TableRef::new("x", "t")]);
         assert!(matches!(
-            plan_query("", "CREATE TABLE t (a INT)", version),
+            plan_query("", "CREATE TABLE t (a INT)", version, None),
             QueryClass::Unreadable { .. }
         ));
         assert!(matches!(
-            plan_query("d", "ALTER TABLE", version),
+            plan_query("d", "ALTER TABLE", version, None),
             QueryClass::Unreadable { .. }
         ));
     }

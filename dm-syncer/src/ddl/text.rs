@@ -67,9 +67,29 @@ impl ServerVersion {
     }
 }
 
+/// How a session's `sql_mode` reads quotes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Quoting {
+    /// `ANSI_QUOTES`: `"x"` is an identifier, not a string.
+    pub ansi_quotes: bool,
+    /// `NO_BACKSLASH_ESCAPES`: a backslash in a string is a plain character.
+    pub no_backslash_escapes: bool,
+}
+
+impl Quoting {
+    /// The quoting of a session with `sql_mode` (the Query event's bits; `None`: the defaults).
+    pub fn of_sql_mode(sql_mode: Option<u64>) -> Quoting {
+        let mask = sql_mode.unwrap_or(0);
+        Quoting {
+            ansi_quotes: mask & (1 << 2) != 0,
+            no_backslash_escapes: mask & (1 << 20) != 0,
+        }
+    }
+}
+
 /// The statement without comments, with the executable comments the server ran inlined and
 /// the others removed, trimmed, without a trailing `;`.
-pub fn normalize(sql: &str, server: ServerVersion) -> String {
+pub fn normalize(sql: &str, server: ServerVersion, quoting: Quoting) -> String {
     let bytes = sql.as_bytes();
     let mut out = String::with_capacity(sql.len());
     let mut index = 0;
@@ -80,7 +100,7 @@ pub fn normalize(sql: &str, server: ServerVersion) -> String {
         let byte = bytes[index];
         match byte {
             b'\'' | b'"' | b'`' => {
-                index = end_of_quoted(bytes, index);
+                index = end_of_quoted(bytes, index, quoting);
             }
             b'#' => {
                 out.push_str(&sql[copied_from..index]);
@@ -134,7 +154,7 @@ pub fn normalize(sql: &str, server: ServerVersion) -> String {
         }
     }
     out.push_str(&sql[copied_from.min(sql.len())..]);
-    let collapsed = collapse_whitespace(&out);
+    let collapsed = collapse_whitespace(&out, quoting);
     let trimmed = collapsed.trim();
     trimmed
         .strip_suffix(';')
@@ -143,14 +163,14 @@ pub fn normalize(sql: &str, server: ServerVersion) -> String {
 }
 
 /// Each run of whitespace outside quotes as one space (what the server reads the same way).
-fn collapse_whitespace(text: &str) -> String {
+fn collapse_whitespace(text: &str, quoting: Quoting) -> String {
     let bytes = text.as_bytes();
     let mut out = String::with_capacity(text.len());
     let mut index = 0;
     while index < bytes.len() {
         let byte = bytes[index];
         if matches!(byte, b'\'' | b'"' | b'`') {
-            let end = end_of_quoted(bytes, index);
+            let end = end_of_quoted(bytes, index, quoting);
             out.push_str(&text[index..end]);
             index = end;
         } else if byte.is_ascii_whitespace() {
@@ -168,13 +188,15 @@ fn collapse_whitespace(text: &str) -> String {
 }
 
 /// The index after a quoted string or identifier starting at `start` (or the end of the text
-/// when it is not closed). Doubled quotes and backslash escapes (not in identifiers) stay inside.
-fn end_of_quoted(bytes: &[u8], start: usize) -> usize {
+/// when it is not closed). Doubled quotes and backslash escapes (in strings, unless
+/// `NO_BACKSLASH_ESCAPES`) stay inside.
+fn end_of_quoted(bytes: &[u8], start: usize, quoting: Quoting) -> usize {
     let quote = bytes[start];
+    let identifier = quote == b'`' || (quote == b'"' && quoting.ansi_quotes);
     let mut index = start + 1;
     while index < bytes.len() {
         let byte = bytes[index];
-        if byte == b'\\' && quote != b'`' {
+        if byte == b'\\' && !identifier && !quoting.no_backslash_escapes {
             index += 2;
             continue;
         }
@@ -241,7 +263,7 @@ impl Token {
 }
 
 /// The tokens of a normalized statement.
-pub fn tokens(text: &str) -> Vec<Token> {
+pub fn tokens(text: &str, quoting: Quoting) -> Vec<Token> {
     let bytes = text.as_bytes();
     let mut out = Vec::new();
     let mut index = 0;
@@ -249,17 +271,18 @@ pub fn tokens(text: &str) -> Vec<Token> {
         let byte = bytes[index];
         if byte.is_ascii_whitespace() {
             index += 1;
-        } else if byte == b'`' {
-            let end = end_of_quoted(bytes, index);
+        } else if byte == b'`' || (byte == b'"' && quoting.ansi_quotes) {
+            let end = end_of_quoted(bytes, index, quoting);
             let inner = &text[index + 1..end.saturating_sub(1).max(index + 1)];
+            let quote = if byte == b'`' { "`" } else { "\"" };
             out.push(Token {
                 kind: TokenKind::Identifier,
                 span: index..end,
-                text: inner.replace("``", "`"),
+                text: inner.replace(&quote.repeat(2), quote),
             });
             index = end;
         } else if byte == b'\'' || byte == b'"' {
-            let end = end_of_quoted(bytes, index);
+            let end = end_of_quoted(bytes, index, quoting);
             out.push(Token {
                 kind: TokenKind::String,
                 span: index..end,
@@ -319,13 +342,18 @@ mod tests {
         assert_eq!(
             normalize(
                 "CREATE DATABASE /*!32312 IF NOT EXISTS*/ `app` /*!40100 DEFAULT CHARACTER SET utf8mb4 */ -- why\n;",
-                mysql57
+                mysql57,
+                Quoting::default()
             ),
             "CREATE DATABASE IF NOT EXISTS `app` DEFAULT CHARACTER SET utf8mb4"
         );
         // A comment newer than the server is not executed.
         assert_eq!(
-            normalize("ALTER TABLE t ADD c INT /*!80013 , ADD d INT */", mysql57),
+            normalize(
+                "ALTER TABLE t ADD c INT /*!80013 , ADD d INT */",
+                mysql57,
+                Quoting::default()
+            ),
             "ALTER TABLE t ADD c INT"
         );
         // MariaDB skips MySQL's 5.7+ comments and runs its own.
@@ -333,33 +361,56 @@ mod tests {
         assert_eq!(
             normalize(
                 "CREATE TABLE t (a INT) /*!80016 X */ /*M!100100 Y */",
-                mariadb
+                mariadb,
+                Quoting::default()
             ),
             "CREATE TABLE t (a INT) Y"
         );
         assert_eq!(
-            normalize("CREATE TABLE t (a INT) /*M!100100 Y */", mysql57),
+            normalize(
+                "CREATE TABLE t (a INT) /*M!100100 Y */",
+                mysql57,
+                Quoting::default()
+            ),
             "CREATE TABLE t (a INT)"
         );
         // Comment markers inside strings and names are text.
         assert_eq!(
             normalize(
                 "# lead\nALTER TABLE `a/*b` COMMENT 'x -- y /* z */' # tail",
-                mysql57
+                mysql57,
+                Quoting::default()
             ),
             "ALTER TABLE `a/*b` COMMENT 'x -- y /* z */'"
         );
         assert_eq!(
-            normalize("DROP TABLE `t` /* generated by server */", mysql57),
+            normalize(
+                "DROP TABLE `t` /* generated by server */",
+                mysql57,
+                Quoting::default()
+            ),
             "DROP TABLE `t`"
         );
-        assert_eq!(normalize("/* unterminated", mysql57), "");
+        assert_eq!(
+            normalize("/* unterminated", mysql57, Quoting::default()),
+            ""
+        );
+        // Under ANSI_QUOTES `"..."` names things; without backslash escapes `\'` ends a string.
+        let ansi = Quoting::of_sql_mode(Some(1 << 2));
+        let found = tokens("CREATE TABLE \"a\"\"b\" (x INT)", ansi);
+        assert_eq!(found[2].kind, TokenKind::Identifier);
+        assert_eq!(found[2].text, "a\"b");
+        let plain = Quoting::of_sql_mode(Some(1 << 20));
+        assert_eq!(
+            normalize("ALTER TABLE t COMMENT 'c:\\' -- x", mysql57, plain),
+            "ALTER TABLE t COMMENT 'c:\\'"
+        );
     }
 
     #[test]
     fn tokens_keep_their_spans() {
         let text = "RENAME TABLE `my.db`.`t``1` TO b2, c TO `d`";
-        let found = tokens(text);
+        let found = tokens(text, Quoting::default());
         assert_eq!(found[2].kind, TokenKind::Identifier);
         assert_eq!(found[2].text, "my.db");
         assert_eq!(found[4].text, "t`1");

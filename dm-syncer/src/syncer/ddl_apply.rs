@@ -3,24 +3,28 @@
 //!
 //! ```text
 //! Query event --plan--> Control / Ignored: nothing
+//!                       Xa (XA START): an error with its position (outcome comes later)
 //!                       Dml (statement format): an error with its position, unless every table
 //!                           it names is filtered out
 //!                       Unreadable: an error with its position
 //!                       Ddl(plan):
 //!   1 drain every worker                                                   [AfterDrain]
-//!   2 per statement: block-allow list (every name), event filter, route -> run or skip
+//!   2 per statement: online-DDL guard, block-allow list (every name), event filter, names
+//!     qualified and routed -> run or skip
 //!   3 the tracker follows the statements (on a copy until they ran)
 //!   4 per statement to run: checkpoint at the DDL's start (location, the tracker's tables as
 //!     they are, the statement with its objects' downstream definitions)  [AfterStartCheckpoint]
 //!   5 then run it (replaying after a crash: the statements before the recorded one ran; the
-//!     recorded one ran if its objects no longer read as recorded)          [AfterExecute]
-//!   6 checkpoint past the DDL: the tracker's changed tables, no pending DDL  [AfterEndCheckpoint]
+//!     recorded one ran if its objects no longer read as recorded; one whose effect the
+//!     definitions do not show stops the task instead)                  [AfterExecute]
+//!   6 checkpoint past the DDL: the tracker's changed tables             [AfterEndCheckpoint]
+//!     (a DDL inside a transaction: the record says "all ran" until a checkpoint passes it)
 //! ```
 //!
 //! Invariants: a restart at any step resumes at a checkpoint whose stored tables describe the
 //! rows after it (steps 4 and 6 write both in one transaction); a statement runs downstream at
 //! most once, because step 5 compares the definitions it changes with the ones recorded in 4
-//! just before it ran;
+//! just before it ran, and the record is kept in every checkpoint until one passes the DDL;
 //! nothing after the DDL is dispatched before 6.
 
 use std::time::{Duration, Instant};
@@ -57,7 +61,16 @@ fn already_applied(error: &SinkError) -> bool {
 /// What the syncer does with one planned statement.
 enum Decision {
     /// Run this SQL downstream (`routed`: names were replaced by a route).
-    Run { sql: String, routed: bool },
+    Run {
+        /// The statement with its names fully qualified (and routed).
+        sql: String,
+        /// Whether a route renamed a name.
+        routed: bool,
+        /// The database to select first, when it exists downstream: the routed session
+        /// database, for the names the grammar does not read (a view's body, a foreign key's
+        /// parent table).
+        use_schema: Option<String>,
+    },
     /// Do not run it; the tracker still follows it (`track`).
     Skip { track: bool },
 }
@@ -74,8 +87,15 @@ impl EventLoop {
         acks: &mut mpsc::Receiver<Ack>,
     ) -> Result<(), SyncerError> {
         let position = || locations.start.position.to_string();
-        match crate::ddl::plan_query(schema, sql, self.server_version) {
+        match crate::ddl::plan_query(schema, sql, self.server_version, sql_mode) {
             QueryClass::Control | QueryClass::Ignored => Ok(()),
+            QueryClass::Xa => Err(SyncerError::Unsupported {
+                position: position(),
+                what: format!(
+                    "`{}` starts an XA transaction: its rows arrive before its XA COMMIT or XA ROLLBACK (a later event group), and replicating XA transactions is not supported yet; copy the tables it changes again once it ended upstream, then skip this event and the group's row events with the binlog operator",
+                    shorten(sql)
+                ),
+            }),
             QueryClass::Dml(dml) => self.statement_dml(&dml, sql, position()),
             QueryClass::Unreadable { reason } => Err(SyncerError::Unsupported {
                 position: position(),
@@ -193,30 +213,22 @@ impl EventLoop {
             FilterAction::Do => {}
         }
         let router = &self.rules.router;
-        let routed = planned.routed_sql(&mut |target: &DdlTarget| match target {
+        let (sql, routed) = planned.qualified_sql(&mut |target: &DdlTarget| match target {
             DdlTarget::Schema(schema) => router.route_schema(schema).map(DdlTarget::Schema),
             DdlTarget::Table(table) => router.route(table).map(DdlTarget::Table),
         })?;
-        Ok(match routed {
-            Some(sql) => Decision::Run { sql, routed: true },
-            // A database statement names its database (the server logs it as the event's
-            // current database, which may not exist downstream yet or any more).
-            None if plan.current_schema.is_empty()
-                || matches!(planned.statement.target, DdlTarget::Schema(_)) =>
-            {
-                Decision::Run {
-                    sql: planned.statement.sql.clone(),
-                    routed: false,
-                }
+        // A database statement names its database (the server logs it as the event's current
+        // database, which may not exist downstream yet or any more).
+        let use_schema = match &planned.statement.target {
+            DdlTarget::Table(_) if !plan.current_schema.is_empty() => {
+                Some(router.route_schema(&plan.current_schema)?)
             }
-            None => {
-                // Run with the upstream's current database selected, in one request.
-                let mut sql = String::from("USE ");
-                dm_sink::literal::write_identifier(&mut sql, &plan.current_schema);
-                sql.push_str("; ");
-                sql.push_str(&planned.statement.sql);
-                Decision::Run { sql, routed: false }
-            }
+            _ => None,
+        };
+        Ok(Decision::Run {
+            sql,
+            routed,
+            use_schema,
         })
     }
 
@@ -254,7 +266,9 @@ impl EventLoop {
             }
             rows
         })?;
-        Ok(rows.and_then(|rows| rows.into_iter().next()?.into_iter().nth(1).flatten()))
+        Ok(rows
+            .and_then(|rows| rows.into_iter().next()?.into_iter().nth(1).flatten())
+            .map(|definition| without_auto_increment(&definition)))
     }
 
     /// The objects `planned` changes downstream, each with its definition now.
@@ -323,9 +337,12 @@ impl EventLoop {
                 continue;
             }
             for name in &planned.names {
+                // A CREATE TABLE's table too: with IF NOT EXISTS on a table created before the
+                // start, the statement changes nothing upstream and the tracker must keep the
+                // table as it is.
                 let existing = match (name.role, &planned.statement.kind) {
-                    (NameRole::Source, _) => true,
-                    (NameRole::Target, DdlKind::CreateTable | DdlKind::CreateView) => false,
+                    (NameRole::Source | NameRole::Exchanged, _) => true,
+                    (NameRole::Target, DdlKind::CreateView) => false,
                     (NameRole::Target, _) => true,
                     (NameRole::RenamedTo, _) => false,
                 };
@@ -359,19 +376,36 @@ impl EventLoop {
             .filter(|pending| pending.position == position);
         let mut first = true;
         for (index, (planned, decision)) in plan.statements.iter().zip(&decisions).enumerate() {
-            let Decision::Run { sql, routed } = decision else {
+            let Decision::Run {
+                sql,
+                routed,
+                use_schema,
+            } = decision
+            else {
                 continue;
             };
-            match &replayed {
+            let before = match &replayed {
                 Some(recorded) if recorded.statement > index => {
+                    // It ran before the crash.
                     self.status.ddls_executed += 1;
                     continue;
                 }
                 Some(recorded) if recorded.statement == index => {
+                    if !planned.checkable {
+                        return Err(SyncerError::Unsupported {
+                            position,
+                            what: format!(
+                                "a crash interrupted `{}`, and whether it ran downstream cannot be told from the definitions of its tables (it moves rows between them): check the downstream; if it ran, skip this event with the binlog operator, otherwise run it there by hand and skip this event",
+                                shorten(sql)
+                            ),
+                        });
+                    }
                     if self.definitions(planned).await? != recorded.before {
+                        // Its objects changed since the record: it ran before the crash.
                         self.status.ddls_executed += 1;
                         continue;
                     }
+                    recorded.before.clone()
                 }
                 _ => {
                     let pending = PendingDdl {
@@ -384,8 +418,9 @@ impl EventLoop {
                     if first {
                         fault::step(&task, &source, DdlStep::AfterStartCheckpoint).await;
                     }
+                    pending.before
                 }
-            }
+            };
             if *routed && let DdlKind::CreateTable = planned.statement.kind {
                 // A route may send the table to a database that only exists downstream by
                 // name: create it, as the loader does for routed tables.
@@ -404,6 +439,23 @@ impl EventLoop {
                 planned.statement.kind,
                 DdlKind::CreateSchema | DdlKind::DropSchema
             );
+            // Names the grammar does not read resolve against the session's database, when
+            // the downstream has it.
+            let statement = match use_schema {
+                Some(schema)
+                    if self
+                        .definition(&DdlTarget::Schema(schema.clone()))
+                        .await?
+                        .is_some() =>
+                {
+                    let mut statement = String::from("USE ");
+                    dm_sink::literal::write_identifier(&mut statement, schema);
+                    statement.push_str("; ");
+                    statement.push_str(sql);
+                    statement
+                }
+                _ => sql.clone(),
+            };
             // The statement's downstream target, for the job counters.
             let job_target = match &self.metrics {
                 Some(_) => self.routed(&planned.statement.target).ok(),
@@ -412,8 +464,15 @@ impl EventLoop {
             if let (Some(metrics), Some(target)) = (&self.metrics, &job_target) {
                 metrics.ddl_added(target);
             }
-            self.execute_ddl(sql, sql_mode, *routed || replaying_dump || shared_database)
-                .await?;
+            self.execute_ddl(
+                &position,
+                planned,
+                &statement,
+                &before,
+                sql_mode,
+                *routed || replaying_dump || shared_database,
+            )
+            .await?;
             self.status.ddls_executed += 1;
             if let (Some(metrics), Some(target)) = (&self.metrics, &job_target) {
                 metrics.ddl_finished(target);
@@ -457,19 +516,36 @@ impl EventLoop {
                 .await
                 .map_err(|_| SyncerError::State("a worker stopped".into()))?;
         }
-        // The DDL is its own transaction: the checkpoint moves past it now.
-        self.watermark.transaction_end(locations.end.clone());
-        self.flush().await?;
-        fault::step(&task, &source, DdlStep::AfterEndCheckpoint).await;
+        if locations.at_transaction_end {
+            // The DDL is its own transaction: the checkpoint moves past it now.
+            self.watermark.transaction_end(locations.end.clone());
+            self.flush().await?;
+            fault::step(&task, &source, DdlStep::AfterEndCheckpoint).await;
+        } else {
+            // A DDL inside a transaction (a `CREATE TABLE ... SELECT`: the statement, then its
+            // rows, then the commit): no checkpoint can fall inside the transaction, so until
+            // one passes its end, the checkpoints keep saying that every statement ran.
+            self.pending_ddl = Some(PendingDdl {
+                position,
+                statement: plan.statements.len(),
+                sql: String::new(),
+                before: Vec::new(),
+            });
+        }
         Ok(())
     }
 
     /// Runs one DDL statement downstream, under the upstream session's `sql_mode` (so that it
     /// parses as it did upstream: ANSI_QUOTES, NO_BACKSLASH_ESCAPES...), restored after.
-    /// `tolerate`: errors meaning its effect is already there are not errors.
+    /// `tolerate`: errors meaning its effect is already there are not errors. A transient
+    /// failure (a lost connection) may come after the statement ran: before running it again,
+    /// its objects are read, and it is not run again when they no longer read as `before`.
     async fn execute_ddl(
         &mut self,
+        position: &str,
+        planned: &PlannedStatement,
         sql: &str,
+        before: &[(String, Option<String>)],
         sql_mode: Option<u64>,
         tolerate: bool,
     ) -> Result<(), SyncerError> {
@@ -480,19 +556,37 @@ impl EventLoop {
             ),
             None => sql.to_owned(),
         };
-        let executed = with_retry!(self.control, sink => {
+        let mut backoff = Duration::from_millis(100);
+        let executed = loop {
             let started = self.metrics.as_ref().map(|_| Instant::now());
-            match sink.execute(&statement).await {
+            match self.control.execute(&statement).await {
                 Ok(()) => {
                     if let (Some(metrics), Some(started)) = (&self.metrics, started) {
                         metrics.ddl_statement_ran(started);
                     }
-                    Ok(())
+                    break Ok(());
                 }
-                Err(error) if tolerate && already_applied(&error) => Ok(()),
-                Err(error) => Err(error),
+                Err(error) if tolerate && already_applied(&error) => break Ok(()),
+                Err(error) if error.class() == ErrorClass::Transient => {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    if !planned.checkable {
+                        break Err(SyncerError::Unsupported {
+                            position: position.to_owned(),
+                            what: format!(
+                                "the connection failed while `{}` ran ({error}), and whether it ran cannot be told from the definitions of its tables: check the downstream; if it ran, skip this event with the binlog operator",
+                                shorten(sql)
+                            ),
+                        });
+                    }
+                    if self.definitions(planned).await? != before {
+                        // It ran before the connection failed.
+                        break Ok(());
+                    }
+                }
+                Err(error) => break Err(SyncerError::from(error)),
             }
-        });
+        };
         if sql_mode.is_some() {
             with_retry!(self.control, sink => sink
                 .execute("SET SESSION sql_mode = COALESCE(@dm_sink_sql_mode, @@SESSION.sql_mode)")
@@ -513,4 +607,18 @@ fn shorten(sql: &str) -> String {
     } else {
         sql.to_owned()
     }
+}
+
+/// A table's definition without its `AUTO_INCREMENT=n` option: the counter moves with inserts
+/// (another source's, into a table routes share), not with DDL.
+fn without_auto_increment(definition: &str) -> String {
+    let mut out = String::with_capacity(definition.len());
+    let mut rest = definition;
+    while let Some(at) = rest.find(" AUTO_INCREMENT=") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + " AUTO_INCREMENT=".len()..];
+        rest = after.trim_start_matches(|character: char| character.is_ascii_digit());
+    }
+    out.push_str(rest);
+    out
 }

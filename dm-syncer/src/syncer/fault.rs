@@ -7,11 +7,15 @@
 //!   run statement 1 --AfterExecute--> run the others --> checkpoint at its end --AfterEndCheckpoint-->
 //! ```
 //!
-//! A syncer nobody asked to pause looks the registry up once per step of a DDL and goes on.
+//! Built only with the `fault-points` feature (dm-syncer's own tests turn it on); without it
+//! [`step`] does nothing and costs nothing.
 
+#[cfg(feature = "fault-points")]
 use std::collections::HashMap;
+#[cfg(feature = "fault-points")]
 use std::sync::{Arc, Mutex, OnceLock};
 
+#[cfg(feature = "fault-points")]
 use tokio::sync::Notify;
 
 /// A step of a DDL's handling.
@@ -27,8 +31,10 @@ pub enum DdlStep {
     AfterEndCheckpoint,
 }
 
+#[cfg(feature = "fault-points")]
 type Registry = Mutex<HashMap<(String, String), (DdlStep, Arc<Notify>)>>;
 
+#[cfg(feature = "fault-points")]
 fn registry() -> &'static Registry {
     static REGISTRY: OnceLock<Registry> = OnceLock::new();
     REGISTRY.get_or_init(|| Mutex::new(HashMap::new()))
@@ -37,6 +43,7 @@ fn registry() -> &'static Registry {
 /// Asks the syncer of `task` and `source` to stop for good at `step` of the next DDL it
 /// handles; the returned [`Notify`] is notified when it got there (then kill it: drop or abort
 /// its future). Once reached, the request is used up.
+#[cfg(feature = "fault-points")]
 pub fn pause_at(task: &str, source: &str, step: DdlStep) -> Arc<Notify> {
     let reached = Arc::new(Notify::new());
     if let Ok(mut requests) = registry().lock() {
@@ -49,6 +56,7 @@ pub fn pause_at(task: &str, source: &str, step: DdlStep) -> Arc<Notify> {
 }
 
 /// Called by the syncer at `step`: never returns when a pause was asked for here.
+#[cfg(feature = "fault-points")]
 pub(super) async fn step(task: &str, source: &str, step: DdlStep) {
     let reached = registry().lock().ok().and_then(|mut requests| {
         let key = (task.to_owned(), source.to_owned());
@@ -62,3 +70,7 @@ pub(super) async fn step(task: &str, source: &str, step: DdlStep) {
         std::future::pending::<()>().await;
     }
 }
+
+/// Without the `fault-points` feature: nothing.
+#[cfg(not(feature = "fault-points"))]
+pub(super) async fn step(_task: &str, _source: &str, _step: DdlStep) {}

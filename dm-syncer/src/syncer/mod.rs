@@ -15,7 +15,8 @@
 //! Invariants: a worker's checkpoint row commits with its batch; a change is dispatched again
 //! after a restart only when its worker's checkpoint is before it; the global checkpoint only
 //! names transaction ends before which every change is committed; a DDL runs when every worker
-//! is idle and the checkpoint is written right after it.
+//! is idle, each of its statements at most once across crashes (`ddl_apply`), and the checkpoint
+//! is written past it right after (inside a transaction, at the transaction's end).
 
 use std::collections::HashMap;
 use std::time::Instant;

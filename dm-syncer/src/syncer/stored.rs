@@ -11,9 +11,9 @@
 //! Invariants: the rows are written in the global row's transaction, so after a crash the
 //! tracker restarts with the structures in force at the checkpoint's location (the rows read
 //! after it decode with the columns they were written with, even when a later DDL already ran
-//! downstream); `ddl` is set only between the checkpoint written before a DDL's statement runs
-//! and the one written at the DDL's end, and it holds the statement's objects as the downstream
-//! defined them before it ran, which tells on a restart whether it ran.
+//! downstream); `ddl` is kept in every checkpoint from the one written before a DDL's statement
+//! runs until one is written past the DDL, and it holds the statement's objects as the downstream
+//! defined them before it ran, which tells a restart whether it ran.
 
 use std::collections::HashMap;
 
@@ -64,8 +64,12 @@ impl GlobalInfo {
     }
 
     /// The text stored.
-    pub fn text(&self) -> String {
-        serde_json::to_string(self).unwrap_or_else(|_| "{}".to_owned())
+    pub fn text(&self) -> Result<String, SyncerError> {
+        serde_json::to_string(self).map_err(|error| {
+            SyncerError::State(format!(
+                "the checkpoint's table_info cannot be written: {error}"
+            ))
+        })
     }
 }
 
@@ -101,7 +105,10 @@ mod tests {
                 before: vec![("`shop`.`t`".into(), Some("CREATE TABLE `t` (...)".into()))],
             }),
         };
-        assert_eq!(GlobalInfo::parse(&info.text()).expect("reads"), info);
+        assert_eq!(
+            GlobalInfo::parse(&info.text().expect("writes")).expect("reads"),
+            info
+        );
         assert_eq!(
             GlobalInfo::parse("{}").expect("empty"),
             GlobalInfo::default()

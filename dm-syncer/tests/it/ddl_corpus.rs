@@ -36,6 +36,7 @@ mysql-instances:
 
 /// The upstream's history, each statement as a user, mysqldump or mydumper would send it.
 const CORPUS: &str = r#"
+CREATE DATABASE other_scratch_db;
 CREATE DATABASE IF NOT EXISTS app; USE app;
 CREATE TABLE IF NOT EXISTS users (id INT PRIMARY KEY, name VARCHAR(20));
 CREATE TABLE IF NOT EXISTS users (id INT PRIMARY KEY, name VARCHAR(20));
@@ -70,6 +71,17 @@ TRUNCATE users_archive;
 ALTER DATABASE app CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci;
 CREATE TABLE after_charset (id INT PRIMARY KEY, note VARCHAR(10));
 INSERT INTO after_charset VALUES (1, 'ok');
+SET STATEMENT max_statement_time=600 FOR ALTER TABLE users MODIFY name VARCHAR(30);
+INSERT INTO users (id, name) VALUES (4, 'a name of thirty characters!!');
+CREATE TABLE users_snapshot SELECT id, name FROM users;
+RENAME TABLE IF EXISTS users_snapshot TO users_frozen, no_such_table TO nothing;
+SET SESSION sql_mode = 'ANSI_QUOTES';
+CREATE TABLE "quoted" ("id" INT PRIMARY KEY, "v" VARCHAR(5));
+INSERT INTO "quoted" VALUES (1, 'q');
+SET SESSION sql_mode = DEFAULT;
+USE other_scratch_db;
+ALTER TABLE app.users ADD COLUMN from_elsewhere INT DEFAULT 9;
+USE app;
 
 CREATE SCHEMA `my.db`;
 CREATE TABLE `my.db`.`t.1` (`id``x` INT PRIMARY KEY, `v.w` VARCHAR(5));
@@ -119,6 +131,9 @@ ALTER TABLE shop_01.orders ADD COLUMN note VARCHAR(10) DEFAULT 'n';
 ALTER TABLE shop_02.orders ADD COLUMN note VARCHAR(10) DEFAULT 'n';
 INSERT INTO shop_01.orders VALUES (5, 50, 'five');
 INSERT INTO shop_02.orders VALUES (6, 60, 'six');
+USE shop_01;
+CREATE VIEW big_orders AS SELECT id, amount FROM orders WHERE amount > 30;
+ALTER DATABASE CHARACTER SET latin1;
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -195,4 +210,62 @@ async fn a_corpus_of_ddl_forms_replicates_under_filters_and_routes() {
     .collect();
     assert_eq!(merged, expected);
     assert!(status.ddls_skipped > 0, "{status:?}");
+    // The view and the ALTER DATABASE of a routed database went to the routed one, the view's
+    // body reading the routed table.
+    let view = downstream
+        .query("SELECT id FROM shop.big_orders ORDER BY id")
+        .await
+        .expect("routed view");
+    assert_eq!(
+        view,
+        vec![
+            vec![Some("4".to_owned())],
+            vec![Some("5".to_owned())],
+            vec![Some("6".to_owned())]
+        ]
+    );
+    let charset = downstream
+        .query("SELECT DEFAULT_CHARACTER_SET_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'shop'")
+        .await
+        .expect("charset");
+    assert_eq!(charset, vec![vec![Some("latin1".to_owned())]]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_xa_transaction_stops_the_task_before_its_rows() {
+    let (upstream, downstream) = tokio::join!(
+        MariaDb::start_with(MariaDbOptions::named("xa-upstream")),
+        MariaDb::start_with(MariaDbOptions::named("xa-downstream")),
+    );
+    let upstream = or_skip!(upstream);
+    let downstream = or_skip!(downstream);
+    upstream
+        .execute(
+            "CREATE DATABASE app; USE app; CREATE TABLE t (id INT PRIMARY KEY);
+             INSERT INTO t VALUES (1);
+             XA START 'x1'; INSERT INTO t VALUES (2); XA END 'x1'; XA PREPARE 'x1';
+             XA ROLLBACK 'x1';
+             INSERT INTO t VALUES (5);",
+        )
+        .await
+        .expect("history");
+    let (run, _stop) = syncer(
+        &upstream,
+        &downstream,
+        802,
+        first_event(),
+        settings(2),
+        dm_syncer::config::InstanceRules::default(),
+        true,
+    );
+    let error = run.await.expect_err("an XA transaction");
+    let message = error.to_string();
+    assert!(message.contains("XA transaction"), "{message}");
+    assert!(message.starts_with("at mysql-bin.000001:"), "{message}");
+    // Nothing of the XA transaction reached the downstream.
+    let rows = downstream
+        .query("SELECT id FROM app.t ORDER BY id")
+        .await
+        .expect("rows");
+    assert_eq!(rows, vec![vec![Some("1".to_owned())]]);
 }

@@ -43,9 +43,9 @@ const DDL_MARKERS: [&str; 6] = [
     "ADD COLUMN c INT",
     "DROP COLUMN b",
     "MODIFY COLUMN a BIGINT",
-    "TO swap_tmp",
-    "TO left_side",
-    "swap_tmp TO right_side",
+    "`left_side` TO `crash`.`swap_tmp`",
+    "`right_side` TO `crash`.`left_side`",
+    "`swap_tmp` TO `crash`.`right_side`",
 ];
 
 const STEPS: [DdlStep; 4] = [
@@ -138,4 +138,199 @@ async fn a_crash_at_any_step_of_a_ddl_neither_fails_nor_runs_it_twice() {
             .count();
         assert_eq!(runs, 1, "`{marker}` ran {runs} times downstream");
     }
+}
+
+/// Runs the syncer of `settings` until it reaches `step` of its next DDL, then kills it.
+async fn crash_at(
+    upstream: &MariaDb,
+    downstream: &MariaDb,
+    settings: SyncerSettings,
+    step: DdlStep,
+) {
+    let reached = pause_at(&settings.task, &settings.source_id, step);
+    let (run, _stop) = syncer(
+        upstream,
+        downstream,
+        902,
+        first_event(),
+        settings,
+        rules(),
+        true,
+    );
+    let task = tokio::spawn(run);
+    tokio::time::timeout(Duration::from_secs(60), reached.notified())
+        .await
+        .expect("the syncer reaches the step");
+    task.abort();
+    let _ = task.await;
+}
+
+/// How many times the downstream's general log shows a statement containing `marker` run.
+async fn runs_of(downstream: &MariaDb, marker: &str) -> usize {
+    let log = downstream
+        .query("SELECT CONVERT(argument USING utf8mb4) FROM mysql.general_log WHERE command_type = 'Query'")
+        .await
+        .expect("general log");
+    log.iter()
+        .filter_map(|row| row.first().cloned().flatten())
+        .filter(|statement| {
+            statement.contains(marker)
+                && !statement.starts_with("SHOW")
+                && !statement.contains("_syncer_checkpoint")
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_right_after_a_crashed_ddl_keeps_its_record() {
+    let (upstream, downstream) = tokio::join!(
+        MariaDb::start_with(MariaDbOptions::named("ddl-record-upstream")),
+        MariaDb::start_with(MariaDbOptions::named("ddl-record-downstream")),
+    );
+    let upstream = or_skip!(upstream);
+    let downstream = or_skip!(downstream);
+    upstream
+        .execute(
+            "CREATE DATABASE keep; USE keep; CREATE TABLE t (id INT PRIMARY KEY);
+             INSERT INTO t VALUES (1);
+             ALTER TABLE t ADD COLUMN c INT DEFAULT 3;
+             INSERT INTO t VALUES (2, 4);",
+        )
+        .await
+        .expect("history");
+    downstream
+        .execute("SET GLOBAL log_output = 'TABLE'; SET GLOBAL general_log = 1")
+        .await
+        .expect("general log");
+    let settings = SyncerSettings {
+        task: "record".into(),
+        ..crash_settings()
+    };
+    // Two DDLs before the ALTER: pause at the third one's execution.
+    for _ in 0..2 {
+        crash_at(
+            &upstream,
+            &downstream,
+            settings.clone(),
+            DdlStep::AfterEndCheckpoint,
+        )
+        .await;
+    }
+    crash_at(
+        &upstream,
+        &downstream,
+        settings.clone(),
+        DdlStep::AfterExecute,
+    )
+    .await;
+    assert_eq!(runs_of(&downstream, "ADD COLUMN c INT").await, 1);
+    // A run stopped before it meets the ALTER again writes a checkpoint: the record of the
+    // ALTER must survive it.
+    let (run, stop) = syncer(
+        &upstream,
+        &downstream,
+        902,
+        first_event(),
+        settings.clone(),
+        rules(),
+        false,
+    );
+    stop.send(true).expect("stop");
+    run.await.expect("a stopped run");
+    let (run, _stop) = syncer(
+        &upstream,
+        &downstream,
+        902,
+        first_event(),
+        settings,
+        rules(),
+        true,
+    );
+    run.await
+        .unwrap_or_else(|error| panic!("the restart: {error}"));
+    assert_eq!(
+        runs_of(&downstream, "ADD COLUMN c INT").await,
+        1,
+        "the ALTER ran twice"
+    );
+    assert_equal(&upstream, &downstream, "keep").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_during_an_exchange_of_partitions_asks_the_user() {
+    use dm_binlog::Operator;
+    use dm_core::BinlogPosition;
+    let (upstream, downstream) = tokio::join!(
+        MariaDb::start_with(MariaDbOptions::named("ddl-exchange-upstream")),
+        MariaDb::start_with(MariaDbOptions::named("ddl-exchange-downstream")),
+    );
+    let upstream = or_skip!(upstream);
+    let downstream = or_skip!(downstream);
+    upstream
+        .execute(
+            "CREATE DATABASE swap; USE swap;
+             CREATE TABLE p (id INT PRIMARY KEY) PARTITION BY RANGE (id)
+               (PARTITION p0 VALUES LESS THAN (100), PARTITION p1 VALUES LESS THAN MAXVALUE);
+             CREATE TABLE x (id INT PRIMARY KEY);
+             INSERT INTO p VALUES (1), (200); INSERT INTO x VALUES (7);
+             ALTER TABLE p EXCHANGE PARTITION p0 WITH TABLE x;
+             INSERT INTO x VALUES (8);",
+        )
+        .await
+        .expect("history");
+    let settings = SyncerSettings {
+        task: "exchange".into(),
+        ..crash_settings()
+    };
+    for _ in 0..3 {
+        crash_at(
+            &upstream,
+            &downstream,
+            settings.clone(),
+            DdlStep::AfterEndCheckpoint,
+        )
+        .await;
+    }
+    crash_at(
+        &upstream,
+        &downstream,
+        settings.clone(),
+        DdlStep::AfterExecute,
+    )
+    .await;
+    // Running it again would swap the rows back: the syncer cannot tell whether it ran, and
+    // says so with the event's position.
+    let (run, _stop) = syncer(
+        &upstream,
+        &downstream,
+        902,
+        first_event(),
+        settings.clone(),
+        rules(),
+        true,
+    );
+    let error = run.await.expect_err("the user decides");
+    let message = error.to_string();
+    assert!(message.contains("cannot be told"), "{message}");
+    let position = message
+        .strip_prefix("at ")
+        .and_then(|rest| rest.split(':').take(2).collect::<Vec<_>>().join(":").into())
+        .map(|text: String| text.to_owned())
+        .expect("the message starts with the position");
+    let position = BinlogPosition::parse(&position).expect("a file:position");
+    // It did run (the crash came after it): skip it.
+    let mut settings = settings;
+    settings.operators = vec![(position, Operator::Skip)];
+    let (run, _stop) = syncer(
+        &upstream,
+        &downstream,
+        902,
+        first_event(),
+        settings,
+        rules(),
+        true,
+    );
+    run.await
+        .unwrap_or_else(|error| panic!("after the skip: {error}"));
+    assert_equal(&upstream, &downstream, "swap").await;
 }

@@ -78,6 +78,9 @@ pub(crate) fn syncer_into(
     tokio::sync::watch::Sender<bool>,
 ) {
     let mut source = RemoteOptions::new("127.0.0.1", upstream.port(), "root", "", server_id);
+    // One name per task and source across runs, as a deployment has: a killed run's
+    // connection the upstream still lists is this replica's, not another one's.
+    source.replica_name = format!("test-{}-{}", settings.task, settings.source_id);
     source.stop_at_end = stop_at_end;
     source.heartbeat_period = Duration::from_millis(500);
     let (stop_sender, stop) = tokio::sync::watch::channel(false);
