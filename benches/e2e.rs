@@ -1009,8 +1009,9 @@ mod child {
     use dm::dumpload::{
         DumpLoadConfig, Loader, Progress, dump_to_directory, load_directory, migrate_stream,
     };
-    use dm::syncer::config::{DatabaseConfig, TaskConfig};
-    use dm::syncer::{SyncerSettings, SyncerStatus, run};
+    use dm::syncer::{SyncerSettings, SyncerStatus, run, sink_options};
+    use dm::task::TaskConfig;
+    use dm::task::config::DatabaseConfig;
 
     /// Peak resident memory of this process (VmHWM), in KiB.
     fn peak_rss_kib() -> u64 {
@@ -1066,7 +1067,7 @@ mod child {
             settings,
             remote,
             start,
-            task.target_database.sink_options(),
+            sink_options(&task.target_database),
             rules,
             stop,
             progress,

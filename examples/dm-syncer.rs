@@ -22,8 +22,8 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use dm::binlog::find_start_by_time;
 use dm::core::{BinlogFileName, BinlogPosition, Flavor, GtidSet, Location};
-use dm::syncer::config::{SourceConfig, TaskConfig};
-use dm::syncer::{SyncerSettings, SyncerStatus, run};
+use dm::syncer::{SyncerSettings, SyncerStatus, remote_options, run, sink_options};
+use dm::task::{SourceConfig, TaskConfig};
 use mysql_async::prelude::Queryable;
 
 /// Replicate one source of a DM task.
@@ -115,7 +115,7 @@ async fn main() -> anyhow::Result<()> {
     };
     // No server-id in the source file: one that no replica of the upstream uses is chosen at
     // the first connect, and chosen again if another replica takes it.
-    let mut remote = source.remote_options(&task);
+    let mut remote = remote_options(&source, &task);
     remote.stop_at_end = arguments.stop_at_end;
     remote.heartbeat_period = Duration::from_secs(5);
 
@@ -148,7 +148,7 @@ async fn main() -> anyhow::Result<()> {
     };
 
     let target = &task.target_database;
-    let sink = target.sink_options();
+    let sink = sink_options(target);
     let metrics = dm::syncer::SyncerMetrics::new()?;
     let settings = SyncerSettings {
         metrics: Some(metrics.clone()),

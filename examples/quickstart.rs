@@ -21,8 +21,8 @@ use anyhow::{Context, Result, bail};
 use dm::binlog::RemoteOptions;
 use dm::core::Flavor;
 use dm::dumpload::{DumpLoadConfig, FullStages, Loader, Progress};
-use dm::syncer::config::TaskConfig;
 use dm::syncer::{SyncerSettings, SyncerStatus, run};
+use dm::task::TaskConfig;
 use dm_testkit::{MariaDb, MariaDbOptions, SchemaDifference, compare_schemas, sql};
 use indicatif::{ProgressBar, ProgressStyle};
 use mysql_async::{Conn, Opts};
@@ -275,7 +275,7 @@ async fn main() -> Result<()> {
 
     // Mode all: dump and load with a progress bar, then the syncer from the hand-off.
     println!("\nrunning the task in mode `all`: dump -> load -> sync");
-    let from = dm::syncer::config::DatabaseConfig {
+    let from = dm::task::config::DatabaseConfig {
         host: upstream_opts.ip_or_hostname().to_owned(),
         port: upstream_opts.tcp_port(),
         user: upstream_opts.user().unwrap_or("root").to_owned(),
@@ -283,7 +283,7 @@ async fn main() -> Result<()> {
         ..Default::default()
     };
     let dump = config.dump_options(&from, flavor);
-    let sink = task.target_database.sink_options();
+    let sink = dm::syncer::sink_options(&task.target_database);
     let loader = Loader::new(config.load_options(&task, instance), rules.router.clone())?;
     let (dump_progress, load_progress) = (Arc::new(Progress::new()), Arc::new(Progress::new()));
     let (bar, ticker) = progress_bar(dump_progress.clone(), load_progress.clone())?;

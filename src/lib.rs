@@ -10,7 +10,8 @@
 //! | [`binlog`] | `dm-binlog`: replica protocol, event and value decoding, relay log, stream controller | built |
 //! | [`causality`] | `dm-causality`: causality keys, conflict detection, compaction, batching | built |
 //! | [`sink`] | `dm-sink`: the MySQL-compatible downstream, checkpoint tables | built |
-//! | [`syncer`] | `dm-syncer`: incremental replication, exactly once | core built (metrics, DDL routing, expression filters to come) |
+//! | [`task`] | `dm-task`: DM's task and source files, block-allow lists, routes, event and expression filters | built |
+//! | [`syncer`] | `dm-syncer`: incremental replication, exactly once | built (online-DDL tools and shard DDL to come) |
 //! | [`dumpload`] | `dm-dumpload`: consistent dump (files or direct stream), resumable parallel load, task modes | built |
 //! | [`coord`] | `dm-coord`: coordination store (memory, redb, etcd), election, keepalive | built |
 //! | [`shardddl`] | `dm-shardddl`: shard DDL coordination | planned |
@@ -25,6 +26,7 @@ pub use dm_dumpload as dumpload;
 pub use dm_shardddl as shardddl;
 pub use dm_sink as sink;
 pub use dm_syncer as syncer;
+pub use dm_task as task;
 
 /// The README's Rust examples, compiled and run as doc tests so that they stay true.
 #[cfg(doctest)]

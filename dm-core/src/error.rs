@@ -48,7 +48,7 @@ impl fmt::Display for ErrorClass {
 /// | 11000-11999 | dm-binlog |
 /// | 12000-12999 | dm-causality |
 /// | 13000-13999 | dm-sink |
-/// | 14000-14999 | dm-syncer |
+/// | 14000-14999 | dm-syncer; 14002 and 14006 are dm-task's (the task configuration was part of dm-syncer when they were released) |
 /// | 15000-15999 | dm-dumpload |
 /// | 16000-16999 | dm-coord |
 /// | 17000-17999 | dm-shardddl |

@@ -29,13 +29,19 @@
 //! `threads` / `pool-size`; an `extra-args` option replaces its section key. A replaced key
 //! that was set differently is named in a warning.
 //!
+//! The sections are read here, from dm-task's `TaskConfig` (which keeps them as YAML values),
+//! and not in dm-task: what they become is this crate's own option types (chunk limits,
+//! consistency, compression, selection, time zone, duplicate handling), which dm-task, below
+//! this crate, cannot name.
+//!
 //! Time zone: the dump's sessions run in `'+00:00'` with `skip-tz-utc: false`, else in the
 //! task's `timezone`, else in the upstream's own zone ([`DumpTimeZone`]); that zone gives
 //! `where` and any zone-dependent expression their meaning. TIMESTAMP values never depend on
 //! it: they are read as instants and loaded as UTC under `'+00:00'` (see [`crate::selection`]).
 
 use dm_core::Flavor;
-use dm_syncer::config::{DatabaseConfig, InstanceConfig, TaskConfig};
+use dm_sink::MySqlSinkOptions;
+use dm_task::config::{DatabaseConfig, InstanceConfig, TaskConfig};
 use serde::Deserialize;
 
 use crate::directory::Compression;
@@ -543,8 +549,12 @@ impl DumpLoadConfig {
 
     /// How to load `task`'s target for `instance` with these options.
     pub fn load_options(&self, task: &TaskConfig, instance: &InstanceConfig) -> LoadOptions {
+        let target = &task.target_database;
         LoadOptions {
-            sink: task.target_database.sink_options(),
+            sink: MySqlSinkOptions {
+                session_variables: target.session_variables(),
+                ..MySqlSinkOptions::new(&target.host, target.port, &target.user, &target.password)
+            },
             task: task.name.clone(),
             source_id: instance.source_id.clone(),
             meta_schema: task.meta_schema.clone(),

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use dm_core::{ColumnType, TableRef};
-use dm_syncer::filter::BlockAllowList;
+use dm_task::filter::BlockAllowList;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Value};
 use tokio::sync::{Mutex, mpsc};

@@ -7,8 +7,12 @@
 //! upstream --snapshot (N connections)--> dumper: catalog, chunk plan, chunks by key range
 //!          --DumpItem (bounded)--> dump directory (metadata.json + chunk files)  | direct stream
 //!          --> loader: schemas (routed), chunks in parallel, one transaction each with its mark
-//!          --> Handoff { location, safe_mode_until } --> dm_syncer::run
+//!          --> Handoff { location, safe_mode_until } --> the caller starts the syncer from it
 //! ```
+//!
+//! What to dump and where it goes come from the task (`dm-task`: `TaskConfig`, the
+//! block-allow list, the table router). dm-dumpload and dm-syncer do not depend on each other:
+//! the caller that chains dump, load and sync sees both.
 //!
 //! - [`snapshot`]: one consistent snapshot over N connections and its binlog location
 //!   (`consistency: flush`, `lock`, or `none` with a safe-mode exit point).
@@ -18,8 +22,8 @@
 //! - [`directory`]: the dump directory format (`docs/dump-format.md`).
 //! - [`loader`]: schemas, parallel chunk loading, exactly once per chunk across restarts.
 //! - [`migrate`]: the stages wired: dump to files, load files, or dump straight into the loader.
-//! - [`config`]: DM's `mydumpers` / `loaders` task sections: each key honoured, refused by
-//!   name, or named in a warning.
+//! - [`config`]: DM's `mydumpers` / `loaders` task sections (of dm-task's `TaskConfig`): each
+//!   key honoured, refused by name, or named in a warning.
 //! - [`extra_args`]: the dumpling options of `extra-args` that mean something here.
 //! - [`selection`]: what is dumped beyond the block-allow list (`where`, `-B`, `-T`) and the
 //!   dump's session time zone (`skip-tz-utc`, `timezone`).

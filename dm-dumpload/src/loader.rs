@@ -25,7 +25,7 @@ use std::sync::Arc;
 use dm_core::{Flavor, Location, TableRef};
 use dm_sink::literal::{write_identifier, write_table, write_text};
 use dm_sink::{MySqlSink, MySqlSinkOptions, SinkError};
-use dm_syncer::filter::TableRouter;
+use dm_task::filter::TableRouter;
 use tokio::sync::{Mutex, mpsc};
 
 use crate::dumper::ResumePlan;
@@ -599,8 +599,7 @@ impl Loader {
         sink: &mut MySqlSink,
         header: &DumpHeader,
     ) -> Result<(), DumpError> {
-        let route_error =
-            |error: dm_syncer::filter::RuleError| DumpError::Config(error.to_string());
+        let route_error = |error: dm_task::filter::RuleError| DumpError::Config(error.to_string());
         let mut created = HashSet::new();
         for database in &header.databases {
             let target = self

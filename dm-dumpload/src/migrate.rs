@@ -19,7 +19,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use dm_core::Flavor;
-use dm_syncer::filter::BlockAllowList;
+use dm_task::filter::BlockAllowList;
 use tokio::sync::mpsc;
 
 use crate::directory::{Compression, DumpDirectory, read_directory, write_directory};

@@ -17,7 +17,7 @@
 //! `'+00:00'` too, so TIMESTAMP defaults also keep their instants.
 
 use dm_core::TableRef;
-use dm_syncer::filter::BlockAllowList;
+use dm_task::filter::BlockAllowList;
 
 /// What to dump, beyond the block-allow list.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -20,8 +20,8 @@
 
 use std::sync::Arc;
 
-use dm_syncer::config::TaskMode;
-use dm_syncer::filter::BlockAllowList;
+use dm_task::config::TaskMode;
+use dm_task::filter::BlockAllowList;
 
 use crate::config::DumpLoadConfig;
 use crate::directory::{METADATA_FILE, read_directory};

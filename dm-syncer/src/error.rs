@@ -3,9 +3,10 @@
 use dm_binlog::BinlogError;
 use dm_core::{ClassifiedError, ErrorClass, ErrorCode};
 use dm_sink::SinkError;
+use dm_task::TaskError;
+use dm_task::config::ConfigError;
+use dm_task::filter::RuleError;
 
-use crate::config::ConfigError;
-use crate::filter::RuleError;
 use crate::tracker::TrackerError;
 
 /// Errors of dm-syncer.
@@ -28,9 +29,10 @@ pub enum SyncerError {
     /// A DDL could not be followed.
     #[error(transparent)]
     Tracker(#[from] TrackerError),
-    /// A filter or route rule failed.
+    /// A task or source file cannot be run (DM-14006), or a filter or route rule failed
+    /// (DM-14002): dm-task's error, with its code.
     #[error(transparent)]
-    Rule(#[from] RuleError),
+    Task(#[from] TaskError),
     /// A binlog event filter rule with action `Error` matched.
     #[error("filter rule `{rule}` stops the task at {position}: {what}")]
     Filtered {
@@ -52,9 +54,6 @@ pub enum SyncerError {
     /// The task's state is inconsistent (a checkpoint that cannot be used).
     #[error("{0}")]
     State(String),
-    /// A task or source file cannot be run: invalid, or a key whose feature is not built here.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
     /// A table of an online schema change tool (gh-ost, pt-osc) appeared while `online-ddl` is
     /// true (`InstanceRules::online_ddl_stop` gives the reason).
     #[error("at {position}: {reason}")]
@@ -72,6 +71,7 @@ impl ClassifiedError for SyncerError {
             SyncerError::Binlog(error) => error.class(),
             SyncerError::Event { source, .. } => source.class(),
             SyncerError::Sink(error) => error.class(),
+            SyncerError::Task(error) => error.class(),
             _ => ErrorClass::Definite,
         }
     }
@@ -82,11 +82,10 @@ impl ClassifiedError for SyncerError {
             SyncerError::Event { source, .. } => source.code(),
             SyncerError::Sink(error) => error.code(),
             SyncerError::Tracker(_) => ErrorCode(14001),
-            SyncerError::Rule(_) => ErrorCode(14002),
+            SyncerError::Task(error) => error.code(),
             SyncerError::Filtered { .. } => ErrorCode(14003),
             SyncerError::Unsupported { .. } => ErrorCode(14004),
             SyncerError::State(_) => ErrorCode(14005),
-            SyncerError::Config(_) => ErrorCode(14006),
             SyncerError::OnlineDdlTable { .. } => ErrorCode(14007),
         }
     }
@@ -99,18 +98,27 @@ impl ClassifiedError for SyncerError {
             SyncerError::Tracker(_) => {
                 "check the table's structure downstream; skip or replace the DDL with the binlog operator"
             }
-            SyncerError::Rule(_) => "fix the rule in the task file",
+            SyncerError::Task(error) => error.workaround(),
             SyncerError::Filtered { .. } => {
                 "the task's filter says to stop here: skip the event with the binlog operator, or change the rule"
             }
             SyncerError::Unsupported { .. } => "see the message; skip or replace the event",
             SyncerError::State(_) => "see the message",
-            SyncerError::Config(_) => {
-                "fix the named key in the named file; docs/dm-config-keys.md says what each DM key does here"
-            }
             SyncerError::OnlineDdlTable { .. } => {
                 "set `online-ddl: false` to replicate the tool's tables as plain tables, or skip the tool's events with the binlog operator"
             }
         }
+    }
+}
+
+impl From<ConfigError> for SyncerError {
+    fn from(error: ConfigError) -> Self {
+        SyncerError::Task(TaskError::Config(error))
+    }
+}
+
+impl From<RuleError> for SyncerError {
+    fn from(error: RuleError) -> Self {
+        SyncerError::Task(TaskError::Rule(error))
     }
 }

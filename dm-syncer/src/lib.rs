@@ -2,12 +2,13 @@
 //!
 //! [`run`] keeps a downstream equal to a live upstream: it reads the binlog through
 //! `dm-binlog`'s stream controller, reads each Query event once ([`ddl`]), applies the task's
-//! block-allow list, routes and event filter ([`filter`]) and expression filters on row values
-//! ([`expression`]), configured from DM's `task.yaml` / `source.yaml` by [`config`], follows every
-//! table's structure with the [`tracker`], decodes row images, and hands row changes to parallel
-//! workers, each of which commits its batch together with its own checkpoint row; a DDL waits
-//! until every worker is idle, runs downstream exactly once, and moves the global checkpoint
-//! ([`watermark`]).
+//! block-allow list, routes, event filter and expression filters on row values (`dm-task`'s
+//! [`InstanceRules`](dm_task::InstanceRules), built from DM's `task.yaml` / `source.yaml`),
+//! follows every table's structure with the [`tracker`], decodes row images, and hands row
+//! changes to parallel workers, each of which commits its batch together with its own
+//! checkpoint row; a DDL waits until every worker is idle, runs downstream exactly once, and
+//! moves the global checkpoint ([`watermark`]). [`SyncerSettings::from_task`],
+//! [`remote_options`] and [`sink_options`] take the syncer's slice of a task.
 //!
 //! ```text
 //! StreamController --> event loop (filters, routes, SchemaTracker, decode_rows)
@@ -22,15 +23,13 @@
 //!
 //! | module | what it holds |
 //! |---|---|
-//! | [`config`] | DM's task and source files, read strictly; every key honoured or refused |
 //! | [`ddl`] | a Query event read once: control, DML-as-statement, DDL plan per object, ignored |
-//! | [`filter`] | block-allow list, table router, binlog event filter |
-//! | [`expression`] | expression filters on row values (MySQL semantics) |
 //! | [`tracker`] | the schema tracker: each table's structure at the current position |
 //! | [`watermark`] | the global watermark from the workers' acknowledgements |
-//! | [`syncer`] | the event loop, the DDL barrier, the workers, status, what is stored with checkpoints, fault points |
+//! | [`syncer`] | the event loop, the DDL barrier, the workers, status, settings and connections from a task, what is stored with checkpoints, fault points |
 //! | [`metrics`] | Prometheus metrics with DM's names |
 //! | [`error`] | the crate's errors, classed, with codes |
+//! | [`config`], [`filter`], [`expression`] | `dm-task`'s modules, re-exported: the syncer's API takes their types |
 //!
 //! Invariants (`docs/design/checkpoint.md` has the proof sketch):
 //! - after any crash, every change is applied exactly once, tables without keys included: a
@@ -52,16 +51,17 @@
 //! Not yet: online-DDL tools (the task stops when a ghost table appears), shard DDL coordination
 //! (today every shard's DDL runs on the routed table, "already applied" errors ignored there).
 
-pub mod config;
 pub mod ddl;
 pub mod error;
-pub mod expression;
-pub mod filter;
 pub mod metrics;
 pub mod syncer;
 pub mod tracker;
 pub mod watermark;
 
+/// The task configuration lives in `dm-task`, below this crate and dm-dumpload. Its modules are
+/// re-exported under their former paths (`dm_syncer::config::TaskConfig`, ...) because the
+/// syncer's API takes their types: a caller of [`run`] needs no second dependency.
+pub use dm_task::{config, expression, filter};
 pub use error::SyncerError;
 pub use metrics::SyncerMetrics;
-pub use syncer::{SyncerSettings, SyncerStatus, run};
+pub use syncer::{SyncerSettings, SyncerStatus, remote_options, run, sink_options};

@@ -4,8 +4,16 @@ mod bench;
 mod binlog_dump;
 mod dm_syncer;
 mod gtid_fixtures;
+mod mode_all;
 mod quickstart;
 mod sysbench;
+
+/// dm-dumpload's test support (servers, dump and load options, comparisons), shared by path
+/// rather than copied: `mode_all` chains dump, load and sync, so it runs here, above both
+/// dm-dumpload and dm-syncer, which do not depend on each other. Not every helper is used here.
+#[allow(dead_code)]
+#[path = "../../dm-dumpload/tests/it/support.rs"]
+mod support;
 
 /// Builds the example `name` once (a no-op when it is up to date) and returns its path.
 fn example_binary(name: &str) -> std::path::PathBuf {

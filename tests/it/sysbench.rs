@@ -7,8 +7,8 @@ use std::time::Duration;
 use dm::binlog::RemoteOptions;
 use dm::core::{BinlogPosition, Location};
 use dm::sink::MySqlSinkOptions;
-use dm::syncer::config::InstanceRules;
 use dm::syncer::{SyncerSettings, SyncerStatus, run};
+use dm::task::InstanceRules;
 use dm_testkit::workloads::Sysbench;
 use dm_testkit::{MariaDb, MariaDbOptions, compare_schemas, or_skip};
 

@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use dm_dumpload::{Compression, dump_to_directory, load_directory, migrate_stream};
-use dm_syncer::filter::BlockAllowList;
+use dm_task::filter::BlockAllowList;
 use dm_testkit::or_skip;
 use dm_testkit::workloads::{EVERY_TYPE_SCHEMA, EVERY_TYPE_WRITES, Sysbench};
 
@@ -28,11 +28,9 @@ async fn load_child() {
     let port: u16 = port.parse().expect("port");
     let mut options = crate::support::load_options_for_port(port, TASK, 2);
     options.pool_size = 2;
-    let loader = dm_dumpload::Loader::new(
-        options,
-        dm_syncer::filter::TableRouter::new(true, Vec::new()),
-    )
-    .expect("loader");
+    let loader =
+        dm_dumpload::Loader::new(options, dm_task::filter::TableRouter::new(true, Vec::new()))
+            .expect("loader");
     load_directory(&loader, 2, std::path::Path::new(&directory), progress())
         .await
         .expect("child load");

@@ -6,7 +6,7 @@
 use dm_dumpload::{
     Compression, DumpError, dump_to_directory, load_directory, migrate_stream, read_directory,
 };
-use dm_syncer::filter::BlockAllowList;
+use dm_task::filter::BlockAllowList;
 use dm_testkit::or_skip;
 use dm_testkit::workloads::{EVERY_TYPE_SCHEMA, EVERY_TYPE_WRITES};
 
@@ -202,7 +202,7 @@ async fn shard_tables_routed_to_one_target_load_into_it() {
             .await
             .expect("shard");
     }
-    let rule = dm_syncer::filter::RouteRule::new(
+    let rule = dm_task::filter::RouteRule::new(
         "merge",
         "shard_*",
         Some("orders"),
@@ -213,7 +213,7 @@ async fn shard_tables_routed_to_one_target_load_into_it() {
     .expect("route");
     let loader = dm_dumpload::Loader::new(
         crate::support::load_options(&downstream, "shards", 3),
-        dm_syncer::filter::TableRouter::new(true, vec![rule]),
+        dm_task::filter::TableRouter::new(true, vec![rule]),
     )
     .expect("loader");
     let options = dump_options(&upstream, 2, 16 << 10);

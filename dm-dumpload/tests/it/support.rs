@@ -8,8 +8,8 @@ use dm_dumpload::{
     FullStages, Handoff, LoadOptions, Loader, OnDuplicate, Progress, SnapshotOptions,
 };
 use dm_sink::MySqlSinkOptions;
-use dm_syncer::config::{DatabaseConfig, TaskConfig};
-use dm_syncer::filter::TableRouter;
+use dm_task::config::{DatabaseConfig, TaskConfig};
+use dm_task::filter::TableRouter;
 use dm_testkit::{MariaDb, MariaDbOptions, TestkitError, compare_schemas};
 
 /// A server that takes rows of 16 MiB (statements of twice that, in hex).

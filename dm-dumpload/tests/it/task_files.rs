@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use serde_norway::{Mapping, Value};
 
 use dm_dumpload::{DumpLoadConfig, DumpTimeZone};
-use dm_syncer::config::TaskConfig;
+use dm_task::config::TaskConfig;
 use dm_testkit::or_skip;
 
 /// The task files under `folder/*/conf/`.

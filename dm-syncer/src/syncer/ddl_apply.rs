@@ -36,8 +36,8 @@ use tokio::sync::mpsc;
 
 use crate::ddl::{DdlPlan, DmlStatement, NameRole, PlannedStatement, QueryClass, quoted_target};
 use crate::error::SyncerError;
-use crate::filter::{DdlEventKind, FilterAction, FilterEvent};
 use crate::tracker::TrackOutcome;
+use dm_task::filter::{DdlEventKind, FilterAction, FilterEvent};
 
 use super::fault::{self, DdlStep};
 use super::status::warn;

@@ -18,12 +18,12 @@ use dm_core::{
 use dm_sink::{CheckpointTables, GlobalCheckpoint, MySqlSink, SinkError, TableCheckpoint};
 use tokio::sync::{mpsc, watch};
 
-use crate::config::InstanceRules;
 use crate::error::SyncerError;
-use crate::filter::{FilterAction, FilterEvent};
 use crate::metrics::{JobKind, LoopMetrics};
 use crate::tracker::SchemaTracker;
 use crate::watermark::Watermark;
+use dm_task::InstanceRules;
+use dm_task::filter::{FilterAction, FilterEvent};
 
 use super::status::warn;
 use super::stored::{self, GlobalInfo, PendingDdl};

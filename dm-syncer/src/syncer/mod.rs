@@ -27,11 +27,11 @@ use dm_core::{ApplyMode, Location};
 use dm_sink::{CheckpointTables, MySqlSink, MySqlSinkOptions};
 use tokio::sync::{mpsc, watch};
 
-use crate::config::InstanceRules;
 use crate::ddl::ServerVersion;
 use crate::error::SyncerError;
 use crate::tracker::SchemaTracker;
 use crate::watermark::Watermark;
+use dm_task::InstanceRules;
 
 /// Runs a downstream operation on `$sink`, retrying transient failures (the downstream
 /// restarting, a lost connection, a lock wait) with backoff until it succeeds or fails
@@ -61,7 +61,7 @@ mod status;
 mod stored;
 mod worker;
 
-pub use settings::SyncerSettings;
+pub use settings::{SyncerSettings, remote_options, sink_options};
 pub use status::{MAX_WARNINGS, SyncerStatus};
 
 use event_loop::EventLoop;

@@ -1,8 +1,19 @@
-//! How the syncer runs: [`SyncerSettings`], with DM's defaults and read from a task file.
+//! How the syncer runs, read from a task file: [`SyncerSettings`] (with DM's defaults), and the
+//! options of the two connections it makes, [`remote_options`] (the upstream's binlog) and
+//! [`sink_options`] (the downstream).
+//!
+//! ```text
+//! TaskConfig + InstanceConfig (+ SourceConfig)  --SyncerSettings::from_task(_and_source)--> SyncerSettings
+//! SourceConfig.from + SourceConfig::replica_settings(task)    --remote_options--> dm_binlog::RemoteOptions
+//! TaskConfig.target_database + session_variables()            --sink_options----> dm_sink::MySqlSinkOptions
+//! ```
 
 use std::time::Duration;
 
+use dm_binlog::{RemoteOptions, ServerIdChoice};
 use dm_core::{Flavor, Location};
+use dm_sink::MySqlSinkOptions;
+use dm_task::config::{DatabaseConfig, InstanceConfig, SourceConfig, TaskConfig};
 
 /// How the syncer runs.
 #[derive(Debug, Clone)]
@@ -94,11 +105,7 @@ impl SyncerSettings {
     /// `multiple-rows`, `compact`, with DM's zero-means-default rules), `meta-schema` and
     /// `case-sensitive`; the rest as [`SyncerSettings::new`]. The task is expected to come from
     /// `TaskConfig::parse` or `from_yaml`, which refuse a malformed `safe-mode-duration`.
-    pub fn from_task(
-        task: &crate::config::TaskConfig,
-        instance: &crate::config::InstanceConfig,
-        flavor: Flavor,
-    ) -> Self {
+    pub fn from_task(task: &TaskConfig, instance: &InstanceConfig, flavor: Flavor) -> Self {
         let syncer = task.syncer_for(instance);
         SyncerSettings {
             meta_schema: task.meta_schema.clone(),
@@ -124,9 +131,9 @@ impl SyncerSettings {
     /// case-sensitive when the task or the source file says so (as DM's worker decides; pair it
     /// with `TaskConfig::rules_for_source`).
     pub fn from_task_and_source(
-        task: &crate::config::TaskConfig,
-        instance: &crate::config::InstanceConfig,
-        source: &crate::config::SourceConfig,
+        task: &TaskConfig,
+        instance: &InstanceConfig,
+        source: &SourceConfig,
         flavor: Flavor,
     ) -> Self {
         SyncerSettings {
@@ -136,10 +143,38 @@ impl SyncerSettings {
     }
 }
 
+/// How `task` reads the binlog of `source`: the source's `from` address and login, and its
+/// [`SourceConfig::replica_settings`]: the server id (none set: one chosen at the first connect
+/// that no replica of the upstream uses, and chosen again if another replica takes it later, as
+/// DM does), the binlog checks at connect that the task's `ignore-checking-items` does not skip
+/// (`binlog_format`, `binlog_row_image`), and a replica name that stays the same across restarts.
+pub fn remote_options(source: &SourceConfig, task: &TaskConfig) -> RemoteOptions {
+    let replica = source.replica_settings(task);
+    let from = &source.from;
+    RemoteOptions {
+        server_id: match replica.server_id {
+            Some(id) => ServerIdChoice::Fixed(id),
+            None => ServerIdChoice::Automatic(0),
+        },
+        require_row_format: replica.require_row_format,
+        require_full_row_image: replica.require_full_row_image,
+        replica_name: replica.replica_name,
+        ..RemoteOptions::new(&from.host, from.port, &from.user, &from.password, 0)
+    }
+}
+
+/// How the syncer writes to `target` (a task's `target-database`): its address and login, and
+/// the session variables it sends ([`DatabaseConfig::session_variables`]: `time_zone` is not).
+pub fn sink_options(target: &DatabaseConfig) -> MySqlSinkOptions {
+    MySqlSinkOptions {
+        session_variables: target.session_variables(),
+        ..MySqlSinkOptions::new(&target.host, target.port, &target.user, &target.password)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{SourceConfig, TaskConfig};
 
     const TASK: &str = "name: t\ntask-mode: incremental\ntarget-database: {host: h, port: 1, user: u}\nsyncers:\n  s:\n    worker-count: 4\n    batch: 0\n    safe-mode-duration: 1m30s\n    multiple-rows: true\n    compact: false\nmysql-instances:\n  - source-id: s1\n    syncer-config-name: s\n    syncer-thread: 0\n";
 
@@ -183,5 +218,45 @@ mod tests {
         let task = TaskConfig::from_yaml(&zero, "task.yaml").expect("task");
         let settings = SyncerSettings::from_task(&task, &task.mysql_instances[0], Flavor::MySql);
         assert_eq!(settings.safe_mode_duration, None);
+    }
+
+    #[test]
+    fn the_connections_come_from_the_task_and_source_files() {
+        let task = TaskConfig::from_yaml(
+            "name: t\ntask-mode: incremental\nignore-checking-items: [binlog_format]\ntarget-database: {host: down, port: 4000, user: u, password: p, session: {sql_mode: '', time_zone: '+08:00'}}\nmysql-instances:\n  - source-id: s1\n    meta: {binlog-name: mysql-bin.000001, binlog-pos: 4}\n",
+            "task.yaml",
+        )
+        .expect("task");
+        let source = SourceConfig::from_yaml(
+            "source-id: s1\nfrom: {host: up, port: 3306, user: repl, password: secret}\n",
+            "source.yaml",
+        )
+        .expect("source");
+        let remote = remote_options(&source, &task);
+        assert_eq!(
+            (remote.host.as_str(), remote.port, remote.user.as_str()),
+            ("up", 3306, "repl")
+        );
+        assert_eq!(remote.password, "secret");
+        assert_eq!(remote.server_id, ServerIdChoice::Automatic(0));
+        assert!(!remote.require_row_format);
+        assert!(remote.require_full_row_image);
+        assert_eq!(remote.replica_name, "dm-syncer-t-s1");
+        let fixed = SourceConfig {
+            server_id: Some(7),
+            ..source
+        };
+        assert_eq!(
+            remote_options(&fixed, &task).server_id,
+            ServerIdChoice::Fixed(7)
+        );
+
+        let sink = sink_options(&task.target_database);
+        assert_eq!((sink.host.as_str(), sink.port), ("down", 4000));
+        assert_eq!((sink.user.as_str(), sink.password.as_str()), ("u", "p"));
+        assert_eq!(
+            sink.session_variables,
+            [("sql_mode".to_owned(), "''".to_owned())]
+        );
     }
 }

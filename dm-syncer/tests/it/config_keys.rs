@@ -5,12 +5,13 @@
 //! or connection change as the key says), refused naming it, or accepted with a warning naming
 //! it. The dump and load keys (`mydumpers`, `loaders`, the inline `mydumper`/`loader`, their
 //! `*-config-name` and `*-thread` aliases, `clean-dump-file`) are the dump and load stage's
-//! (`dm_dumpload::config`, which depends on this crate): they are listed here and walked there.
+//! (`dm_dumpload::config`, which reads them from dm-task's `TaskConfig`): they are listed here
+//! and walked there. DM users' own files are read in dm-task's `dm_configs` test.
 
 use dm_core::{Flavor, TableRef};
-use dm_syncer::SyncerSettings;
-use dm_syncer::config::{CheckingItem, InstanceRules, SourceConfig, TaskConfig, TaskMode};
-use dm_syncer::filter::{DdlEventKind, FilterAction, FilterEvent};
+use dm_syncer::{SyncerSettings, sink_options};
+use dm_task::config::{CheckingItem, InstanceRules, SourceConfig, TaskConfig, TaskMode};
+use dm_task::filter::{DdlEventKind, FilterAction, FilterEvent};
 use serde_norway::Value;
 
 /// Every key of DM's task file, as paths (`*` a map entry, `[]` a list entry).
@@ -293,7 +294,7 @@ fn load(task_text: &str, source_text: &str) -> Result<Loaded, String> {
         .map_err(|error| error.to_string())?;
     Ok(Loaded {
         settings: SyncerSettings::from_task_and_source(&task, instance, &source, Flavor::MySql),
-        sink: task.target_database.sink_options(),
+        sink: sink_options(&task.target_database),
         rules,
         task,
         source,

@@ -17,8 +17,8 @@ use std::time::Duration;
 use dm_binlog::RemoteOptions;
 use dm_core::{BinlogPosition, Location, TableRef};
 use dm_sink::MySqlSinkOptions;
-use dm_syncer::config::{FilterConfig, TaskConfig, TaskMode};
 use dm_syncer::{SyncerSettings, SyncerStatus, run};
+use dm_task::config::{FilterConfig, TaskConfig, TaskMode};
 use dm_testkit::{MariaDb, MariaDbOptions, compare_tables, or_skip, shared_fixture};
 use mysql_async::prelude::Queryable;
 

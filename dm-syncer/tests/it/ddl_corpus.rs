@@ -4,7 +4,7 @@
 //! the statements mysqldump and mydumper write. Every replicated database equals its upstream,
 //! the shards merge into their routed table, and nothing filtered reaches the downstream.
 
-use dm_syncer::config::TaskConfig;
+use dm_task::config::TaskConfig;
 use dm_testkit::{MariaDb, MariaDbOptions, or_skip};
 
 use crate::replication::{assert_equal, first_event, settings, syncer};
@@ -255,7 +255,7 @@ async fn an_xa_transaction_stops_the_task_before_its_rows() {
         802,
         first_event(),
         settings(2),
-        dm_syncer::config::InstanceRules::default(),
+        dm_task::config::InstanceRules::default(),
         true,
     );
     let error = run.await.expect_err("an XA transaction");

@@ -8,8 +8,8 @@ use std::time::Duration;
 use dm_binlog::RemoteOptions;
 use dm_core::{BinlogPosition, Location};
 use dm_sink::MySqlSinkOptions;
-use dm_syncer::config::TaskConfig;
 use dm_syncer::{SyncerSettings, SyncerStatus, run};
+use dm_task::config::TaskConfig;
 use dm_testkit::{MariaDb, MariaDbOptions, or_skip};
 
 const TASK: &str = r#"

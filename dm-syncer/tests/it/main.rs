@@ -1,9 +1,9 @@
 //! Integration tests of dm-syncer.
 
+mod config_keys;
 mod conformance;
 mod ddl_corpus;
 mod ddl_crash;
-mod dm_configs;
 mod filters;
 mod mysql_payload;
 mod replication;

@@ -25,8 +25,8 @@ use std::time::Duration;
 use dm_binlog::RemoteOptions;
 use dm_core::{BinlogPosition, Flavor, Location};
 use dm_sink::MySqlSinkOptions;
-use dm_syncer::config::InstanceRules;
 use dm_syncer::{SyncerError, SyncerSettings, SyncerStatus, run};
+use dm_task::config::InstanceRules;
 use dm_testkit::{
     FakeMySqlScript, FakeMySqlSource, MariaDb, MariaDbOptions, or_skip, shared_fixture,
 };

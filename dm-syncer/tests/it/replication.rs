@@ -9,9 +9,9 @@ use std::time::Duration;
 use dm_binlog::RemoteOptions;
 use dm_core::{BinlogPosition, Location};
 use dm_sink::MySqlSinkOptions;
-use dm_syncer::config::InstanceRules;
-use dm_syncer::filter::TableRouter;
 use dm_syncer::{SyncerSettings, SyncerStatus, run};
+use dm_task::config::InstanceRules;
+use dm_task::filter::TableRouter;
 use dm_testkit::{MariaDb, MariaDbOptions, compare_schemas, or_skip};
 
 pub(crate) fn settings(workers: usize) -> SyncerSettings {
@@ -446,7 +446,7 @@ async fn a_downstream_that_goes_away_is_waited_for_and_caught_up_with() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shards_route_into_one_table_with_their_ddl() {
-    use dm_syncer::filter::RouteRule;
+    use dm_task::filter::RouteRule;
     let (upstream, downstream) = tokio::join!(
         MariaDb::start_with(MariaDbOptions::named("route-upstream")),
         MariaDb::start_with(MariaDbOptions::named("route-downstream")),
@@ -523,7 +523,7 @@ async fn shards_route_into_one_table_with_their_ddl() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_row_change_logged_as_a_statement_stops_the_task_and_skip_resumes_it() {
     use dm_binlog::Operator;
-    use dm_syncer::filter::RouteRule;
+    use dm_task::filter::RouteRule;
     let (upstream, downstream) = tokio::join!(
         MariaDb::start_with(MariaDbOptions::named("skip-upstream")),
         MariaDb::start_with(MariaDbOptions::named("skip-downstream")),

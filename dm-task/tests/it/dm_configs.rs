@@ -2,15 +2,13 @@
 //! (`../shared/fixtures/dm-tests`), DM's template and a `dmctl config export` output (our own
 //! equivalents in `data/`). Every one reads as DM reads it; what it asks that is not built here
 //! is refused naming the key, and what has no effect is named in a warning. The walk over every
-//! key of DM's task and source files is in `config_keys`.
-
-#[path = "config_keys.rs"]
-mod config_keys;
+//! key of DM's task and source files, which checks that each honoured key reaches the syncer's
+//! settings, is dm-syncer's `config_keys` test.
 
 use std::path::{Path, PathBuf};
 
 use dm_core::TableRef;
-use dm_syncer::config::{SourceConfig, TaskConfig};
+use dm_task::config::{SourceConfig, TaskConfig};
 use dm_testkit::{or_skip, shared_fixture};
 
 fn yaml_files(directory: &Path, out: &mut Vec<PathBuf>) {
@@ -307,11 +305,11 @@ fn dmctl_config_export_output_reads_and_runs() {
             .decide(
                 "shop",
                 "orders",
-                Some(dm_syncer::filter::FilterEvent::Delete),
+                Some(dm_task::filter::FilterEvent::Delete),
                 None
             )
             .0,
-        dm_syncer::filter::FilterAction::Ignore,
+        dm_task::filter::FilterAction::Ignore,
         "the source's filter applies"
     );
 }

@@ -30,7 +30,7 @@ pub struct DatabaseConfig {
     #[serde(default)]
     pub password: String,
     /// Session variables for every connection (values as the server reads `SET SESSION`).
-    #[serde(default, deserialize_with = "session_variables")]
+    #[serde(default, deserialize_with = "session_values")]
     pub session: BTreeMap<String, String>,
     /// TLS settings: refused when any is set, until TLS is built (issue #18).
     #[serde(default)]
@@ -119,7 +119,7 @@ impl SecurityConfig {
 }
 
 /// Session variable values: YAML scalars of any kind (`1`, `off`, `"10"`, `true`) as text.
-fn session_variables<'de, D>(deserializer: D) -> Result<BTreeMap<String, String>, D::Error>
+fn session_values<'de, D>(deserializer: D) -> Result<BTreeMap<String, String>, D::Error>
 where
     D: Deserializer<'de>,
 {
@@ -153,21 +153,17 @@ fn is_on(value: &str) -> bool {
 }
 
 impl DatabaseConfig {
-    /// The sink options of this database: its address and its `session` variables (each value
-    /// sent as a quoted string, which the server converts as `SET SESSION` does). `time_zone` is
-    /// left out: the sink writes TIMESTAMP values as UTC instants under `time_zone = '+00:00'`,
-    /// so a session zone would shift them (DM formats them in the session's zone instead: the
-    /// stored instants are the same).
-    pub fn sink_options(&self) -> dm_sink::MySqlSinkOptions {
-        let mut options =
-            dm_sink::MySqlSinkOptions::new(&self.host, self.port, &self.user, &self.password);
-        options.session_variables = self
-            .session
+    /// The session variables to send on every connection to this database, as the sink sets
+    /// them (`name`, value as SQL): each value as a quoted string, which the server converts as
+    /// `SET SESSION` does. `time_zone` is left out: the sink writes TIMESTAMP values as UTC
+    /// instants under `time_zone = '+00:00'`, so a session zone would shift them (DM formats
+    /// them in the session's zone instead: the stored instants are the same).
+    pub fn session_variables(&self) -> Vec<(String, String)> {
+        self.session
             .iter()
             .filter(|(name, _)| !name.eq_ignore_ascii_case("time_zone"))
             .map(|(name, value)| (name.clone(), format!("'{}'", value.replace('\'', "''"))))
-            .collect();
-        options
+            .collect()
     }
 
     /// Decrypts a DM ciphertext password (the file is being read).
@@ -263,13 +259,11 @@ mod tests {
         )
         .expect("database");
         assert_eq!(database.session["tidb_retry_limit"], "10");
-        let options = database.sink_options();
-        let names: Vec<&str> = options
-            .session_variables
-            .iter()
-            .map(|(name, _)| name.as_str())
-            .collect();
+        let variables = database.session_variables();
+        let names: Vec<&str> = variables.iter().map(|(name, _)| name.as_str()).collect();
         assert_eq!(names, ["flag", "sql_mode", "tidb_retry_limit"]);
+        assert_eq!(variables[0].1, "'off'", "values are sent as quoted strings");
+        assert_eq!(variables[1].1, "''");
         let mut warnings = Vec::new();
         database.warnings("target-database", true, &mut warnings);
         let keys: Vec<&str> = warnings

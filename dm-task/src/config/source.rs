@@ -136,31 +136,37 @@ pub struct SourceConfig {
     pub filters: Vec<FilterConfig>,
 }
 
+/// How a task replicates from a source, as plain data: dm-syncer builds its binlog client's
+/// options from it and from the source's `from` section (`dm_syncer::remote_options`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaSettings {
+    /// The source's `server-id`; `None` when it sets none (or 0): one that no replica of the
+    /// upstream uses is chosen at the first connect, and chosen again if another replica takes
+    /// it later, as DM does.
+    pub server_id: Option<u32>,
+    /// Refuse an upstream whose `binlog_format` is not ROW: the task's
+    /// `ignore-checking-items` does not skip `binlog_format`.
+    pub require_row_format: bool,
+    /// Refuse an upstream whose `binlog_row_image` is not FULL: the task's
+    /// `ignore-checking-items` does not skip `binlog_row_image`.
+    pub require_full_row_image: bool,
+    /// The name the replica registers with, the same across restarts: the upstream may list a
+    /// crashed run's connection for a while, and under the same name it is known as this
+    /// replica's, not another replica holding the server id.
+    pub replica_name: String,
+}
+
 impl SourceConfig {
-    /// How `task` replicates from this source: its `from` address and login, its `server-id`
-    /// (none set: one chosen at the first connect that no replica of the upstream uses, and
-    /// chosen again if another replica takes it later, as DM does), the binlog checks at connect
-    /// that the task's `ignore-checking-items` does not skip (`binlog_format`,
-    /// `binlog_row_image`), and a replica name that stays the same across restarts (the
-    /// upstream may list a crashed run's connection for a while: under the same name it is
-    /// known as this replica's, not another replica holding the server id).
-    pub fn remote_options(&self, task: &super::TaskConfig) -> dm_binlog::RemoteOptions {
+    /// How `task` replicates from this source: its server id, the binlog checks at connect
+    /// that the task does not skip, and the replica's name (`dm-syncer-<task>-<source>`).
+    pub fn replica_settings(&self, task: &super::TaskConfig) -> ReplicaSettings {
         let ignored: IgnoredChecks = task.ignored_checks();
-        let from = &self.from;
-        let mut options = dm_binlog::RemoteOptions::new(
-            &from.host,
-            from.port,
-            &from.user,
-            &from.password,
-            self.server_id.unwrap_or(0),
-        );
-        if self.server_id.is_none() {
-            options.server_id = dm_binlog::ServerIdChoice::Automatic(0);
+        ReplicaSettings {
+            server_id: self.server_id,
+            require_row_format: !ignored.skips(CheckingItem::BinlogFormat),
+            require_full_row_image: !ignored.skips(CheckingItem::BinlogRowImage),
+            replica_name: format!("dm-syncer-{}-{}", task.name, self.source_id),
         }
-        options.require_row_format = !ignored.skips(CheckingItem::BinlogFormat);
-        options.require_full_row_image = !ignored.skips(CheckingItem::BinlogRowImage);
-        options.replica_name = format!("dm-syncer-{}-{}", task.name, self.source_id);
-        options
     }
 
     /// Reads a source file's text as DM reads it (`file` names it in errors); keys whose
@@ -371,6 +377,31 @@ mod tests {
         )
         .expect_err("too long");
         assert!(error.reason.contains("source-id"), "{error}");
+    }
+
+    #[test]
+    fn the_replica_settings_follow_the_source_and_the_task() {
+        let task = super::super::TaskConfig::from_yaml(
+            "name: shop\ntarget-database: {host: h, port: 1, user: u}\nignore-checking-items: [binlog_row_image]\nmysql-instances:\n  - source-id: mysql-01\n    meta: {binlog-name: mysql-bin.000001, binlog-pos: 4}\n",
+            "task.yaml",
+        )
+        .expect("task");
+        let source = SourceConfig::from_yaml(SOURCE, "source.yaml").expect("source");
+        assert_eq!(
+            source.replica_settings(&task),
+            ReplicaSettings {
+                server_id: Some(9001),
+                require_row_format: true,
+                require_full_row_image: false,
+                replica_name: "dm-syncer-shop-mysql-01".into(),
+            }
+        );
+        let automatic = SourceConfig::from_yaml(
+            "source-id: x\nfrom: {host: h, port: 1, user: u}\n",
+            "source.yaml",
+        )
+        .expect("source");
+        assert_eq!(automatic.replica_settings(&task).server_id, None);
     }
 
     #[test]

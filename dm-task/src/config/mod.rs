@@ -14,8 +14,10 @@
 //!           TaskConfig::rules_for_source(instance, source)  -> InstanceRules + the source's filters
 //!             InstanceRules { BlockAllowList, TableRouter, EventFilter, ExpressionFilter*,
 //!                             OnlineDdlGuard }
-//!           SyncerSettings::from_task(_and_source)(task, instance, ...) (crate::syncer::settings)
+//!           TaskConfig::syncer_for(instance) -> SyncerConfig (dm_syncer::SyncerSettings::from_task)
 //! source.yaml --SourceConfig::parse / from_yaml--> SourceConfig (+ refusals(), warnings())
+//!           SourceConfig::replica_settings(task) -> ReplicaSettings (dm_syncer::remote_options)
+//!           DatabaseConfig::session_variables()   -> what the sink sends (dm_syncer::sink_options)
 //! ```
 //!
 //! Reading follows DM: `deny_unknown_fields` and kebab-case keys; a rule an instance references
@@ -26,8 +28,8 @@
 //! encrypted are decrypted with DM's built-in key ([`password`]). Reading is pure: no file or
 //! network access.
 //!
-//! Errors: [`ConfigError`] names the file, the key and what to do; the syncer's error type wraps
-//! it as `SyncerError::Config` (DM-14006).
+//! Errors: [`ConfigError`] names the file, the key and what to do; [`crate::TaskError`] wraps it
+//! (DM-14006), and dm-syncer's error wraps that.
 //!
 //! The `mydumpers`/`loaders` sections, an instance's inline `mydumper`/`loader` and the
 //! `mydumper-thread`/`loader-thread` aliases are read by the dump and load stage
@@ -60,7 +62,7 @@ pub use sections::{
     ExtractSourceConfig, ExtractTableConfig, FilterConfig, InstanceConfig, MetaConfig, RouteConfig,
     SyncerConfig, TableNameConfig, TaskMode, ValidatorConfig,
 };
-pub use source::{CheckerConfig, PurgeConfig, SourceConfig};
+pub use source::{CheckerConfig, PurgeConfig, ReplicaSettings, SourceConfig};
 pub use task::TaskConfig;
 
 /// A configuration error: the file, and what is wrong where.

@@ -1,21 +1,22 @@
 //! Task mode `all` against a live upstream taking writes during the dump: dump, load, then the
 //! syncer from the hand-off (safe mode until the exit point) catches up and the downstream
 //! equals the upstream. Two ways: dump files with `consistency: none`, and a direct stream
-//! interrupted in the middle and resumed from a new snapshot.
+//! interrupted in the middle and resumed from a new snapshot. It runs in the facade's tests:
+//! it chains dm-dumpload and dm-syncer, which do not depend on each other.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use dm_binlog::RemoteOptions;
-use dm_dumpload::{
+use dm::binlog::RemoteOptions;
+use dm::dumpload::{
     ChunkLimits, Compression, Consistency, DumpLoadConfig, DumpSelection, DumpTimeZone, FullStages,
     Handoff, OnDuplicate, migrate_stream,
 };
-use dm_sink::MySqlSinkOptions;
-use dm_syncer::config::{InstanceRules, TaskMode};
-use dm_syncer::filter::BlockAllowList;
-use dm_syncer::{SyncerSettings, SyncerStatus, run};
+use dm::sink::MySqlSinkOptions;
+use dm::syncer::{SyncerSettings, SyncerStatus, run};
+use dm::task::config::{InstanceRules, TaskMode};
+use dm::task::filter::BlockAllowList;
 use dm_testkit::{MariaDb, or_skip};
 use mysql_async::prelude::Queryable;
 
