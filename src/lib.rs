@@ -9,7 +9,9 @@
 //! | [`core`] | `dm-core`: positions, GTID sets, schemas, values, row changes, `Sink` | built |
 //! | [`binlog`] | `dm-binlog`: replica protocol, event and value decoding, relay log, stream controller | built |
 //! | [`causality`] | `dm-causality`: causality keys, conflict detection, compaction, batching | built |
+//! | [`mysql`] | `dm-mysql`: SQL literals and identifiers, catalog reads, shared by upstream and downstream stages | built |
 //! | [`sink`] | `dm-sink`: the MySQL-compatible downstream, checkpoint tables | built |
+//! | [`sink_file`] | `dm-sink-file`: a JSON-lines change feed file as a sink, exactly once | built |
 //! | [`task`] | `dm-task`: DM's task and source files, block-allow lists, routes, event and expression filters | built |
 //! | [`syncer`] | `dm-syncer`: incremental replication, exactly once | built (online-DDL tools and shard DDL to come) |
 //! | [`dumpload`] | `dm-dumpload`: consistent dump (files or direct stream), resumable parallel load, task modes | built |
@@ -23,8 +25,10 @@ pub use dm_cluster as cluster;
 pub use dm_coord as coord;
 pub use dm_core as core;
 pub use dm_dumpload as dumpload;
+pub use dm_mysql as mysql;
 pub use dm_shardddl as shardddl;
 pub use dm_sink as sink;
+pub use dm_sink_file as sink_file;
 pub use dm_syncer as syncer;
 pub use dm_task as task;
 

@@ -16,6 +16,9 @@
 //!                                         decode_rows(rows, table_map, schema) --> dm-syncer
 //! ```
 //!
+//! Feature `testsuite`: [`testsuite`], a scripted source of decoded events in memory, for tests
+//! that run the syncer without a server.
+//!
 //! Invariants:
 //! - decoding never panics: malformed bytes are [`BinlogError::Malformed`] naming `file:offset`;
 //!   a damaged event (CRC32 mismatch) is [`BinlogError::ChecksumMismatch`], never decoded;
@@ -38,6 +41,8 @@ pub mod remote;
 pub mod rows;
 pub mod search;
 pub mod stream;
+#[cfg(feature = "testsuite")]
+pub mod testsuite;
 
 pub use controller::{
     AnyBinlogSource, AnyEventStream, BinlogSource, ControlledEvent, Operator, Origin,

@@ -67,10 +67,11 @@ struct RowSlot {
     through_delete: bool,
     /// Some merged update changed the row's identity (primary key / not-null unique key).
     identity_moved: bool,
-    /// Schema, location and commit time of the latest merged change.
+    /// Schema, location, commit time and row index of the latest merged change.
     schema: Arc<TableSchema>,
     location: Location,
     commit_ts: u64,
+    row: u64,
 }
 
 impl RowSlot {
@@ -319,6 +320,7 @@ fn forget_identity(
 }
 
 fn new_slot(change: RowChange, identity_moved: bool) -> RowSlot {
+    let row = change.row();
     let (schema, kind, location, commit_ts) = change.into_parts();
     let (original, current, deleted) = match kind {
         RowChangeKind::Insert { after } => (None, Some(after), None),
@@ -334,10 +336,12 @@ fn new_slot(change: RowChange, identity_moved: bool) -> RowSlot {
         schema,
         location,
         commit_ts,
+        row,
     }
 }
 
 fn merge(slot: &mut RowSlot, change: RowChange) {
+    slot.row = change.row();
     let (schema, kind, location, commit_ts) = change.into_parts();
     match kind {
         RowChangeKind::Insert { after } => {
@@ -374,5 +378,8 @@ fn emit(slot: RowSlot) -> Option<PendingChange> {
     // The images come from changes of one layout (checked before merging), so this holds.
     RowChange::new(slot.schema, kind, slot.location, slot.commit_ts)
         .ok()
-        .map(|change| PendingChange { change, idempotent })
+        .map(|change| PendingChange {
+            change: change.with_row(slot.row),
+            idempotent,
+        })
 }

@@ -10,7 +10,9 @@
 //!   (the ranges per crate are listed on [`ErrorCode`]);
 //! - a one-line workaround that tells the user what to do.
 //!
-//! The [`ClassifiedError`] trait exposes the three; `docs/error-codes.md` lists every code.
+//! The [`ClassifiedError`] trait exposes the three; `docs/error-codes.md` lists every code. A
+//! stage that drives a trait whose implementation's error it cannot name (the syncer driving
+//! any sink) keeps an [`ErrorReport`]: the three and the message, as data.
 //! Messages follow the house style: one layer, lowercase, no trailing period.
 
 use std::fmt;
@@ -44,16 +46,17 @@ impl fmt::Display for ErrorClass {
 ///
 /// | range | crate |
 /// |---|---|
-/// | 10000-10999 | dm-core |
+/// | 10000-10999 | dm-core (10900: the test suite's scripted failures) |
 /// | 11000-11999 | dm-binlog |
 /// | 12000-12999 | dm-causality |
-/// | 13000-13999 | dm-sink |
+/// | 13000-13999 | dm-sink; 13100-13199 dm-sink-file |
 /// | 14000-14999 | dm-syncer; 14002 and 14006 are dm-task's (the task configuration was part of dm-syncer when they were released) |
 /// | 15000-15999 | dm-dumpload |
 /// | 16000-16999 | dm-coord |
 /// | 17000-17999 | dm-shardddl |
 /// | 18000-18999 | dm-cluster |
 /// | 19000-19999 | dm-testkit |
+/// | 20000-20999 | dm-mysql (created after the others, so out of the layer order) |
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ErrorCode(pub u32);
 
@@ -71,6 +74,50 @@ pub trait ClassifiedError: std::error::Error + Send + Sync + 'static {
     fn code(&self) -> ErrorCode;
     /// One line telling the user what to do.
     fn workaround(&self) -> &'static str;
+}
+
+/// Any [`ClassifiedError`] captured as data: its class, code, message and workaround.
+///
+/// A stage that drives a trait (the syncer drives any [`crate::Sink`]) cannot name the
+/// implementation's error type in its own error enum; it keeps the report instead, which
+/// prints, classes and explains itself exactly as the original did.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ErrorReport {
+    /// The original error's class.
+    pub class: ErrorClass,
+    /// The original error's code.
+    pub code: ErrorCode,
+    /// The original error's message (its `Display`).
+    pub message: String,
+    /// The original error's workaround.
+    pub workaround: &'static str,
+}
+
+impl ErrorReport {
+    /// The report of `error`.
+    pub fn of(error: &impl ClassifiedError) -> Self {
+        ErrorReport {
+            class: error.class(),
+            code: error.code(),
+            message: error.to_string(),
+            workaround: error.workaround(),
+        }
+    }
+}
+
+impl ClassifiedError for ErrorReport {
+    fn class(&self) -> ErrorClass {
+        self.class
+    }
+
+    fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    fn workaround(&self) -> &'static str {
+        self.workaround
+    }
 }
 
 /// Errors of the shared vocabulary: text that does not parse into a position, a GTID set, a
@@ -248,6 +295,12 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "cannot combine a MySQL GTID set with a MariaDB one"
+        );
+        let report = ErrorReport::of(&error);
+        assert_eq!(report.to_string(), error.to_string());
+        assert_eq!(
+            (report.class(), report.code(), report.workaround()),
+            (error.class(), error.code(), error.workaround())
         );
     }
 }

@@ -1,16 +1,19 @@
 //! # dm-core: the vocabulary every stage shares
 //!
-//! Positions, GTID sets, locations, table schemas, values, row changes, DDL events, the [`Sink`]
-//! trait, and the error classes. No I/O and no database client: every other crate depends on this
-//! one, and this one on nothing but `thiserror`.
+//! Positions, GTID sets, locations, table schemas, values, row changes, DDL events, the sink
+//! traits ([`Sink`], [`DdlSink`], [`CheckpointStore`], [`SinkFactory`], [`LoadSink`]: how to
+//! write a sink is in [`sink`]), the typed [`checkpoint`] values they carry, and the error
+//! classes. No I/O and no database client: every other crate depends on this one, and this one
+//! on nothing but `thiserror` (and, behind features, `serde` and the test suite's `tokio`).
 //!
 //! ```text
 //!            +-------------------- dm-core (this crate) -------------------+
 //!            | Location{BinlogPosition, GtidSet, suffix}  TableSchema  Value |
-//!            | RowChange  DdlEvent  Sink  ErrorClass/ErrorCode               |
+//!            | RowChange  DdlEvent  ErrorClass/ErrorCode  ErrorReport        |
+//!            | Sink DdlSink CheckpointStore SinkFactory LoadSink  checkpoints |
 //!            +---------------------------------------------------------------+
 //!                 ^              ^              ^              ^
-//!   dm-binlog (decodes events)   dm-causality   dm-sink (implements Sink)   dm-coord
+//!   dm-binlog (decodes events)   dm-causality   dm-sink, dm-sink-file (implement Sink)   dm-coord
 //!                 ^                                                  ^
 //!             dm-syncer, dm-dumpload, dm-shardddl  ->  dm-cluster  ->  dm (facade)
 //! ```
@@ -24,8 +27,13 @@
 //! - a [`RowChange`] always has the images its kind needs, as wide as its schema.
 //!
 //! Error model: parsing and validation return [`CoreError`], which is always definite (the input
-//! is wrong) except a row/schema width mismatch, which is a bug of the caller.
+//! is wrong) except a row/schema width mismatch, which is a bug of the caller. A stage that
+//! drives a trait keeps its implementation's error as an [`ErrorReport`].
+//!
+//! Feature `testsuite`: [`testsuite`], a recording, scriptable fake of the sink traits and the
+//! conformance checks every sink should pass (for tests; never on in a production build).
 
+pub mod checkpoint;
 pub mod ddl;
 pub mod error;
 pub mod gtid;
@@ -34,10 +42,18 @@ pub mod position;
 pub mod row;
 pub mod schema;
 pub mod sink;
+#[cfg(feature = "testsuite")]
+pub mod testsuite;
 pub mod value;
 
+pub use checkpoint::{
+    DdlRecord, GlobalCheckpoint, SourceCheckpoints, TableCheckpoint, TableSnapshot,
+    WorkerCheckpoint,
+};
 pub use ddl::{DdlEvent, DdlKind, DdlStatement, DdlTarget};
-pub use error::{ClassifiedError, CoreError, ErrorClass, ErrorCode, is_transient_server_error};
+pub use error::{
+    ClassifiedError, CoreError, ErrorClass, ErrorCode, ErrorReport, is_transient_server_error,
+};
 pub use gtid::{Flavor, Gtid, GtidSet, MariaDbGtid, MariaDbGtidSet, MySqlGtid, MySqlGtidSet};
 pub use location::Location;
 pub use position::{BinlogFileName, BinlogPosition};
@@ -46,5 +62,8 @@ pub use schema::{
     ColumnDefinition, ColumnType, IntegerWidth, KeyColumn, KeyDefinition, KeyKind, TableRef,
     TableSchema, quote_identifier,
 };
-pub use sink::{ApplyMode, Sink};
+pub use sink::{
+    ApplyMode, ChangeBatch, CheckpointStore, ChunkMark, ChunkOutcome, ChunkPiece, ChunkReader,
+    DdlCheck, DdlJob, DdlSink, LoadSink, Sink, SinkFactory, SinkTable,
+};
 pub use value::{Date, DateTime, Decimal, Time, Timestamp, Value};

@@ -205,6 +205,22 @@ impl fmt::Display for BinlogPosition {
     }
 }
 
+/// Stored as its text, `name:offset` (as checkpoints store it).
+#[cfg(feature = "serde")]
+impl serde::Serialize for BinlogPosition {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for BinlogPosition {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        BinlogPosition::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 impl PartialOrd for BinlogPosition {
     /// File first, then offset; positions in files of different bases do not compare.
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {

@@ -3,7 +3,8 @@
 //! A [`Row`] is positional: value `i` belongs to column `i` of the table schema the change
 //! carries. A [`RowChange`] is one inserted, updated or deleted row; its [`RowChangeKind`] makes
 //! an update without a before image, or a delete without the deleted row, impossible to build.
-//! [`RowChange::new`] checks that every image is as wide as the schema.
+//! [`RowChange::new`] checks that every image is as wide as the schema. A change's location and
+//! its index among its rows event's rows ([`RowChange::row`]) identify it in the stream.
 
 use std::sync::Arc;
 
@@ -78,6 +79,9 @@ pub struct RowChange {
     kind: RowChangeKind,
     location: Location,
     commit_ts: u64,
+    /// Its index among the rows of its rows event (with `location`, what identifies the change
+    /// in the stream; the worker checkpoint's `row`).
+    row: u64,
 }
 
 impl RowChange {
@@ -106,7 +110,21 @@ impl RowChange {
             kind,
             location,
             commit_ts,
+            row: 0,
         })
+    }
+
+    /// The change as the `row`-th row of its rows event (0 unless set).
+    pub fn with_row(mut self, row: u64) -> Self {
+        self.row = row;
+        self
+    }
+
+    /// Its index among the rows of its rows event: with [`RowChange::location`], what
+    /// identifies the change in the stream (for an event inside a MySQL transaction payload,
+    /// the event's index in the payload times 2^32 plus the row's index).
+    pub fn row(&self) -> u64 {
+        self.row
     }
 
     /// The upstream table.

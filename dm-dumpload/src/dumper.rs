@@ -20,7 +20,8 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use dm_core::{ColumnType, TableRef};
+use dm_core::{ColumnType, TableRef, quote_identifier};
+use dm_mysql::literal::quote_text;
 use dm_task::filter::BlockAllowList;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Value};
@@ -29,7 +30,7 @@ use tokio::sync::{Mutex, mpsc};
 use crate::encode::{
     LiteralForm, StatementBuilder, insert_prefix, literal_form, utc_from_unix_timestamp,
 };
-use crate::error::{DumpError, server_error};
+use crate::error::{DumpError, catalog_error, server_error};
 use crate::item::{
     ChunkMessage, ChunkStream, DatabaseDump, DumpHeader, DumpItem, TableDump, ViewDump,
 };
@@ -282,14 +283,14 @@ impl Reader {
             }
             if reading.epoch[index] {
                 select.push_str("UNIX_TIMESTAMP(");
-                dm_sink::literal::write_identifier(&mut select, column);
+                dm_mysql::literal::write_identifier(&mut select, column);
                 select.push(')');
             } else {
-                dm_sink::literal::write_identifier(&mut select, column);
+                dm_mysql::literal::write_identifier(&mut select, column);
             }
         }
         select.push_str(" FROM ");
-        dm_sink::literal::write_table(&mut select, &TableRef::new(&table.schema, &table.table));
+        dm_mysql::literal::write_table(&mut select, &TableRef::new(&table.schema, &table.table));
         let range = plan.range.as_ref().map(|range| range.condition());
         if let Some(condition) = self.selection.chunk_condition(range.as_deref()) {
             select.push_str(" WHERE ");
@@ -381,18 +382,6 @@ async fn query_rows<Row: mysql_async::prelude::FromRow + Send + 'static>(
         .map_err(|error| server_error(statement, error))
 }
 
-fn quoted(name: &str) -> String {
-    let mut text = String::new();
-    dm_sink::literal::write_identifier(&mut text, name);
-    text
-}
-
-fn sql_string(text: &str) -> String {
-    let mut out = String::new();
-    dm_sink::literal::write_text(&mut out, text);
-    out
-}
-
 /// What the snapshot holds.
 struct Catalog {
     sql_mode: String,
@@ -448,7 +437,7 @@ async fn read_catalog(
             &format!(
                 "SELECT TABLE_NAME, TABLE_TYPE, TABLE_ROWS, DATA_LENGTH FROM information_schema.TABLES \
                  WHERE TABLE_SCHEMA = {} ORDER BY TABLE_NAME",
-                sql_string(&schema)
+                quote_text(&schema)
             ),
         )
         .await?;
@@ -467,7 +456,7 @@ async fn read_catalog(
         if allowed.is_empty() && !empty {
             continue;
         }
-        let statement = format!("SHOW CREATE DATABASE {}", quoted(&schema));
+        let statement = format!("SHOW CREATE DATABASE {}", quote_identifier(&schema));
         let create: Vec<(String, String)> = query_rows(connection, &statement).await?;
         let Some((_, create_statement)) = create.into_iter().next() else {
             continue; // dropped since the listing
@@ -498,8 +487,8 @@ async fn read_catalog(
                         &format!(
                             "SELECT VIEW_DEFINITION FROM information_schema.VIEWS \
                              WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {}",
-                            sql_string(&schema),
-                            sql_string(&name)
+                            quote_text(&schema),
+                            quote_text(&name)
                         ),
                     )
                     .await?;
@@ -542,11 +531,9 @@ async fn read_table(
         .next()
         .map(|(_, text)| text)
         .ok_or_else(|| DumpError::Unexpected(format!("{statement} returned nothing")))?;
-    let schema = dm_sink::load_table_schema(connection, table)
+    let schema = dm_mysql::load_table_schema(connection, table)
         .await
-        .map_err(|error| {
-            server_error(&format!("reading the columns of {}", table.quoted()), error)
-        })?
+        .map_err(catalog_error)?
         .ok_or_else(|| DumpError::Unexpected(format!("{} has no columns", table.quoted())))?;
     let written: Vec<_> = schema
         .columns()
@@ -570,7 +557,7 @@ async fn read_table(
             });
             let chunk_key = match key_column {
                 Some(column) => {
-                    let column_sql = quoted(&column);
+                    let column_sql = quote_identifier(&column);
                     let statement = format!(
                         "SELECT MIN({column_sql}), MAX({column_sql}) FROM {}",
                         table.quoted()

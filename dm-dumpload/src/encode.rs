@@ -15,7 +15,7 @@
 //! `time_zone = '+00:00'`. Pure and synchronous.
 
 use dm_core::{ColumnDefinition, ColumnType};
-use dm_sink::literal::{write_hex, write_identifier, write_text};
+use dm_mysql::literal::{write_hex, write_identifier, write_text};
 
 /// How a column's values are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -131,3 +131,15 @@ pub(crate) fn server_error(statement: &str, error: mysql_async::Error) -> DumpEr
         },
     }
 }
+
+/// A failed read of an upstream table's structure: the server's refusal or a broken connection
+/// as [`DumpError::Server`], a table this program cannot represent as
+/// [`DumpError::Unexpected`] (definite: reading it again cannot help).
+pub(crate) fn catalog_error(error: dm_mysql::MySqlError) -> DumpError {
+    match error {
+        dm_mysql::MySqlError::Client { what, source } => server_error(&what, source),
+        unsupported @ dm_mysql::MySqlError::UnsupportedTable { .. } => {
+            DumpError::Unexpected(unsupported.to_string())
+        }
+    }
+}

@@ -5,10 +5,16 @@
 //!                     first snapshot's location, safe-mode exit point)
 //!                     <meta>.<task>_load_chunk (one row per chunk: plan, planned|loaded)
 //!                  -> CREATE DATABASE / TABLE IF NOT EXISTS (routed), views
-//! DumpItem::Chunk  -> one of `pool_size` connections:
-//!                     BEGIN; INSERT (routed, REPLACE/INSERT/INSERT IGNORE) ...;
-//!                     UPDATE load_chunk SET state = 'loaded'; COMMIT
+//! DumpItem::Chunk  -> one of `pool_size` sinks, LoadSink::load_chunk(ChunkMark, pieces):
+//!                     the statements (routed, REPLACE/INSERT/INSERT IGNORE) and the chunk's
+//!                     "loaded" mark, all or nothing (MySqlSink: BEGIN; INSERT ...;
+//!                     UPDATE load_chunk SET state = 'loaded'; COMMIT)
 //! ```
+//!
+//! The chunks go through `dm_core::LoadSink` ([`Shared::work`] is generic over it); the
+//! loader's own bookkeeping (its meta tables, the stored plan and status, the schemas it
+//! creates) is MySQL's, on `MySqlSink`, and the meta tables are named by dm-sink's
+//! `CheckpointTables`, which also writes the mark.
 //!
 //! Sessions run with `time_zone = '+00:00'` (the sink's), never the user's `time_zone`: the
 //! dump writes TIMESTAMP values and definitions as UTC text.
@@ -22,9 +28,11 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use dm_core::{Flavor, Location, TableRef};
+use dm_core::{
+    ChunkMark, ChunkOutcome, ChunkPiece, ChunkReader, Flavor, LoadSink, Location, TableRef,
+};
 use dm_sink::literal::{write_identifier, write_table, write_text};
-use dm_sink::{MySqlSink, MySqlSinkOptions, SinkError};
+use dm_sink::{CheckpointTables, MetaScope, MySqlSink, MySqlSinkOptions, SinkError};
 use dm_task::filter::TableRouter;
 use tokio::sync::{Mutex, mpsc};
 
@@ -163,6 +171,8 @@ fn keyless_warning(header: &DumpHeader) -> Option<String> {
 pub struct Loader {
     options: LoadOptions,
     router: TableRouter,
+    /// The task's meta tables (the chunk table's mark is written by the sink).
+    tables: CheckpointTables,
     status_table: String,
     chunk_table: String,
 }
@@ -241,17 +251,17 @@ impl Loader {
                 options.task, options.meta_schema
             )));
         }
-        let table = |suffix: &str| {
+        let tables = CheckpointTables::new(&options.meta_schema, &options.task)
+            .map_err(|error| DumpError::Config(error.to_string()))?;
+        let table = |table: TableRef| {
             let mut text = String::new();
-            write_table(
-                &mut text,
-                &TableRef::new(&options.meta_schema, format!("{}_{suffix}", options.task)),
-            );
+            write_table(&mut text, &table);
             text
         };
         Ok(Loader {
-            status_table: table("load_status"),
-            chunk_table: table("load_chunk"),
+            status_table: table(tables.load_status_table()),
+            chunk_table: table(tables.load_chunk_table()),
+            tables,
             options,
             router,
         })
@@ -447,19 +457,30 @@ impl Loader {
             finished,
             input: Mutex::new(input),
             progress,
-            chunk_table: self.chunk_table.clone(),
-            source: sql_string(&self.options.source_id),
+            source_id: self.options.source_id.clone(),
             failed: std::sync::atomic::AtomicBool::new(false),
         });
+        let scope = MetaScope {
+            tables: self.tables.clone(),
+            source: self.options.source_id.clone(),
+            flavor: header.flavor,
+        };
         let mut workers = tokio::task::JoinSet::new();
         for _ in 0..self.options.pool_size.max(1) {
             let shared = shared.clone();
-            let mut sink = self.sink()?;
+            let mut sink = self.sink()?.with_scope(scope.clone());
             // Chunks never read what others write: no gap locks between parallel inserts.
             sink.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
                 .await
                 .map_err(downstream("the load session"))?;
-            workers.spawn(async move { shared.work(sink).await });
+            workers.spawn(async move {
+                shared
+                    .work(sink, |what, source: SinkError| DumpError::Downstream {
+                        what,
+                        source,
+                    })
+                    .await
+            });
         }
         let mut first_error = None;
         while let Some(joined) = workers.join_next().await {
@@ -483,7 +504,8 @@ impl Loader {
         let left = sink
             .query(&format!(
                 "SELECT COUNT(*) FROM {} WHERE source_id = {} AND state <> 'loaded'",
-                self.chunk_table, shared.source
+                self.chunk_table,
+                sql_string(&self.options.source_id)
             ))
             .await
             .map_err(downstream("the load chunks"))?;
@@ -707,13 +729,66 @@ struct Shared {
     finished: HashSet<(String, String, u32)>,
     input: Mutex<mpsc::Receiver<DumpItem>>,
     progress: Arc<Progress>,
-    chunk_table: String,
-    source: String,
+    /// The source whose chunks are marked.
+    source_id: String,
     failed: std::sync::atomic::AtomicBool,
 }
 
+/// The pieces of one chunk as the sink reads them: each statement routed, its bytes counted
+/// once the sink asks for the next one (it ran).
+struct Pieces<'a> {
+    stream: &'a mut ChunkStream,
+    upstream_prefix: &'a str,
+    target_prefix: &'a str,
+    progress: &'a Progress,
+    line_number: u64,
+    /// Bytes of the statement handed out last.
+    last_bytes: u64,
+    /// Why the chunk ended early (a corrupted line, the dump's error), if it did.
+    failure: Option<DumpError>,
+}
+
+impl ChunkReader for Pieces<'_> {
+    async fn next_piece(&mut self) -> Option<ChunkPiece> {
+        self.progress
+            .add_bytes(std::mem::take(&mut self.last_bytes));
+        match self.stream.messages.recv().await {
+            Some(Ok(ChunkMessage::Statement(line, _))) => {
+                self.line_number += 1;
+                let Some(values) = line.strip_prefix(self.upstream_prefix) else {
+                    self.failure = Some(DumpError::Corrupted {
+                        path: self.stream.origin.clone(),
+                        reason: format!(
+                            "line {} does not start with `{}`",
+                            self.line_number, self.upstream_prefix
+                        ),
+                    });
+                    return None;
+                };
+                let mut statement = String::with_capacity(self.target_prefix.len() + values.len());
+                statement.push_str(self.target_prefix);
+                statement.push_str(values);
+                self.last_bytes = line.len() as u64;
+                Some(ChunkPiece::Statement(statement))
+            }
+            Some(Ok(ChunkMessage::End { rows, bytes })) => Some(ChunkPiece::End { rows, bytes }),
+            Some(Err(error)) => {
+                self.failure = Some(error);
+                None
+            }
+            None => None,
+        }
+    }
+}
+
 impl Shared {
-    async fn work(&self, mut sink: MySqlSink) -> Result<(), DumpError> {
+    /// Loads chunks from the shared input with `sink` until it ends (or another worker
+    /// failed); `downstream` turns the sink's error into the loader's, naming the chunk.
+    async fn work<Sink: LoadSink>(
+        &self,
+        mut sink: Sink,
+        downstream: impl Fn(String, Sink::Error) -> DumpError,
+    ) -> Result<(), DumpError> {
         loop {
             if self.failed.load(std::sync::atomic::Ordering::Relaxed) {
                 return Ok(());
@@ -738,20 +813,20 @@ impl Shared {
             {
                 continue;
             }
-            let result = self.load_chunk(&mut sink, stream).await;
+            let result = self.load_chunk(&mut sink, stream, &downstream).await;
             if result.is_err() {
                 self.failed
                     .store(true, std::sync::atomic::Ordering::Relaxed);
-                let _ = sink.execute("ROLLBACK").await;
             }
             result?;
         }
     }
 
-    async fn load_chunk(
+    async fn load_chunk<Sink: LoadSink>(
         &self,
-        sink: &mut MySqlSink,
+        sink: &mut Sink,
         mut stream: ChunkStream,
+        downstream: &impl Fn(String, Sink::Error) -> DumpError,
     ) -> Result<(), DumpError> {
         let table = &self.header.tables[stream.table];
         let (upstream_prefix, target_prefix) = &self.targets[stream.table];
@@ -759,53 +834,29 @@ impl Shared {
             "{}.{} chunk {} from {}",
             table.schema, table.table, stream.chunk, stream.origin
         );
-        sink.execute("BEGIN")
-            .await
-            .map_err(downstream(what.clone()))?;
-        let mut statement = String::new();
-        let mut line_number = 0u64;
-        loop {
-            match stream.messages.recv().await {
-                Some(Ok(ChunkMessage::Statement(line, _))) => {
-                    line_number += 1;
-                    let Some(values) = line.strip_prefix(upstream_prefix.as_str()) else {
-                        return Err(DumpError::Corrupted {
-                            path: stream.origin.clone(),
-                            reason: format!(
-                                "line {line_number} does not start with `{upstream_prefix}`"
-                            ),
-                        });
-                    };
-                    statement.clear();
-                    statement.reserve(target_prefix.len() + values.len());
-                    statement.push_str(target_prefix);
-                    statement.push_str(values);
-                    sink.execute(&statement)
-                        .await
-                        .map_err(downstream(what.clone()))?;
-                    self.progress.add_bytes(line.len() as u64);
-                }
-                Some(Ok(ChunkMessage::End { rows, bytes })) => {
-                    sink.execute(&format!(
-                        "UPDATE {} SET state = 'loaded', row_count = {rows}, byte_count = {bytes} \
-                         WHERE source_id = {} AND schema_name = {} AND table_name = {} AND chunk = {}",
-                        self.chunk_table,
-                        self.source,
-                        sql_string(&table.schema),
-                        sql_string(&table.table),
-                        stream.chunk
-                    ))
-                    .await
-                    .map_err(downstream(what.clone()))?;
-                    sink.execute("COMMIT")
-                        .await
-                        .map_err(downstream(what.clone()))?;
-                    self.progress.chunk_done(rows);
-                    return Ok(());
-                }
-                Some(Err(error)) => return Err(error),
-                None => return Err(DumpError::Interrupted(what)),
+        let mark = ChunkMark {
+            source: self.source_id.clone(),
+            table: TableRef::new(&table.schema, &table.table),
+            chunk: stream.chunk,
+        };
+        let mut pieces = Pieces {
+            stream: &mut stream,
+            upstream_prefix,
+            target_prefix,
+            progress: &self.progress,
+            line_number: 0,
+            last_bytes: 0,
+            failure: None,
+        };
+        let outcome = sink.load_chunk(&mark, &mut pieces).await;
+        let failure = pieces.failure.take();
+        match outcome {
+            Ok(ChunkOutcome::Loaded { rows, .. }) => {
+                self.progress.chunk_done(rows);
+                Ok(())
             }
+            Ok(ChunkOutcome::Incomplete) => Err(failure.unwrap_or(DumpError::Interrupted(what))),
+            Err(error) => Err(downstream(what, error)),
         }
     }
 }

@@ -65,7 +65,7 @@ impl KeyRange {
     /// The range as a `WHERE` condition (without the keyword).
     pub fn condition(&self) -> String {
         let mut column = String::new();
-        dm_sink::literal::write_identifier(&mut column, &self.column);
+        dm_mysql::literal::write_identifier(&mut column, &self.column);
         let mut text = String::new();
         match (self.lower, self.upper) {
             (Some(lower), Some(upper)) => {

@@ -143,9 +143,10 @@ impl DumpTimeZone {
         match self {
             DumpTimeZone::Upstream => "SET SESSION time_zone = @@GLOBAL.time_zone".to_owned(),
             DumpTimeZone::Zone(zone) => {
-                let mut statement = String::from("SET SESSION time_zone = ");
-                dm_sink::literal::write_text(&mut statement, zone);
-                statement
+                format!(
+                    "SET SESSION time_zone = {}",
+                    dm_mysql::literal::quote_text(zone)
+                )
             }
         }
     }

@@ -1,5 +1,6 @@
 //! Checkpoint tables in the downstream meta schema, and the statements that write them inside a
-//! batch's own transaction (the exactly-once design of `docs/design/checkpoint.md`).
+//! batch's own transaction (the exactly-once design of `docs/design/checkpoint.md`): how
+//! `MySqlSink` keeps dm-core's typed checkpoints (`dm_core::checkpoint`) for the syncer.
 //!
 //! ```text
 //! <meta-schema>.<task>_syncer_checkpoint   DM's table: the global point (is_global = 1) with its
@@ -11,34 +12,36 @@
 //! ```
 //!
 //! Locations are stored as DM stores them (`binlog_name`, `binlog_pos`, `binlog_gtid`), plus the
-//! injected-event suffix; offsets are BIGINT so files past 4 GiB fit.
+//! injected-event suffix; offsets are BIGINT so files past 4 GiB fit. What the syncer keeps
+//! beside the global point is JSON in DM's `table_info` columns: in the global row the schemas'
+//! default character sets and a running DDL statement's record (`{"version":1,
+//! "schema_charsets":{..},"ddl":{"position","statement","sql","before"}}`), in each table row
+//! the table's structure (`dm_core::TableSnapshot`). [`CheckpointTables::save_statements`] and
+//! [`CheckpointTables::load`] convert the typed values; [`GlobalRow`] and [`TableRow`] are the
+//! rows as stored.
+//!
+//! Invariant: [`CheckpointTables::save_statements`] are the global row and its table rows, run in one
+//! transaction, and a worker row is only ever written inside its batch's transaction
+//! (`MySqlSink::apply_batch`).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use dm_core::{BinlogPosition, Flavor, GtidSet, Location, TableRef};
+use dm_core::{
+    BinlogPosition, DdlRecord, Flavor, GlobalCheckpoint, GtidSet, Location, SourceCheckpoints,
+    TableCheckpoint, TableRef, TableSnapshot,
+};
+use serde::{Deserialize, Serialize};
 
 use crate::error::SinkError;
 use crate::literal::{write_identifier, write_table};
 
-/// One worker's committed point.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WorkerCheckpoint {
-    /// The source (`source-id`).
-    pub source: String,
-    /// The worker's number, 0-based.
-    pub worker: u32,
-    /// How many workers the task ran with when this was written.
-    pub workers: u32,
-    /// The location of the rows event of the last change the worker committed.
-    pub location: Location,
-    /// That change's index among its event's rows; for an event inside a MySQL transaction
-    /// payload, the event's index in the payload times 2^32 plus the row's index.
-    pub row: u64,
-}
+pub use dm_core::WorkerCheckpoint;
 
-/// The global point of a source: everything before it is committed downstream.
+/// The global row of a source as DM's table stores it: everything before `location` is
+/// committed downstream.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GlobalCheckpoint {
+pub struct GlobalRow {
     /// The source.
     pub source: String,
     /// A transaction end.
@@ -50,10 +53,10 @@ pub struct GlobalCheckpoint {
     pub table_info: String,
 }
 
-/// A table's row beside the global point (DM's per-table rows): what the syncer keeps about
-/// one upstream table, written in the same transaction as the global point.
+/// A table's row beside the global point (DM's per-table rows) as stored: what the syncer keeps
+/// about one upstream table, written in the same transaction as the global point.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TableCheckpoint {
+pub struct TableRow {
     /// The source.
     pub source: String,
     /// The upstream table.
@@ -92,6 +95,16 @@ impl CheckpointTables {
         })
     }
 
+    /// The meta schema.
+    pub fn meta_schema(&self) -> &str {
+        &self.meta_schema
+    }
+
+    /// The task.
+    pub fn task(&self) -> &str {
+        &self.task
+    }
+
     /// `<meta>.<task>_syncer_checkpoint`.
     pub fn syncer_table(&self) -> TableRef {
         TableRef::new(
@@ -106,6 +119,33 @@ impl CheckpointTables {
             &self.meta_schema,
             format!("{}_worker_checkpoint", self.task),
         )
+    }
+
+    /// `<meta>.<task>_load_chunk`: the loader's chunks (created by dm-dumpload's loader, one row
+    /// per chunk: `source_id, schema_name, table_name, chunk, plan, state, row_count,
+    /// byte_count`).
+    pub fn load_chunk_table(&self) -> TableRef {
+        TableRef::new(&self.meta_schema, format!("{}_load_chunk", self.task))
+    }
+
+    /// `<meta>.<task>_load_status`: the loader's state per source (created by the loader).
+    pub fn load_status_table(&self) -> TableRef {
+        TableRef::new(&self.meta_schema, format!("{}_load_status", self.task))
+    }
+
+    /// The statement that marks `chunk` loaded, to run in the transaction of its rows.
+    pub fn chunk_loaded(&self, chunk: &dm_core::ChunkMark, rows: u64, bytes: u64) -> String {
+        let mut sql = String::from("UPDATE ");
+        write_table(&mut sql, &self.load_chunk_table());
+        sql.push_str(&format!(
+            " SET state = 'loaded', row_count = {rows}, byte_count = {bytes} \
+             WHERE source_id = {} AND schema_name = {} AND table_name = {} AND chunk = {}",
+            quote_text(&chunk.source),
+            quote_text(&chunk.table.schema),
+            quote_text(&chunk.table.table),
+            chunk.chunk
+        ));
+        sql
     }
 
     /// Creates the schema and both tables if they are missing.
@@ -170,7 +210,7 @@ impl CheckpointTables {
     }
 
     /// The upsert of the global point (DM's `is_global` row).
-    pub fn global_upsert(&self, checkpoint: &GlobalCheckpoint) -> String {
+    pub fn global_upsert(&self, checkpoint: &GlobalRow) -> String {
         let mut sql = String::from("INSERT INTO ");
         write_table(&mut sql, &self.syncer_table());
         let exit = match &checkpoint.safe_mode_exit {
@@ -193,7 +233,7 @@ impl CheckpointTables {
     }
 
     /// The upsert of a table's row (`is_global = 0`), to run in the global point's transaction.
-    pub fn table_upsert(&self, checkpoint: &TableCheckpoint) -> String {
+    pub fn table_upsert(&self, checkpoint: &TableRow) -> String {
         let mut sql = String::from("INSERT INTO ");
         write_table(&mut sql, &self.syncer_table());
         sql.push_str(&format!(
@@ -350,7 +390,7 @@ impl CheckpointTables {
         sink: &mut crate::MySqlSink,
         source: &str,
         flavor: Flavor,
-    ) -> Result<Option<GlobalCheckpoint>, SinkError> {
+    ) -> Result<Option<GlobalRow>, SinkError> {
         let rows = sink.query(&self.global_query(source)).await?;
         let Some(row) = rows.first() else {
             return Ok(None);
@@ -375,7 +415,7 @@ impl CheckpointTables {
                 flavor,
             )?)
         };
-        Ok(Some(GlobalCheckpoint {
+        Ok(Some(GlobalRow {
             source: source.to_owned(),
             location,
             safe_mode_exit,
@@ -402,6 +442,126 @@ impl CheckpointTables {
                 (TableRef::new(text(0), text(1)), text(2))
             })
             .collect())
+    }
+}
+
+/// The global row's `table_info`: what the syncer keeps beside the location.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct GlobalInfo {
+    /// The format's version (1).
+    #[serde(default)]
+    version: u32,
+    /// The schemas' default character sets, as the tracker knows them.
+    #[serde(default)]
+    schema_charsets: HashMap<String, String>,
+    /// The DDL statement being executed downstream, when the checkpoint was written at its
+    /// start.
+    #[serde(default)]
+    ddl: Option<DdlRecord>,
+}
+
+impl GlobalInfo {
+    /// Reads a global row's `table_info` (`{}` and DM's own empty value read as nothing kept).
+    fn parse(text: &str) -> Result<GlobalInfo, SinkError> {
+        if text.trim().is_empty() {
+            return Ok(GlobalInfo::default());
+        }
+        serde_json::from_str(text).map_err(|error| SinkError::Schema {
+            table: "checkpoint".into(),
+            reason: format!(
+                "the global checkpoint's table_info cannot be read ({error}): it was not written by this syncer; remove the task's checkpoint rows to start over"
+            ),
+        })
+    }
+
+    fn text(&self) -> Result<String, SinkError> {
+        serde_json::to_string(self).map_err(|error| SinkError::Schema {
+            table: "checkpoint".into(),
+            reason: format!("the checkpoint's table_info cannot be written: {error}"),
+        })
+    }
+}
+
+/// Reads a table row's `table_info`.
+fn parse_table(table: &TableRef, text: &str) -> Result<TableSnapshot, SinkError> {
+    serde_json::from_str(text).map_err(|error| SinkError::Schema {
+        table: table.to_string(),
+        reason: format!(
+            "its stored structure in the checkpoint table cannot be read ({error}): remove its row from the checkpoint table to read it from the downstream again"
+        ),
+    })
+}
+
+/// The text stored for a table.
+fn table_text(snapshot: &TableSnapshot) -> String {
+    serde_json::to_string(snapshot).unwrap_or_else(|_| "{}".to_owned())
+}
+
+impl CheckpointTables {
+    /// The statements that save `checkpoint` (its global row, its tables' rows), to run in one
+    /// transaction.
+    pub fn save_statements(&self, checkpoint: &GlobalCheckpoint) -> Result<Vec<String>, SinkError> {
+        let info = GlobalInfo {
+            version: 1,
+            schema_charsets: checkpoint.schema_charsets.clone(),
+            ddl: checkpoint.ddl.clone(),
+        };
+        let mut statements = Vec::with_capacity(checkpoint.tables.len() + 1);
+        statements.push(self.global_upsert(&GlobalRow {
+            source: checkpoint.source.clone(),
+            location: checkpoint.location.clone(),
+            safe_mode_exit: checkpoint.safe_mode_exit.clone(),
+            table_info: info.text()?,
+        }));
+        for table in &checkpoint.tables {
+            statements.push(match &table.snapshot {
+                Some(snapshot) => self.table_upsert(&TableRow {
+                    source: checkpoint.source.clone(),
+                    table: table.table.clone(),
+                    location: checkpoint.location.clone(),
+                    table_info: table_text(snapshot),
+                }),
+                None => self.table_delete(&checkpoint.source, &table.table),
+            });
+        }
+        Ok(statements)
+    }
+
+    /// Everything stored for `source` (creating the tables first when missing).
+    pub async fn load(
+        &self,
+        sink: &mut crate::MySqlSink,
+        source: &str,
+        flavor: Flavor,
+    ) -> Result<SourceCheckpoints, SinkError> {
+        self.create(sink).await?;
+        let workers = self.load_workers(sink, source, flavor).await?;
+        let Some(row) = self.load_global(sink, source, flavor).await? else {
+            return Ok(SourceCheckpoints {
+                global: None,
+                workers,
+            });
+        };
+        let info = GlobalInfo::parse(&row.table_info)?;
+        let mut tables = Vec::new();
+        for (table, text) in self.load_tables(sink, source).await? {
+            let snapshot = parse_table(&table, &text)?;
+            tables.push(TableCheckpoint {
+                table,
+                snapshot: Some(snapshot),
+            });
+        }
+        Ok(SourceCheckpoints {
+            global: Some(GlobalCheckpoint {
+                source: source.to_owned(),
+                location: row.location,
+                safe_mode_exit: row.safe_mode_exit,
+                schema_charsets: info.schema_charsets,
+                ddl: info.ddl,
+                tables,
+            }),
+            workers,
+        })
     }
 }
 
@@ -459,6 +619,45 @@ mod tests {
             "{upsert}"
         );
         assert!(CheckpointTables::new("", "t").is_err());
+        // What the syncer keeps reads back as it was written by earlier versions.
+        let info = GlobalInfo::parse(
+            r#"{"version":1,"schema_charsets":{"shop":"latin1"},"ddl":{"position":"mysql-bin.000002:1234","statement":1,"sql":"ALTER TABLE `shop`.`t` ADD c INT","before":[["`shop`.`t`","CREATE TABLE `t` (...)"]]}}"#,
+        )
+        .expect("reads");
+        assert_eq!(info.schema_charsets["shop"], "latin1");
+        assert_eq!(
+            GlobalInfo::parse(&info.text().expect("writes")).expect("reads"),
+            info
+        );
+        assert_eq!(
+            GlobalInfo::parse("{}").expect("empty"),
+            GlobalInfo::default()
+        );
+        assert!(GlobalInfo::parse("not json").is_err());
+        let snapshot = TableSnapshot {
+            schema: dm_core::TableSchema::new(
+                TableRef::new("shop", "t"),
+                vec![dm_core::ColumnDefinition::new(
+                    "id",
+                    dm_core::ColumnType::Integer {
+                        width: dm_core::IntegerWidth::Int,
+                        unsigned: true,
+                    },
+                    false,
+                )],
+                Vec::new(),
+            )
+            .expect("schema"),
+            default_charset: Some("utf8mb4".into()),
+        };
+        let table = TableRef::new("shop", "t");
+        assert_eq!(
+            parse_table(&table, &table_text(&snapshot)).expect("reads"),
+            snapshot
+        );
+        // A stored structure that breaks the schema's rules is refused, not trusted.
+        let broken = table_text(&snapshot).replace("\"keys\":[]", "\"keys\":[{\"name\":\"k\",\"kind\":\"Primary\",\"columns\":[{\"column\":5,\"prefix_length\":null}]}]");
+        assert!(parse_table(&table, &broken).is_err());
         assert!(location_from_row("nonsense", 4, None, 0, Flavor::MySql).is_err());
     }
 }

@@ -11,8 +11,18 @@
 //!   time, so that the error names the statement
 //! ```
 //!
-//! Each change may carry its own mode (`apply_marked_changes_with`): a compactor marks the
-//! changes it cannot write exactly.
+//! Each change may carry its own mode (`ChangeBatch::push`, `apply_marked_changes_with`): a
+//! compactor marks the changes it cannot write exactly.
+//!
+//! The identity key of a target table comes from the batch: the syncer reads each table's
+//! definition once (`Sink::describe_table`) and hands it to every worker inside its batches.
+//! Only a batch without it (`apply_changes`) makes the sink read the table itself (cached until
+//! `forget_tables` or a DDL).
+//!
+//! With a [`MetaScope`] (as [`crate::MySqlSinks`] opens them), the sink also keeps the task's
+//! checkpoints (`dm_core::CheckpointStore`: DM's checkpoint tables, `checkpoint.rs`), writes a
+//! batch's worker checkpoint row inside the batch's transaction, runs DDL exactly once
+//! (`ddl.rs`) and loads chunks with their "loaded" mark (`dm_core::LoadSink`).
 //!
 //! Statements per change kind:
 //!
@@ -33,11 +43,16 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dm_core::{ApplyMode, DdlStatement, RowChange, RowChangeKind, Sink, TableRef, TableSchema};
+use dm_core::{
+    ApplyMode, ChangeBatch, CheckpointStore, ChunkMark, ChunkOutcome, ChunkPiece, ChunkReader,
+    GlobalCheckpoint, LoadSink, RowChange, RowChangeKind, Sink, SinkTable, SourceCheckpoints,
+    TableRef, TableSchema,
+};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder};
 
 use crate::error::SinkError;
+use crate::factory::MetaScope;
 use crate::introspect::{introspection_error, load_table_schema};
 use crate::statement::{InsertVerb, write_delete, write_insert, write_update};
 
@@ -103,31 +118,23 @@ impl MySqlSinkOptions {
     }
 }
 
-/// The downstream structure of one target table, as the sink uses it.
-#[derive(Debug)]
-struct Target {
-    schema: TableSchema,
-}
-
-impl Target {
-    /// Positions in `layout` of the downstream identity key's columns; empty when the
-    /// downstream table has no PK / not-null UK, or the layout lacks one of its columns.
-    fn identity(&self, layout: &TableSchema) -> Vec<usize> {
-        let Some(key) = self.schema.row_identity_key() else {
-            return Vec::new();
-        };
-        let positions: Option<Vec<usize>> = key
-            .columns
-            .iter()
-            .map(|part| {
-                self.schema
-                    .columns()
-                    .get(part.column)
-                    .and_then(|column| layout.column_index(&column.name))
-            })
-            .collect();
-        positions.unwrap_or_default()
-    }
+/// Positions in `layout` of the identity key's columns of `target` (the downstream table);
+/// empty when it has no PK / not-null UK, or the layout lacks one of its columns.
+fn identity(target: &TableSchema, layout: &TableSchema) -> Vec<usize> {
+    let Some(key) = target.row_identity_key() else {
+        return Vec::new();
+    };
+    let positions: Option<Vec<usize>> = key
+        .columns
+        .iter()
+        .map(|part| {
+            target
+                .columns()
+                .get(part.column)
+                .and_then(|column| layout.column_index(&column.name))
+        })
+        .collect();
+    positions.unwrap_or_default()
 }
 
 /// A MySQL-compatible downstream.
@@ -135,7 +142,10 @@ impl Target {
 pub struct MySqlSink {
     options: MySqlSinkOptions,
     connection: Option<Conn>,
-    targets: HashMap<TableRef, Arc<Target>>,
+    /// The task and source whose checkpoints and load marks this sink writes, if any.
+    scope: Option<MetaScope>,
+    /// Downstream tables read by the sink itself, for batches that do not carry them.
+    targets: HashMap<TableRef, Arc<TableSchema>>,
     statements: Vec<String>,
     /// The multi-statement text being sent (kept to reuse its allocation).
     packet: String,
@@ -190,7 +200,7 @@ fn shorten(sql: &str) -> String {
     format!("{}... ({} bytes)", &sql[..end], sql.len())
 }
 
-fn is_connection_error(error: &SinkError) -> bool {
+pub(crate) fn is_connection_error(error: &SinkError) -> bool {
     match error {
         SinkError::Connection { .. } => true,
         SinkError::Statement { code, .. } => matches!(code, 1053 | 2006 | 2013 | 1927),
@@ -223,9 +233,24 @@ impl MySqlSink {
         Ok(MySqlSink {
             options,
             connection: None,
+            scope: None,
             targets: HashMap::new(),
             statements: Vec::new(),
             packet: String::new(),
+        })
+    }
+
+    /// The sink keeps the checkpoints (and load marks) of `scope`'s task and source.
+    pub fn with_scope(mut self, scope: MetaScope) -> Self {
+        self.scope = Some(scope);
+        self
+    }
+
+    fn scope(&self) -> Result<MetaScope, SinkError> {
+        self.scope.clone().ok_or_else(|| SinkError::Schema {
+            table: "checkpoint".into(),
+            reason: "this sink was opened without a task's meta tables (MySqlSink::with_scope)"
+                .into(),
         })
     }
 
@@ -310,7 +335,15 @@ impl MySqlSink {
             })
     }
 
-    async fn target(&mut self, table: &TableRef) -> Result<Arc<Target>, SinkError> {
+    /// `table`'s downstream definition: the one `given` (from the batch), or read once.
+    async fn target(
+        &mut self,
+        table: &TableRef,
+        given: &impl Fn(&TableRef) -> Option<Arc<TableSchema>>,
+    ) -> Result<Arc<TableSchema>, SinkError> {
+        if let Some(target) = given(table) {
+            return Ok(target);
+        }
         if let Some(target) = self.targets.get(table) {
             return Ok(target.clone());
         }
@@ -322,26 +355,28 @@ impl MySqlSink {
                 table: table.to_string(),
                 reason: "the table does not exist downstream".into(),
             })?;
-        let target = Arc::new(Target { schema });
+        let target = Arc::new(schema);
         self.targets.insert(table.clone(), target.clone());
         Ok(target)
     }
 
     /// Builds the statements of a batch into `self.statements`; `idempotent(i)` says whether
-    /// change `i` must be written idempotently.
+    /// change `i` must be written idempotently, `given` the downstream definitions the batch
+    /// carries.
     async fn plan(
         &mut self,
         changes: &[RowChange],
         idempotent: impl Fn(usize) -> bool,
+        given: &impl Fn(&TableRef) -> Option<Arc<TableSchema>>,
     ) -> Result<(), SinkError> {
         let mut statements = std::mem::take(&mut self.statements);
         statements.clear();
         let mut index = 0;
         while index < changes.len() {
             let change = &changes[index];
-            let target = self.target(change.table()).await?;
+            let target = self.target(change.table(), given).await?;
             let layout = change.schema();
-            let identity = target.identity(layout);
+            let identity = identity(&target, layout);
             let keyed = !identity.is_empty();
             let identity_kept = |change: &RowChange| match change.kind() {
                 RowChangeKind::Update { before, after } => {
@@ -535,7 +570,7 @@ impl MySqlSink {
         also: &[String],
     ) -> Result<(), SinkError> {
         let idempotent = mode == ApplyMode::Idempotent;
-        self.apply(changes, |_| idempotent, also).await
+        self.apply(changes, |_| idempotent, also, &|_| None).await
     }
 
     /// Like [`MySqlSink::apply_changes_with`], with each change's mode: `idempotent[i]` says
@@ -550,6 +585,7 @@ impl MySqlSink {
             changes,
             |index| idempotent.get(index).copied().unwrap_or(true),
             also,
+            &|_| None,
         )
         .await
     }
@@ -559,11 +595,12 @@ impl MySqlSink {
         changes: &[RowChange],
         idempotent: impl Fn(usize) -> bool,
         also: &[String],
+        given: &impl Fn(&TableRef) -> Option<Arc<TableSchema>>,
     ) -> Result<(), SinkError> {
         if changes.is_empty() && also.is_empty() {
             return Ok(());
         }
-        let planned = self.plan(changes, idempotent).await;
+        let planned = self.plan(changes, idempotent, given).await;
         self.settle(planned)?;
         self.statements.extend(also.iter().cloned());
         let what = match changes.first() {
@@ -639,25 +676,77 @@ impl MySqlSink {
 impl Sink for MySqlSink {
     type Error = SinkError;
 
-    async fn apply_changes(
-        &mut self,
-        changes: &[RowChange],
-        mode: ApplyMode,
-    ) -> Result<(), SinkError> {
-        self.apply_changes_with(changes, mode, &[]).await
+    /// One transaction: the batch's statements, then its worker checkpoint row.
+    async fn apply_batch(&mut self, batch: &ChangeBatch) -> Result<(), SinkError> {
+        let also = match batch.checkpoint() {
+            Some(checkpoint) => vec![self.scope()?.tables.worker_upsert(checkpoint)],
+            None => Vec::new(),
+        };
+        self.apply(
+            batch.changes(),
+            |index| batch.is_idempotent(index),
+            &also,
+            &|table| batch.table(table).cloned(),
+        )
+        .await
     }
 
-    async fn apply_ddl(&mut self, statement: &DdlStatement) -> Result<(), SinkError> {
-        let what = format!("DDL on {}", statement.target);
+    async fn describe_table(&mut self, table: &TableRef) -> Result<SinkTable, SinkError> {
+        Ok(match self.table_schema(table).await? {
+            Some(schema) => SinkTable::Defined(schema),
+            None => SinkTable::Missing,
+        })
+    }
+}
+
+impl CheckpointStore for MySqlSink {
+    type Error = SinkError;
+
+    async fn load(&mut self) -> Result<SourceCheckpoints, SinkError> {
+        let scope = self.scope()?;
+        scope.tables.load(self, &scope.source, scope.flavor).await
+    }
+
+    /// The global row and its table rows in one transaction.
+    async fn save(&mut self, checkpoint: &GlobalCheckpoint) -> Result<(), SinkError> {
+        let statements = self.scope()?.tables.save_statements(checkpoint)?;
+        self.apply(&[], |_| false, &statements, &|_| None).await
+    }
+}
+
+impl LoadSink for MySqlSink {
+    type Error = SinkError;
+
+    /// `BEGIN`, each statement, the chunk's row of the loader's chunk table set `loaded`,
+    /// `COMMIT`; anything else rolls back.
+    async fn load_chunk<Reader: ChunkReader>(
+        &mut self,
+        chunk: &ChunkMark,
+        reader: &mut Reader,
+    ) -> Result<ChunkOutcome, SinkError> {
+        let tables = self.scope()?.tables;
         let result = async {
-            let connection = self.connection().await?;
-            connection
-                .query_drop(&statement.sql)
-                .await
-                .map_err(|error| client_error(&what, &statement.sql, error))
+            self.execute("BEGIN").await?;
+            loop {
+                match reader.next_piece().await {
+                    Some(ChunkPiece::Statement(sql)) => self.execute(&sql).await?,
+                    Some(ChunkPiece::End { rows, bytes }) => {
+                        self.execute(&tables.chunk_loaded(chunk, rows, bytes))
+                            .await?;
+                        self.execute("COMMIT").await?;
+                        return Ok(ChunkOutcome::Loaded { rows, bytes });
+                    }
+                    None => {
+                        self.execute("ROLLBACK").await?;
+                        return Ok(ChunkOutcome::Incomplete);
+                    }
+                }
+            }
         }
         .await;
-        self.forget_tables();
-        self.settle(result)
+        if result.is_err() {
+            let _ = self.execute("ROLLBACK").await;
+        }
+        result
     }
 }

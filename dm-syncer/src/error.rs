@@ -1,7 +1,9 @@
-//! The syncer's error type: what stopped replication, and whether retrying can help.
+//! The syncer's error type: what stopped replication, and whether retrying can help. The
+//! sink's errors arrive as [`ErrorReport`]s (the syncer drives any `dm_core::Sink`), which keep
+//! their class, code, message and workaround.
 
 use dm_binlog::BinlogError;
-use dm_core::{ClassifiedError, ErrorClass, ErrorCode};
+use dm_core::{ClassifiedError, ErrorClass, ErrorCode, ErrorReport};
 use dm_sink::SinkError;
 use dm_task::TaskError;
 use dm_task::config::ConfigError;
@@ -23,9 +25,10 @@ pub enum SyncerError {
         /// What.
         source: Box<BinlogError>,
     },
-    /// The downstream failed.
+    /// The downstream failed (the sink's error, reported with its own class, code and
+    /// workaround).
     #[error(transparent)]
-    Sink(#[from] SinkError),
+    Sink(ErrorReport),
     /// A DDL could not be followed.
     #[error(transparent)]
     Tracker(#[from] TrackerError),
@@ -108,6 +111,19 @@ impl ClassifiedError for SyncerError {
                 "set `online-ddl: false` to replicate the tool's tables as plain tables, or skip the tool's events with the binlog operator"
             }
         }
+    }
+}
+
+impl SyncerError {
+    /// A sink's error.
+    pub fn sink(error: &impl ClassifiedError) -> Self {
+        SyncerError::Sink(ErrorReport::of(error))
+    }
+}
+
+impl From<SinkError> for SyncerError {
+    fn from(error: SinkError) -> Self {
+        SyncerError::sink(&error)
     }
 }
 

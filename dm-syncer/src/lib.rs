@@ -6,19 +6,23 @@
 //! [`InstanceRules`](dm_task::InstanceRules), built from DM's `task.yaml` / `source.yaml`),
 //! follows every table's structure with the [`tracker`], decodes row images, and hands row
 //! changes to parallel workers, each of which commits its batch together with its own
-//! checkpoint row; a DDL waits until every worker is idle, runs downstream exactly once, and
+//! checkpoint; a DDL waits until every worker is idle, runs downstream exactly once, and
 //! moves the global checkpoint ([`watermark`]). [`SyncerSettings::from_task`],
 //! [`remote_options`] and [`sink_options`] take the syncer's slice of a task.
+//!
+//! The downstream is any set of `dm_core` sinks: [`run_with`] takes a `dm_core::SinkFactory`
+//! (a change feed file, the tests' recording fake), [`run`] builds `dm-sink`'s MySQL sinks from
+//! `MySqlSinkOptions`. The loop and the workers speak only the traits (`dm_core::sink`).
 //!
 //! ```text
 //! StreamController --> event loop (filters, routes, SchemaTracker, decode_rows)
 //!                        |-- rows (also inside MySQL 8 compressed payloads)
-//!                        |       --> CausalityDetector (deterministic) --> worker w --> MySqlSink
-//!                        |                 batch + worker checkpoint row, one transaction
+//!                        |       --> CausalityDetector (deterministic) --> worker w --> Sink::apply_batch
+//!                        |                 ChangeBatch + WorkerCheckpoint, all or nothing
 //!                        |-- Query --> ddl::plan_query --> DDL: drain --> decide per statement
-//!                        |       --> checkpoint with the statement's record --> run once
+//!                        |       --> checkpoint with the statement's DdlRecord --> DdlSink: once
 //!                        |       --> checkpoint past it with the tracker's tables
-//!                        '-- acknowledgements --> Watermark --> global checkpoint (DM's table)
+//!                        '-- acknowledgements --> Watermark --> CheckpointStore::save
 //! ```
 //!
 //! | module | what it holds |
@@ -26,7 +30,7 @@
 //! | [`ddl`] | a Query event read once: control, DML-as-statement, DDL plan per object, ignored |
 //! | [`tracker`] | the schema tracker: each table's structure at the current position |
 //! | [`watermark`] | the global watermark from the workers' acknowledgements |
-//! | [`syncer`] | the event loop, the DDL barrier, the workers, status, settings and connections from a task, what is stored with checkpoints, fault points |
+//! | [`syncer`] | the event loop, the DDL barrier, the workers, status, settings and connections from a task, fault points |
 //! | [`metrics`] | Prometheus metrics with DM's names |
 //! | [`error`] | the crate's errors, classed, with codes |
 //! | [`config`], [`filter`], [`expression`] | `dm-task`'s modules, re-exported: the syncer's API takes their types |
@@ -64,4 +68,4 @@ pub mod watermark;
 pub use dm_task::{config, expression, filter};
 pub use error::SyncerError;
 pub use metrics::SyncerMetrics;
-pub use syncer::{SyncerSettings, SyncerStatus, remote_options, run, sink_options};
+pub use syncer::{SyncerSettings, SyncerStatus, remote_options, run, run_with, sink_options};

@@ -224,14 +224,9 @@ pub struct SchemaTracker {
     schema_charsets_unsaved: bool,
 }
 
-/// One tracked table as stored with a checkpoint.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct TableSnapshot {
-    /// Its structure.
-    pub schema: TableSchema,
-    /// The default character set a text column added later without its own gets, when known.
-    pub default_charset: Option<String>,
-}
+/// One tracked table as stored with a checkpoint (a `dm_core` checkpoint value, so that every
+/// sink can store it).
+pub use dm_core::TableSnapshot;
 
 fn shorten(sql: &str) -> String {
     let mut end = sql.len().min(300);

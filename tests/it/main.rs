@@ -2,8 +2,10 @@
 
 mod bench;
 mod binlog_dump;
+mod change_feed;
 mod dm_syncer;
 mod gtid_fixtures;
+mod kill_loop;
 mod mode_all;
 mod quickstart;
 mod sysbench;

@@ -4,7 +4,7 @@
 
 use dm_core::{ApplyMode, Flavor, TableRef};
 use dm_sink::checkpoint::location_from_row;
-use dm_sink::{CheckpointTables, GlobalCheckpoint, TableCheckpoint, WorkerCheckpoint};
+use dm_sink::{CheckpointTables, GlobalRow, TableRow, WorkerCheckpoint};
 use dm_testkit::{MariaDb, MariaDbOptions, or_skip};
 
 use crate::errors::{insert, items};
@@ -83,20 +83,20 @@ async fn a_worker_checkpoint_commits_with_its_batch_or_not_at_all() {
             .expect("load"),
         None
     );
-    let global = GlobalCheckpoint {
+    let global = GlobalRow {
         source: "mysql-01".into(),
         location: at(90),
         safe_mode_exit: Some(at(150)),
         table_info: r#"{"ddl":"it's"}"#.into(),
     };
     // Table rows travel with the global row, in one transaction.
-    let table = TableCheckpoint {
+    let table = TableRow {
         source: "mysql-01".into(),
         table: TableRef::new("d", "it`s"),
         location: at(90),
         table_info: r#"{"columns":[]}"#.into(),
     };
-    let other = TableCheckpoint {
+    let other = TableRow {
         table: TableRef::new("d", "gone"),
         ..table.clone()
     };
@@ -171,13 +171,13 @@ async fn tables_of_an_earlier_version_are_brought_up_to_date() {
         row: (7 << 32) | 3,
     };
     // Two tables whose names differ only in case.
-    let upper = TableCheckpoint {
+    let upper = TableRow {
         source: "mysql-01".into(),
         table: TableRef::new("d", "T"),
         location: at,
         table_info: "upper".into(),
     };
-    let lower = TableCheckpoint {
+    let lower = TableRow {
         table: TableRef::new("d", "t"),
         table_info: "lower".into(),
         ..upper.clone()

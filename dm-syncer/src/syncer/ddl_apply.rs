@@ -12,26 +12,30 @@
 //!   2 per statement: online-DDL guard, block-allow list (every name), event filter, names
 //!     qualified and routed -> run or skip
 //!   3 the tracker follows the statements (on a copy until they ran)
-//!   4 per statement to run: checkpoint at the DDL's start (location, the tracker's tables as
-//!     they are, the statement with its objects' downstream definitions)  [AfterStartCheckpoint]
-//!   5 then run it (replaying after a crash: the statements before the recorded one ran; the
-//!     recorded one ran if its objects no longer read as recorded; one whose effect the
-//!     definitions do not show stops the task instead)                  [AfterExecute]
+//!   4 per statement to run, as a DdlJob: checkpoint at the DDL's start (location, the
+//!     tracker's tables as they are, the statement's DdlRecord with what the sink reads of its
+//!     objects now: DdlSink::ddl_before)                                [AfterStartCheckpoint]
+//!   5 then DdlSink::apply_ddl (replaying after a crash: the statements before the recorded one
+//!     ran; whether the recorded one ran, DdlSink::ddl_ran tells; a sink that cannot tell
+//!     stops the task instead)                                          [AfterExecute]
 //!   6 checkpoint past the DDL: the tracker's changed tables             [AfterEndCheckpoint]
 //!     (a DDL inside a transaction: the record says "all ran" until a checkpoint passes it)
 //! ```
 //!
 //! Invariants: a restart at any step resumes at a checkpoint whose stored tables describe the
-//! rows after it (steps 4 and 6 write both in one transaction); a statement runs downstream at
-//! most once, because step 5 compares the definitions it changes with the ones recorded in 4
-//! just before it ran, and the record is kept in every checkpoint until one passes the DDL;
-//! nothing after the DDL is dispatched before 6.
+//! rows after it (steps 4 and 6 save both atomically); a statement runs downstream at most
+//! once, because step 5 asks the sink whether it ran, given what it recorded in 4 just before
+//! it ran, and the record is kept in every checkpoint until one passes the DDL; nothing after
+//! the DDL is dispatched before 6. What "ran" means downstream (MySQL: the objects' `SHOW
+//! CREATE` changed; errors meaning "already there" tolerated where expected) is the sink's.
 
 use std::time::{Duration, Instant};
 
 use dm_binlog::EventLocations;
-use dm_core::{ClassifiedError, DdlKind, DdlTarget, ErrorClass, TableSchema};
-use dm_sink::SinkError;
+use dm_core::{
+    ClassifiedError, DdlCheck, DdlJob, DdlKind, DdlRecord, DdlStatement, DdlTarget, ErrorClass,
+    SinkTable, TableSchema,
+};
 use tokio::sync::mpsc;
 
 use crate::ddl::{DdlPlan, DmlStatement, NameRole, PlannedStatement, QueryClass, quoted_target};
@@ -41,22 +45,7 @@ use dm_task::filter::{DdlEventKind, FilterAction, FilterEvent};
 
 use super::fault::{self, DdlStep};
 use super::status::warn;
-use super::stored::PendingDdl;
-use super::{Ack, EventLoop, Work};
-
-/// Errors a statement may meet downstream that mean its effect is already there: a shard's DDL
-/// another shard of the same routed table already ran, a database another source created or
-/// dropped, or a replay before the safe-mode exit point of what a dump already copied (DM
-/// ignores the same ones, everywhere).
-fn already_applied(error: &SinkError) -> bool {
-    matches!(
-        error,
-        SinkError::Statement {
-            code: 1007 | 1008 | 1050 | 1051 | 1060 | 1061 | 1091 | 1146 | 1054,
-            ..
-        }
-    )
-}
+use super::{Ack, ControlSink, EventLoop};
 
 /// What the syncer does with one planned statement.
 enum Decision {
@@ -75,7 +64,7 @@ enum Decision {
     Skip { track: bool },
 }
 
-impl EventLoop {
+impl<Control: ControlSink> EventLoop<Control> {
     /// Handles a Query event: `schema` is its current database, `sql` its text.
     pub(super) async fn query(
         &mut self,
@@ -240,48 +229,81 @@ impl EventLoop {
         })
     }
 
-    /// How the downstream defines `object` now (`SHOW CREATE ...`), `None` when it does not
-    /// exist.
-    async fn definition(&mut self, object: &DdlTarget) -> Result<Option<String>, SyncerError> {
-        let (sql, missing) = match object {
-            DdlTarget::Schema(schema) => {
-                let mut sql = String::from("SHOW CREATE DATABASE ");
-                dm_sink::literal::write_identifier(&mut sql, schema);
-                (sql, 1049)
-            }
-            DdlTarget::Table(table) => {
-                let mut sql = String::from("SHOW CREATE TABLE ");
-                dm_sink::literal::write_table(&mut sql, table);
-                (sql, 1146)
-            }
+    /// `planned` as the sink runs it: names routed, the objects it changes, how to run it.
+    #[allow(clippy::too_many_arguments)]
+    fn job(
+        &self,
+        locations: &EventLocations,
+        index: usize,
+        planned: &PlannedStatement,
+        sql: &str,
+        use_schema: &Option<String>,
+        sql_mode: Option<u64>,
+        routed: bool,
+    ) -> Result<DdlJob, SyncerError> {
+        let kind = match &planned.statement.kind {
+            DdlKind::RenameTable { to } => DdlKind::RenameTable {
+                to: self.rules.router.route(to)?,
+            },
+            other => other.clone(),
         };
-        let rows = with_retry!(self.control, sink => {
-            let started = self.metrics.as_ref().map(|_| Instant::now());
-            let rows = match sink.query(&sql).await {
-                Err(SinkError::Statement { code, .. }) if code == missing => Ok(None),
-                other => other.map(Some),
-            };
-            if let (Some(metrics), Some(started), Ok(_)) = (&self.metrics, started, &rows) {
-                metrics.queried(started);
+        let objects = planned
+            .changed_objects()
+            .map(|object| self.routed(object))
+            .collect::<Result<Vec<_>, _>>()?;
+        // A route may send the table to a database that only exists downstream by name: the
+        // sink creates it first, as the loader does for routed tables.
+        let create_schema = match (&planned.statement.kind, &planned.statement.target) {
+            (DdlKind::CreateTable, DdlTarget::Table(table)) if routed => {
+                Some(self.rules.router.route(table)?.schema)
             }
-            rows
-        })?;
-        Ok(rows
-            .and_then(|rows| rows.into_iter().next()?.into_iter().nth(1).flatten())
-            .map(|definition| without_auto_increment(&definition)))
+            _ => None,
+        };
+        let replaying_dump = self
+            .safe_until
+            .as_ref()
+            .is_some_and(|exit| locations.start.compare(exit) == Some(std::cmp::Ordering::Less));
+        // Several sources (or shards) may create or drop the same downstream database.
+        let shared_database = matches!(
+            planned.statement.kind,
+            DdlKind::CreateSchema | DdlKind::DropSchema
+        );
+        Ok(DdlJob {
+            location: locations.start.clone(),
+            index,
+            statement: DdlStatement {
+                kind,
+                target: self.routed(&planned.statement.target)?,
+                sql: sql.to_owned(),
+            },
+            objects,
+            effect_visible: planned.checkable,
+            session_schema: use_schema.clone(),
+            sql_mode: sql_mode.map(dm_binlog::sql_mode_text),
+            create_schema,
+            tolerate_existing: routed || replaying_dump || shared_database,
+        })
     }
 
-    /// The objects `planned` changes downstream, each with its definition now.
-    async fn definitions(
+    /// What the sink reads of `job`'s objects now (its record before it runs).
+    async fn before(&mut self, job: &DdlJob) -> Result<Vec<(String, Option<String>)>, SyncerError> {
+        with_retry!(self.control, sink => {
+            let started = self.metrics.as_ref().map(|_| Instant::now());
+            let before = sink.ddl_before(job).await;
+            if let (Some(metrics), Some(started), Ok(_)) = (&self.metrics, started, &before) {
+                metrics.queried(started);
+            }
+            before
+        })
+    }
+
+    /// Whether `job`, recorded with `before`, ran.
+    async fn ran(
         &mut self,
-        planned: &PlannedStatement,
-    ) -> Result<Vec<(String, Option<String>)>, SyncerError> {
-        let mut definitions = Vec::new();
-        for object in planned.changed_objects() {
-            let routed = self.routed(object)?;
-            definitions.push((quoted_target(&routed), self.definition(&routed).await?));
-        }
-        Ok(definitions)
+        job: &DdlJob,
+        before: &[(String, Option<String>)],
+    ) -> Result<DdlCheck, SyncerError> {
+        with_retry!(self.control, sink => sink.ddl_ran(job, before).await)
     }
 
     pub(super) async fn ddl(
@@ -365,15 +387,15 @@ impl EventLoop {
             }
         }
 
-        // 4-5. Each statement to run: the checkpoint at the DDL's start, with the objects it
-        // changes as the downstream defines them now, then the statement. Replaying a DDL a
-        // crash interrupted, the statements before the recorded one ran, and the recorded one
-        // ran if its objects no longer read as recorded (nothing else writes them while the DDL
+        // 4-5. Each statement to run: the checkpoint at the DDL's start, with what the sink
+        // reads of the objects it changes now, then the statement. Replaying a DDL a crash
+        // interrupted, the statements before the recorded one ran, and whether the recorded one
+        // ran the sink tells from the record (nothing else writes its objects while the DDL
         // holds the barrier).
         let replayed = self
             .pending_ddl
             .take()
-            .filter(|pending| pending.position == position);
+            .filter(|pending| pending.position == locations.start.position);
         let mut first = true;
         for (index, (planned, decision)) in plan.statements.iter().zip(&decisions).enumerate() {
             let Decision::Run {
@@ -384,35 +406,39 @@ impl EventLoop {
             else {
                 continue;
             };
+            if matches!(&replayed, Some(recorded) if recorded.statement > index) {
+                // It ran before the crash.
+                self.status.ddls_executed += 1;
+                continue;
+            }
+            let job = self.job(
+                locations, index, planned, sql, use_schema, sql_mode, *routed,
+            )?;
             let before = match &replayed {
-                Some(recorded) if recorded.statement > index => {
-                    // It ran before the crash.
-                    self.status.ddls_executed += 1;
-                    continue;
-                }
                 Some(recorded) if recorded.statement == index => {
-                    if !planned.checkable {
-                        return Err(SyncerError::Unsupported {
-                            position,
-                            what: format!(
-                                "a crash interrupted `{}`, and whether it ran downstream cannot be told from the definitions of its tables (it moves rows between them): check the downstream; if it ran, skip this event with the binlog operator, otherwise run it there by hand and skip this event",
-                                shorten(sql)
-                            ),
-                        });
+                    match self.ran(&job, &recorded.before).await? {
+                        DdlCheck::Ran => {
+                            self.status.ddls_executed += 1;
+                            continue;
+                        }
+                        DdlCheck::NotRun => recorded.before.clone(),
+                        DdlCheck::Unknowable => {
+                            return Err(SyncerError::Unsupported {
+                                position,
+                                what: format!(
+                                    "a crash interrupted `{}`, and whether it ran downstream cannot be told from the definitions of its tables (it moves rows between them): check the downstream; if it ran, skip this event with the binlog operator, otherwise run it there by hand and skip this event",
+                                    shorten(sql)
+                                ),
+                            });
+                        }
                     }
-                    if self.definitions(planned).await? != recorded.before {
-                        // Its objects changed since the record: it ran before the crash.
-                        self.status.ddls_executed += 1;
-                        continue;
-                    }
-                    recorded.before.clone()
                 }
                 _ => {
-                    let pending = PendingDdl {
-                        position: position.clone(),
+                    let pending = DdlRecord {
+                        position: locations.start.position.clone(),
                         statement: index,
                         sql: sql.clone(),
-                        before: self.definitions(planned).await?,
+                        before: self.before(&job).await?,
                     };
                     self.write_checkpoint(Some(&pending)).await?;
                     if first {
@@ -421,58 +447,15 @@ impl EventLoop {
                     pending.before
                 }
             };
-            if *routed && let DdlKind::CreateTable = planned.statement.kind {
-                // A route may send the table to a database that only exists downstream by
-                // name: create it, as the loader does for routed tables.
-                if let DdlTarget::Table(table) = &planned.statement.target {
-                    let target = self.rules.router.route(table)?;
-                    let mut create = String::from("CREATE DATABASE IF NOT EXISTS ");
-                    dm_sink::literal::write_identifier(&mut create, &target.schema);
-                    with_retry!(self.control, sink => sink.execute(&create).await)?;
-                }
-            }
-            let replaying_dump = self.safe_until.as_ref().is_some_and(|exit| {
-                locations.start.compare(exit) == Some(std::cmp::Ordering::Less)
-            });
-            // Several sources (or shards) may create or drop the same downstream database.
-            let shared_database = matches!(
-                planned.statement.kind,
-                DdlKind::CreateSchema | DdlKind::DropSchema
-            );
-            // Names the grammar does not read resolve against the session's database, when
-            // the downstream has it.
-            let statement = match use_schema {
-                Some(schema)
-                    if self
-                        .definition(&DdlTarget::Schema(schema.clone()))
-                        .await?
-                        .is_some() =>
-                {
-                    let mut statement = String::from("USE ");
-                    dm_sink::literal::write_identifier(&mut statement, schema);
-                    statement.push_str("; ");
-                    statement.push_str(sql);
-                    statement
-                }
-                _ => sql.clone(),
-            };
             // The statement's downstream target, for the job counters.
             let job_target = match &self.metrics {
-                Some(_) => self.routed(&planned.statement.target).ok(),
+                Some(_) => Some(job.statement.target.clone()),
                 None => None,
             };
             if let (Some(metrics), Some(target)) = (&self.metrics, &job_target) {
                 metrics.ddl_added(target);
             }
-            self.execute_ddl(
-                &position,
-                planned,
-                &statement,
-                &before,
-                sql_mode,
-                *routed || replaying_dump || shared_database,
-            )
-            .await?;
+            self.execute_ddl(&position, &job, &before).await?;
             self.status.ddls_executed += 1;
             if let (Some(metrics), Some(target)) = (&self.metrics, &job_target) {
                 metrics.ddl_finished(target);
@@ -497,7 +480,7 @@ impl EventLoop {
         for table in reload {
             let routed = self.rules.router.route(&table)?;
             match self.downstream_schema(&routed).await? {
-                Some(schema) => {
+                SinkTable::Defined(schema) => {
                     let renamed = TableSchema::new(
                         table.clone(),
                         schema.columns().to_vec(),
@@ -506,16 +489,19 @@ impl EventLoop {
                     .map_err(|error| SyncerError::State(error.to_string()))?;
                     self.tracker.set(renamed);
                 }
-                None => self.tracker.remove(&table),
+                SinkTable::Missing => self.tracker.remove(&table),
+                SinkTable::Mirrored => {
+                    return Err(SyncerError::Unsupported {
+                        position,
+                        what: format!(
+                            "the schema tracker cannot follow what the DDL did to {table}, and the sink keeps no structure of its own to read it from: skip or replace the DDL with the binlog operator"
+                        ),
+                    });
+                }
             }
         }
+        // The tables' definitions are read again, once, when their rows come next.
         self.targets.clear();
-        for queue in &self.queues {
-            queue
-                .send(Work::ForgetTables)
-                .await
-                .map_err(|_| SyncerError::State("a worker stopped".into()))?;
-        }
         if locations.at_transaction_end {
             // The DDL is its own transaction: the checkpoint moves past it now.
             self.watermark.transaction_end(locations.end.clone());
@@ -525,8 +511,8 @@ impl EventLoop {
             // A DDL inside a transaction (a `CREATE TABLE ... SELECT`: the statement, then its
             // rows, then the commit): no checkpoint can fall inside the transaction, so until
             // one passes its end, the checkpoints keep saying that every statement ran.
-            self.pending_ddl = Some(PendingDdl {
-                position,
+            self.pending_ddl = Some(DdlRecord {
+                position: locations.start.position.clone(),
                 statement: plan.statements.len(),
                 sql: String::new(),
                 before: Vec::new(),
@@ -535,64 +521,47 @@ impl EventLoop {
         Ok(())
     }
 
-    /// Runs one DDL statement downstream, under the upstream session's `sql_mode` (so that it
-    /// parses as it did upstream: ANSI_QUOTES, NO_BACKSLASH_ESCAPES...), restored after.
-    /// `tolerate`: errors meaning its effect is already there are not errors. A transient
-    /// failure (a lost connection) may come after the statement ran: before running it again,
-    /// its objects are read, and it is not run again when they no longer read as `before`.
+    /// Runs one DDL statement downstream. A transient failure (a lost connection) may come
+    /// after the statement ran: before running it again, the sink tells whether it ran, given
+    /// `before` (what it read just before the first attempt), and it is not run again when it
+    /// did.
     async fn execute_ddl(
         &mut self,
         position: &str,
-        planned: &PlannedStatement,
-        sql: &str,
+        job: &DdlJob,
         before: &[(String, Option<String>)],
-        sql_mode: Option<u64>,
-        tolerate: bool,
     ) -> Result<(), SyncerError> {
-        let statement = match sql_mode {
-            Some(mask) => format!(
-                "SET @dm_sink_sql_mode = @@SESSION.sql_mode, SESSION sql_mode = '{}'; {sql}",
-                dm_binlog::sql_mode_text(mask)
-            ),
-            None => sql.to_owned(),
-        };
         let mut backoff = Duration::from_millis(100);
-        let executed = loop {
+        loop {
             let started = self.metrics.as_ref().map(|_| Instant::now());
-            match self.control.execute(&statement).await {
+            match self.control.apply_ddl(job).await {
                 Ok(()) => {
                     if let (Some(metrics), Some(started)) = (&self.metrics, started) {
                         metrics.ddl_statement_ran(started);
                     }
-                    break Ok(());
+                    return Ok(());
                 }
-                Err(error) if tolerate && already_applied(&error) => break Ok(()),
                 Err(error) if error.class() == ErrorClass::Transient => {
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
-                    if !planned.checkable {
-                        break Err(SyncerError::Unsupported {
-                            position: position.to_owned(),
-                            what: format!(
-                                "the connection failed while `{}` ran ({error}), and whether it ran cannot be told from the definitions of its tables: check the downstream; if it ran, skip this event with the binlog operator",
-                                shorten(sql)
-                            ),
-                        });
-                    }
-                    if self.definitions(planned).await? != before {
+                    match self.ran(job, before).await? {
                         // It ran before the connection failed.
-                        break Ok(());
+                        DdlCheck::Ran => return Ok(()),
+                        DdlCheck::NotRun => {}
+                        DdlCheck::Unknowable => {
+                            return Err(SyncerError::Unsupported {
+                                position: position.to_owned(),
+                                what: format!(
+                                    "the connection failed while `{}` ran ({error}), and whether it ran cannot be told from the definitions of its tables: check the downstream; if it ran, skip this event with the binlog operator",
+                                    shorten(&job.statement.sql)
+                                ),
+                            });
+                        }
                     }
                 }
-                Err(error) => break Err(SyncerError::from(error)),
+                Err(error) => return Err(SyncerError::sink(&error)),
             }
-        };
-        if sql_mode.is_some() {
-            with_retry!(self.control, sink => sink
-                .execute("SET SESSION sql_mode = COALESCE(@dm_sink_sql_mode, @@SESSION.sql_mode)")
-                .await)?;
         }
-        executed
     }
 }
 
@@ -607,18 +576,4 @@ fn shorten(sql: &str) -> String {
     } else {
         sql.to_owned()
     }
-}
-
-/// A table's definition without its `AUTO_INCREMENT=n` option: the counter moves with inserts
-/// (another source's, into a table routes share), not with DDL.
-fn without_auto_increment(definition: &str) -> String {
-    let mut out = String::with_capacity(definition.len());
-    let mut rest = definition;
-    while let Some(at) = rest.find(" AUTO_INCREMENT=") {
-        out.push_str(&rest[..at]);
-        let after = &rest[at + " AUTO_INCREMENT=".len()..];
-        rest = after.trim_start_matches(|character: char| character.is_ascii_digit());
-    }
-    out.push_str(rest);
-    out
 }

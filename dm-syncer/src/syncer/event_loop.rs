@@ -1,6 +1,19 @@
 //! The event loop: reads the stream, keeps table maps and filter decisions per table id,
 //! decodes row images with the tracked schema, routes row changes to workers through the
 //! causality detector, records acknowledgements and writes the global checkpoint.
+//!
+//! ```text
+//! event --TableMap--> maps (filters decided once per map)
+//!       --Rows------> target: tracked schema, layout (routed), the sink's definition
+//!                     (Sink::describe_table once per table and DDL; Mirrored: the layout),
+//!                     causality keys --> decode --> detector --> worker queue (byte budget)
+//!       --Query-----> ddl_apply
+//!       --transaction end--> watermark; CheckpointStore::save every checkpoint interval
+//! ```
+//!
+//! Invariants: a change goes to a worker only past that worker's stored checkpoint; at most
+//! `max_in_flight_bytes` of changes are dispatched and not acknowledged (or one change, when a
+//! single one is larger); the saved checkpoint is a transaction end the watermark reached.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,10 +25,9 @@ use dm_binlog::{
 };
 use dm_causality::{CausalityDetector, Routing, TableKeys};
 use dm_core::{
-    ApplyMode, ClassifiedError, ErrorClass, Location, RowChange, RowChangeKind, TableRef,
-    TableSchema,
+    ClassifiedError, DdlRecord, ErrorClass, GlobalCheckpoint, Location, RowChange, RowChangeKind,
+    SinkTable, TableCheckpoint, TableRef, TableSchema,
 };
-use dm_sink::{CheckpointTables, GlobalCheckpoint, MySqlSink, SinkError, TableCheckpoint};
 use tokio::sync::{mpsc, watch};
 
 use crate::error::SyncerError;
@@ -26,9 +38,8 @@ use dm_task::InstanceRules;
 use dm_task::filter::{FilterAction, FilterEvent};
 
 use super::status::warn;
-use super::stored::{self, GlobalInfo, PendingDdl};
 use super::worker::change_bytes;
-use super::{Ack, SyncerSettings, SyncerStatus, Work};
+use super::{Ack, ControlSink, SyncerSettings, SyncerStatus, Work};
 use crate::ddl::ServerVersion;
 
 /// A table id's current table map, with the filters' decisions about its table.
@@ -47,15 +58,18 @@ pub(super) struct Target {
     pub(super) tracked: Arc<TableSchema>,
     pub(super) layout: Arc<TableSchema>,
     pub(super) keys: Arc<TableKeys>,
+    /// The sink's definition of the routed table (the layout when the sink mirrors the
+    /// upstream), handed to the workers with each change.
+    pub(super) downstream: Arc<TableSchema>,
     /// Indexes of the expression filters about this table, their columns checked.
     pub(super) expression_filters: Vec<usize>,
 }
 
-pub(super) struct EventLoop {
+pub(super) struct EventLoop<Control: ControlSink> {
     pub(super) settings: SyncerSettings,
     pub(super) rules: InstanceRules,
-    pub(super) tables: CheckpointTables,
-    pub(super) control: MySqlSink,
+    /// Table definitions, DDL and the global checkpoint.
+    pub(super) control: Control,
     pub(super) tracker: SchemaTracker,
     pub(super) targets: HashMap<TableRef, Target>,
     /// Table id -> the table map and what the filters decided for its table (they do not
@@ -85,12 +99,12 @@ pub(super) struct EventLoop {
     /// executable comments a statement is read by.
     pub(super) server_version: ServerVersion,
     /// A DDL statement a crash interrupted (from the checkpoint), until its event is met again.
-    pub(super) pending_ddl: Option<PendingDdl>,
+    pub(super) pending_ddl: Option<DdlRecord>,
     /// The metrics recorded as events pass, when `settings.metrics` asks for them.
     pub(super) metrics: Option<LoopMetrics>,
 }
 
-impl EventLoop {
+impl<Control: ControlSink> EventLoop<Control> {
     pub(super) async fn run<Source: BinlogSource>(
         &mut self,
         controller: &mut StreamController<Source>,
@@ -170,7 +184,7 @@ impl EventLoop {
                 }
                 Ok(())
             }
-            Ack::Failed { error } => Err(error.into()),
+            Ack::Failed { error } => Err(SyncerError::Sink(error)),
         }
     }
 
@@ -214,13 +228,14 @@ impl EventLoop {
         self.wait_for(&waits, acks).await
     }
 
+    /// What the sink knows of `table` now.
     pub(super) async fn downstream_schema(
         &mut self,
         table: &TableRef,
-    ) -> Result<Option<TableSchema>, SyncerError> {
+    ) -> Result<SinkTable, SyncerError> {
         with_retry!(self.control, sink => {
             let started = self.metrics.as_ref().map(|_| Instant::now());
-            let schema = sink.table_schema(table).await;
+            let schema = sink.describe_table(table).await;
             if let (Some(metrics), Some(started), Ok(_)) = (&self.metrics, started, &schema) {
                 metrics.queried(started);
             }
@@ -236,7 +251,7 @@ impl EventLoop {
     /// tables changed since the last write and `pending`, the DDL statement about to run.
     pub(super) async fn write_checkpoint(
         &mut self,
-        pending: Option<&PendingDdl>,
+        pending: Option<&DdlRecord>,
     ) -> Result<(), SyncerError> {
         self.publish().await;
         let Some(location) = self.watermark.reached().cloned() else {
@@ -245,10 +260,8 @@ impl EventLoop {
         // A DDL statement recorded before it ran stays recorded until a checkpoint passes
         // the DDL: until then a restart meets the DDL again and must know what ran.
         if let Some(recorded) = &self.pending_ddl
-            && dm_core::BinlogPosition::parse(&recorded.position)
-                .ok()
-                .and_then(|ddl| location.position.partial_cmp(&ddl))
-                .is_some_and(|order| order == std::cmp::Ordering::Greater)
+            && location.position.partial_cmp(&recorded.position)
+                == Some(std::cmp::Ordering::Greater)
         {
             self.pending_ddl = None;
         }
@@ -263,36 +276,23 @@ impl EventLoop {
             self.last_flush = Instant::now();
             return Ok(());
         }
-        let info = GlobalInfo {
-            version: 1,
-            schema_charsets: self.tracker.schema_charsets().clone(),
-            ddl: pending,
-        };
-        let mut statements = Vec::with_capacity(unsaved.len() + 1);
-        statements.push(self.tables.global_upsert(&GlobalCheckpoint {
+        let saved: Vec<TableRef> = unsaved.iter().map(|(table, _)| table.clone()).collect();
+        let checkpoint = GlobalCheckpoint {
             source: self.settings.source_id.clone(),
             location: location.clone(),
             safe_mode_exit: self.safe_until.clone(),
-            table_info: info.text()?,
-        }));
-        for (table, snapshot) in &unsaved {
-            statements.push(match snapshot {
-                Some(snapshot) => self.tables.table_upsert(&TableCheckpoint {
-                    source: self.settings.source_id.clone(),
-                    table: table.clone(),
-                    location: location.clone(),
-                    table_info: stored::table_text(snapshot),
-                }),
-                None => self.tables.table_delete(&self.settings.source_id, table),
-            });
-        }
+            schema_charsets: self.tracker.schema_charsets().clone(),
+            ddl: pending,
+            tables: unsaved
+                .into_iter()
+                .map(|(table, snapshot)| TableCheckpoint { table, snapshot })
+                .collect(),
+        };
         let mut started: Option<Instant>;
         with_retry!(self.control, sink => {
             started = self.metrics.as_ref().map(|_| Instant::now());
-            sink.apply_changes_with(&[], ApplyMode::Exact, &statements)
-                .await
+            sink.save(&checkpoint).await
         })?;
-        let saved: Vec<TableRef> = unsaved.into_iter().map(|(table, _)| table).collect();
         self.tracker.mark_saved(&saved, true);
         self.status.checkpoint = Some(location);
         self.last_flush = Instant::now();
@@ -418,7 +418,7 @@ impl EventLoop {
         upstream: &TableRef,
     ) -> Result<bool, SyncerError> {
         let routed = self.rules.router.route(upstream)?;
-        let Some(schema) = self.downstream_schema(&routed).await? else {
+        let SinkTable::Defined(schema) = self.downstream_schema(&routed).await? else {
             return Ok(false);
         };
         let renamed = TableSchema::new(
@@ -439,7 +439,7 @@ impl EventLoop {
                 if !self.seed_from_downstream(upstream).await? {
                     let routed = self.rules.router.route(upstream)?;
                     return Err(SyncerError::State(format!(
-                        "table {upstream} has rows in the binlog but {routed} does not exist downstream and no CREATE TABLE was replayed: create it downstream (or run the task in mode all)"
+                        "table {upstream} has rows in the binlog but {routed} does not exist downstream (or the sink keeps no structure of it) and no CREATE TABLE was replayed: create it downstream (or run the task in mode all)"
                     )));
                 }
                 self.tracker.get(upstream).ok_or_else(|| {
@@ -453,12 +453,6 @@ impl EventLoop {
             .is_none_or(|target| !Arc::ptr_eq(&target.tracked, &tracked));
         if stale {
             let routed = self.rules.router.route(upstream)?;
-            let downstream = self.downstream_schema(&routed).await?.ok_or_else(|| {
-                SyncerError::Sink(SinkError::Schema {
-                    table: routed.to_string(),
-                    reason: "the table does not exist downstream".into(),
-                })
-            })?;
             let layout = Arc::new(
                 TableSchema::new(
                     routed.clone(),
@@ -467,6 +461,15 @@ impl EventLoop {
                 )
                 .map_err(|error| SyncerError::State(error.to_string()))?,
             );
+            let downstream = match self.downstream_schema(&routed).await? {
+                SinkTable::Defined(schema) => Arc::new(schema),
+                SinkTable::Mirrored => layout.clone(),
+                SinkTable::Missing => {
+                    return Err(SyncerError::State(format!(
+                        "downstream table {routed}: the table does not exist downstream"
+                    )));
+                }
+            };
             let keys = Arc::new(TableKeys::new(&routed, &tracked, &downstream));
             let mut expression_filters = Vec::new();
             for (index, filter) in self.rules.expression_filters.iter().enumerate() {
@@ -483,6 +486,7 @@ impl EventLoop {
                     tracked,
                     layout,
                     keys,
+                    downstream,
                     expression_filters,
                 },
             );
@@ -574,8 +578,10 @@ impl EventLoop {
                 (Some(before), None) => RowChangeKind::Delete { before },
                 (None, None) => continue,
             };
+            let row = first_row + u64::try_from(index).unwrap_or(u64::MAX);
             let change = RowChange::new(layout.clone(), kind, locations.start.clone(), commit_ts)
-                .map_err(|error| SyncerError::State(error.to_string()))?;
+                .map_err(|error| SyncerError::State(error.to_string()))?
+                .with_row(row);
             let Some(target) = self.targets.get(&upstream) else {
                 return Err(SyncerError::State(format!(
                     "table {upstream} has no target"
@@ -592,6 +598,7 @@ impl EventLoop {
             }
             target.keys.causality_keys(&change, &mut self.keys);
             let keys = target.keys.clone();
+            let downstream = target.downstream.clone();
             let (worker, sequence) = loop {
                 match self.detector.route(&self.keys) {
                     Routing::Assigned { worker, sequence } => break (worker, sequence),
@@ -605,7 +612,6 @@ impl EventLoop {
                 }
             };
             self.watermark.assigned(worker, sequence);
-            let row = first_row + u64::try_from(index).unwrap_or(u64::MAX);
             let committed = self.applied[worker]
                 .as_ref()
                 .is_some_and(
@@ -655,6 +661,7 @@ impl EventLoop {
                 .send(Work::Change {
                     change,
                     keys,
+                    target: downstream,
                     sequence,
                     row,
                     idempotent,

@@ -2,15 +2,23 @@
 //! `docs/design/checkpoint.md` describes.
 //!
 //! ```text
+//! SinkFactory: open_control -> control.load() (stored worker count) -> open_worker x N (each
+//!              takes its lock) -> control.load() (checkpoints, tracker's tables, DDL record)
 //! StreamController --events--> event loop: filters, routes, SchemaTracker, decode_rows
 //!    |                              | row changes: CausalityDetector (deterministic) -> worker w
-//!    |                              |        worker w: batch (compacted per row, grouped by table
-//!    |                              |        and kind when no key repeats) + its checkpoint row,
-//!    |                              |        one transaction, sent as one multi-statement packet
+//!    |                              |        worker w: ChangeBatch (compacted per row, grouped by
+//!    |                              |        table and kind when no key repeats, with the sink's
+//!    |                              |        table definitions) + its WorkerCheckpoint:
+//!    |                              |        Sink::apply_batch, all or nothing
 //!    |                              |        <- acknowledgement (w, sequence) -> Watermark
-//!    |                              | DDL: drain every worker, track, execute once, checkpoint
+//!    |                              | DDL: drain every worker, track, DdlSink: once, checkpoint
+//!    |                              | CheckpointStore::save: global checkpoint at the watermark
 //!    +-- resumes at the global checkpoint; changes a worker already committed are not sent again
 //! ```
+//!
+//! [`run`] drives `dm-sink`'s MySQL sinks ([`MySqlSinks`]) from `MySqlSinkOptions`; [`run_with`]
+//! drives any [`SinkFactory`] (a change feed, the tests' recording fake): the loop only ever
+//! speaks the `dm_core` sink traits.
 //!
 //! Invariants: a worker's checkpoint row commits with its batch; a change is dispatched again
 //! after a restart only when its worker's checkpoint is before it; the global checkpoint only
@@ -23,8 +31,10 @@ use std::time::Instant;
 
 use dm_binlog::{BinlogSource, ReconnectPolicy, StreamController};
 use dm_causality::CausalityDetector;
-use dm_core::{ApplyMode, Location};
-use dm_sink::{CheckpointTables, MySqlSink, MySqlSinkOptions};
+use dm_core::{
+    ApplyMode, CheckpointStore, DdlSink, Location, Sink, SinkFactory, SourceCheckpoints,
+};
+use dm_sink::{CheckpointTables, MetaScope, MySqlSinkOptions, MySqlSinks};
 use tokio::sync::{mpsc, watch};
 
 use crate::ddl::ServerVersion;
@@ -47,7 +57,7 @@ macro_rules! with_retry {
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
-                Err(error) => break Err(SyncerError::from(error)),
+                Err(error) => break Err(SyncerError::sink(&error)),
             }
         }
     }};
@@ -58,7 +68,6 @@ mod event_loop;
 pub mod fault;
 mod settings;
 mod status;
-mod stored;
 mod worker;
 
 pub use settings::{SyncerSettings, remote_options, sink_options};
@@ -67,9 +76,18 @@ pub use status::{MAX_WARNINGS, SyncerStatus};
 use event_loop::EventLoop;
 use worker::{Ack, Work, run_worker};
 
+/// What the event loop needs of its sink: table definitions, DDL and the global checkpoint
+/// (a [`SinkFactory`]'s `Control`).
+pub(crate) trait ControlSink: Sink + DdlSink + CheckpointStore + 'static {}
+
+impl<Control: Sink + DdlSink + CheckpointStore + 'static> ControlSink for Control {}
+
 /// Runs the syncer until the source ends (a non-following source) or `stop` turns true (it then
 /// stops at the next transaction end). Either way it drains the workers and writes the global
 /// checkpoint before returning. `progress` receives the status at every checkpoint.
+///
+/// The downstream is the MySQL-compatible one `sink_options` reaches, with the checkpoints in
+/// the task's meta schema ([`MySqlSinks`]); [`run_with`] takes any sinks.
 pub async fn run<Source: BinlogSource>(
     settings: SyncerSettings,
     source: Source,
@@ -79,70 +97,102 @@ pub async fn run<Source: BinlogSource>(
     stop: watch::Receiver<bool>,
     progress: watch::Sender<SyncerStatus>,
 ) -> Result<SyncerStatus, SyncerError> {
+    let mut options = sink_options;
+    if !settings.multiple_rows {
+        // DM's `multiple-rows: false`: one row per statement.
+        options.max_rows_per_statement = 1;
+    }
+    let scope = MetaScope {
+        tables: CheckpointTables::new(&settings.meta_schema, &settings.task)?,
+        source: settings.source_id.clone(),
+        flavor: settings.flavor,
+    };
+    let sinks = MySqlSinks::new(options, scope);
+    run_with(settings, source, start, sinks, rules, stop, progress).await
+}
+
+/// [`run`] over any sinks: the control sink, one sink per worker and the checkpoints come from
+/// `sinks` (see `dm_core::sink` for what a sink promises).
+pub async fn run_with<Source: BinlogSource, Sinks: SinkFactory>(
+    settings: SyncerSettings,
+    source: Source,
+    start: Location,
+    sinks: Sinks,
+    rules: InstanceRules,
+    stop: watch::Receiver<bool>,
+    progress: watch::Sender<SyncerStatus>,
+) -> Result<SyncerStatus, SyncerError> {
     let exits = settings
         .metrics
         .as_ref()
         .map(|metrics| metrics.exits(&settings.task, &settings.source_id));
-    let result = run_syncer(settings, source, start, sink_options, rules, stop, progress).await;
+    let result = run_syncer(settings, source, start, sinks, rules, stop, progress).await;
     if let (Some(exits), Err(error)) = (&exits, &result) {
         exits.record(error);
     }
     result
 }
 
-/// [`run`], without the exit metric.
-async fn run_syncer<Source: BinlogSource>(
+/// Loads what `control` stores, retrying transient failures.
+async fn load_checkpoints<Control: ControlSink>(
+    control: &mut Control,
+) -> Result<SourceCheckpoints, SyncerError> {
+    use dm_core::{ClassifiedError, ErrorClass};
+    use std::time::Duration;
+    with_retry!(*control, sink => sink.load().await)
+}
+
+/// [`run_with`], without the exit metric.
+async fn run_syncer<Source: BinlogSource, Sinks: SinkFactory>(
     settings: SyncerSettings,
     source: Source,
     start: Location,
-    sink_options: MySqlSinkOptions,
+    mut sinks: Sinks,
     rules: InstanceRules,
     stop: watch::Receiver<bool>,
     progress: watch::Sender<SyncerStatus>,
 ) -> Result<SyncerStatus, SyncerError> {
-    let mut control = MySqlSink::new(sink_options.clone())?;
-    let tables = CheckpointTables::new(&settings.meta_schema, &settings.task)?;
-    tables.create(&mut control).await?;
+    let mut control = sinks
+        .open_control()
+        .await
+        .map_err(|error| SyncerError::sink(&error))?;
     // The worker count the stored checkpoints were written with wins until a clean restart.
-    let workers = tables
-        .load_workers(&mut control, &settings.source_id, settings.flavor)
+    let workers = load_checkpoints(&mut control)
         .await?
+        .workers
         .first()
         .map_or(settings.workers.max(1), |row| row.workers.max(1) as usize);
-    // Each worker's connection holds a named lock. A previous run that crashed may still have a
-    // worker transaction executing downstream (sent whole, it runs on without its client); its
-    // connection keeps the lock until that transaction has committed or rolled back, so the
-    // checkpoints are read only once every lock is ours, and nothing old can change them after.
-    let mut sinks = Vec::with_capacity(workers);
+    // Each worker's sink shuts out the sinks of an earlier run (MySQL: a named lock per worker
+    // connection). A previous run that crashed may still have a worker transaction executing
+    // downstream (sent whole, it runs on without its client); the checkpoints are read only
+    // once every worker's sink is open, so nothing old can change them after.
+    let mut worker_sinks = Vec::with_capacity(workers);
     for worker in 0..workers {
-        let mut options = sink_options.clone();
-        options.lock = Some(worker_lock_name(&settings, worker));
-        if !settings.multiple_rows {
-            // DM's `multiple-rows: false`: one row per statement.
-            options.max_rows_per_statement = 1;
-        }
-        let mut sink = MySqlSink::new(options)?;
-        sink.connect().await?;
-        sinks.push(sink);
+        worker_sinks.push(
+            sinks
+                .open_worker(worker, workers)
+                .await
+                .map_err(|error| SyncerError::sink(&error))?,
+        );
     }
-    let global = tables
-        .load_global(&mut control, &settings.source_id, settings.flavor)
-        .await?;
-    let stored = tables
-        .load_workers(&mut control, &settings.source_id, settings.flavor)
-        .await?;
-    if stored.iter().any(|row| row.workers as usize != workers) {
+    let stored = load_checkpoints(&mut control).await?;
+    if stored
+        .workers
+        .iter()
+        .any(|row| row.workers as usize != workers)
+    {
         return Err(SyncerError::State(format!(
             "the worker checkpoints of source {} disagree on the worker count",
             settings.source_id
         )));
     }
     let mut applied: Vec<Option<(Location, u64)>> = vec![None; workers];
-    for row in stored {
+    for row in stored.workers {
         if let Some(slot) = applied.get_mut(row.worker as usize) {
             *slot = Some((row.location, row.row));
         }
     }
+    let global = stored.global;
     let safe_until = match &global {
         Some(global) => global.safe_mode_exit.clone(),
         None => settings.safe_mode_until.clone(),
@@ -151,18 +201,19 @@ async fn run_syncer<Source: BinlogSource>(
     // DDL statement the previous run was executing is checked when its event comes again.
     let mut tracker = SchemaTracker::new(settings.case_sensitive);
     let mut pending_ddl = None;
-    if let Some(global) = &global {
-        let info = stored::GlobalInfo::parse(&global.table_info)?;
-        tracker.restore_schema_charsets(info.schema_charsets);
-        pending_ddl = info.ddl;
-        for (table, text) in tables
-            .load_tables(&mut control, &settings.source_id)
-            .await?
-        {
-            tracker.restore(stored::parse_table(&table.to_string(), &text)?);
+    let start = match global {
+        Some(global) => {
+            tracker.restore_schema_charsets(global.schema_charsets);
+            pending_ddl = global.ddl;
+            for table in global.tables {
+                if let Some(snapshot) = table.snapshot {
+                    tracker.restore(snapshot);
+                }
+            }
+            global.location
         }
-    }
-    let start = global.map_or(start, |global| global.location);
+        None => start,
+    };
 
     let (ack_sender, mut acks) = mpsc::channel::<Ack>(settings.queue_size.max(16));
     let mut queues = Vec::with_capacity(workers);
@@ -172,7 +223,7 @@ async fn run_syncer<Source: BinlogSource>(
     } else {
         ApplyMode::Exact
     };
-    for (worker, sink) in sinks.into_iter().enumerate() {
+    for (worker, sink) in worker_sinks.into_iter().enumerate() {
         // The queues share `queue_size`, but each holds at least one full batch: a worker can
         // only gather what its queue holds, and small batches cost the downstream far more.
         let capacity = (settings.queue_size / workers).max(settings.batch).max(8);
@@ -182,7 +233,6 @@ async fn run_syncer<Source: BinlogSource>(
             worker,
             workers,
             settings.clone(),
-            tables.clone(),
             sink,
             mode,
             receiver,
@@ -199,7 +249,6 @@ async fn run_syncer<Source: BinlogSource>(
     let mut state = EventLoop {
         settings,
         rules,
-        tables,
         control,
         tracker,
         targets: HashMap::new(),
@@ -250,17 +299,4 @@ impl Drop for WorkerTasks {
             handle.abort();
         }
     }
-}
-
-/// The name of worker `worker`'s downstream lock: one per task, source and worker, the same in
-/// every run (FNV-1a of the names, to stay within the 64 characters a lock name may have).
-fn worker_lock_name(settings: &SyncerSettings, worker: usize) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in [&settings.meta_schema, &settings.task, &settings.source_id] {
-        for byte in part.bytes().chain([0]) {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    format!("dm-syncer-{hash:016x}-{worker}")
 }

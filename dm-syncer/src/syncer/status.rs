@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use dm_core::Location;
 
-use super::EventLoop;
+use super::{ControlSink, EventLoop};
 
 /// What the syncer did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -63,7 +63,7 @@ pub(super) fn warn(status: &mut SyncerStatus, warning: String) {
     status.warnings.push(warning);
 }
 
-impl EventLoop {
+impl<Control: ControlSink> EventLoop<Control> {
     /// Brings the status up to date, updates the metrics, and sends it to `progress`.
     pub(super) async fn publish(&mut self) {
         let now = std::time::SystemTime::now()

@@ -1,14 +1,26 @@
 //! A DML worker: gathers a batch from its queue (compacted per row, grouped by table and kind
-//! when no key repeats), commits it with its own checkpoint row in one downstream transaction,
-//! and acknowledges `(worker, sequence)` to the event loop.
+//! when no key repeats), applies it with its own [`WorkerCheckpoint`] through
+//! [`Sink::apply_batch`] (all or nothing), and acknowledges `(worker, sequence)` to the event
+//! loop.
+//!
+//! ```text
+//! queue (bounded) --Work::Change--> WorkerBatch: Compactor -> BatchPlanner::group
+//!   --> ChangeBatch { changes, the sink's definitions of their tables, WorkerCheckpoint }
+//!   --> Sink::apply_batch (transient errors retried with backoff) --> Ack::Done | Ack::Failed
+//! ```
+//!
+//! Invariant: the checkpoint a batch carries is the location of the last change *pushed* into
+//! it, so a committed batch moves the worker's checkpoint exactly past what it applied.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dm_causality::{BatchPlanner, Compactor, PendingChange, TableKeys};
-use dm_core::{ApplyMode, ClassifiedError, ErrorClass, Location, RowChange, TableRef};
-use dm_sink::{CheckpointTables, MySqlSink, SinkError, WorkerCheckpoint};
+use dm_core::{
+    ApplyMode, ChangeBatch, ClassifiedError, ErrorClass, ErrorReport, Location, RowChange, Sink,
+    TableRef, TableSchema, WorkerCheckpoint,
+};
 use tokio::sync::mpsc;
 
 use super::SyncerSettings;
@@ -18,6 +30,9 @@ pub(super) enum Work {
         change: RowChange,
         /// The keys of the change's target table (for compaction and grouping).
         keys: Arc<TableKeys>,
+        /// The sink's definition of the change's target table, read once by the event loop
+        /// (the change's own layout when the sink mirrors the upstream).
+        target: Arc<TableSchema>,
         sequence: u64,
         row: u64,
         /// Write it idempotently (safe mode).
@@ -26,8 +41,6 @@ pub(super) enum Work {
         /// `dml-exec` timing starts.
         dispatched: Option<Instant>,
     },
-    /// A DDL changed tables: forget cached downstream structures.
-    ForgetTables,
 }
 
 pub(super) enum Ack {
@@ -38,17 +51,15 @@ pub(super) enum Ack {
         bytes: u64,
     },
     Failed {
-        error: SinkError,
+        error: ErrorReport,
     },
 }
 
-#[allow(clippy::too_many_arguments)]
-pub(super) async fn run_worker(
+pub(super) async fn run_worker<Worker: Sink>(
     worker: usize,
     workers: usize,
     settings: SyncerSettings,
-    tables: CheckpointTables,
-    mut sink: MySqlSink,
+    mut sink: Worker,
     mode: ApplyMode,
     mut queue: mpsc::Receiver<Work>,
     acks: mpsc::Sender<Ack>,
@@ -61,18 +72,13 @@ pub(super) async fn run_worker(
         .map(|metrics| metrics.worker(&settings.task, &settings.source_id, worker, workers));
     while let Some(first) = queue.recv().await {
         let mut last: Option<(u64, Location, u64)> = None;
-        let mut forget_after = false;
         let mut next = Some(first);
         while let Some(work) = next.take() {
             match work {
-                Work::ForgetTables if batch.is_empty() => sink.forget_tables(),
-                Work::ForgetTables => {
-                    forget_after = true;
-                    break;
-                }
                 Work::Change {
                     change,
                     keys,
+                    target,
                     sequence,
                     row,
                     idempotent,
@@ -82,7 +88,12 @@ pub(super) async fn run_worker(
                         metrics.pushed(&change, dispatched);
                     }
                     last = Some((sequence, change.location().clone(), row));
-                    batch.push(change, keys, idempotent || mode == ApplyMode::Idempotent);
+                    batch.push(
+                        change,
+                        keys,
+                        target,
+                        idempotent || mode == ApplyMode::Idempotent,
+                    );
                     if batch.is_full() {
                         break;
                     }
@@ -91,28 +102,20 @@ pub(super) async fn run_worker(
             next = queue.try_recv().ok();
         }
         if let Some((sequence, location, row)) = last {
-            let checkpoint = tables.worker_upsert(&WorkerCheckpoint {
+            batch.finish(WorkerCheckpoint {
                 source: settings.source_id.clone(),
                 worker: worker as u32,
                 workers: workers as u32,
                 location,
                 row,
             });
-            batch.finish();
             let mut backoff = Duration::from_millis(100);
             loop {
                 let started = metrics.as_ref().map(|_| Instant::now());
-                match sink
-                    .apply_marked_changes_with(
-                        &batch.changes,
-                        &batch.idempotent,
-                        std::slice::from_ref(&checkpoint),
-                    )
-                    .await
-                {
+                match sink.apply_batch(&batch.ready).await {
                     Ok(()) => {
                         if let (Some(metrics), Some(started)) = (&mut metrics, started) {
-                            metrics.committed(started, batch.changes.len());
+                            metrics.committed(started, batch.ready.len());
                         }
                         break;
                     }
@@ -121,7 +124,11 @@ pub(super) async fn run_worker(
                         backoff = (backoff * 2).min(Duration::from_secs(5));
                     }
                     Err(error) => {
-                        let _ = acks.send(Ack::Failed { error }).await;
+                        let _ = acks
+                            .send(Ack::Failed {
+                                error: ErrorReport::of(&error),
+                            })
+                            .await;
                         return;
                     }
                 }
@@ -139,9 +146,6 @@ pub(super) async fn run_worker(
             {
                 return;
             }
-        }
-        if forget_after {
-            sink.forget_tables();
         }
     }
 }
@@ -164,10 +168,11 @@ struct WorkerBatch {
     compactor: Compactor,
     planner: BatchPlanner,
     keys: HashMap<TableRef, Arc<TableKeys>>,
+    /// The sink's definition of each table the batch writes.
+    targets: HashMap<TableRef, Arc<TableSchema>>,
     pending: Vec<PendingChange>,
     /// What the sink applies, after [`WorkerBatch::finish`].
-    changes: Vec<RowChange>,
-    idempotent: Vec<bool>,
+    ready: ChangeBatch,
 }
 
 impl WorkerBatch {
@@ -180,23 +185,29 @@ impl WorkerBatch {
             compactor: Compactor::new(capacity),
             planner: BatchPlanner::new(capacity),
             keys: HashMap::new(),
+            targets: HashMap::new(),
             pending: Vec::with_capacity(capacity),
-            changes: Vec::with_capacity(capacity),
-            idempotent: Vec::with_capacity(capacity),
+            ready: ChangeBatch::new(),
         }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.pushed == 0
     }
 
     fn is_full(&self) -> bool {
         self.pushed >= self.capacity
     }
 
-    fn push(&mut self, change: RowChange, keys: Arc<TableKeys>, idempotent: bool) {
+    fn push(
+        &mut self,
+        change: RowChange,
+        keys: Arc<TableKeys>,
+        target: Arc<TableSchema>,
+        idempotent: bool,
+    ) {
         self.pushed += 1;
         self.bytes += change_bytes(&change);
+        // A table's definition does not change within a batch: a DDL drains every worker first.
+        if !self.targets.contains_key(change.table()) {
+            self.targets.insert(change.table().clone(), target);
+        }
         if !self.compact {
             self.pending.push(PendingChange { change, idempotent });
             return;
@@ -208,8 +219,8 @@ impl WorkerBatch {
         self.compactor.push(change, idempotent, &keys);
     }
 
-    /// Compacts and groups what was pushed into `changes` and `idempotent`.
-    fn finish(&mut self) {
+    /// Compacts and groups what was pushed into the batch the sink applies, with `checkpoint`.
+    fn finish(&mut self, checkpoint: WorkerCheckpoint) {
         if self.compact {
             self.compactor.drain_into(&mut self.pending);
             let keys = &self.keys;
@@ -222,20 +233,22 @@ impl WorkerBatch {
                     .group(&mut self.pending, |change| &keys[change.table()]);
             }
         }
-        self.changes.clear();
-        self.idempotent.clear();
+        self.ready.clear();
         for pending in self.pending.drain(..) {
-            self.changes.push(pending.change);
-            self.idempotent.push(pending.idempotent);
+            self.ready.push(pending.change, pending.idempotent);
         }
+        for (table, target) in &self.targets {
+            self.ready.set_table(table.clone(), target.clone());
+        }
+        self.ready.set_checkpoint(checkpoint);
     }
 
     fn clear(&mut self) {
         self.pushed = 0;
         self.bytes = 0;
         self.keys.clear();
+        self.targets.clear();
         self.pending.clear();
-        self.changes.clear();
-        self.idempotent.clear();
+        self.ready.clear();
     }
 }

@@ -7,4 +7,5 @@ mod ddl_crash;
 mod filters;
 mod mysql_payload;
 mod replication;
+mod serverless;
 mod tracker;

@@ -1,22 +1,28 @@
-//! SQL literals for `dm_core::Value`s, exact for every type, and quoted identifiers.
+//! SQL literals for `dm_core::Value`s, exact for every type, and quoted identifiers: the text
+//! every stage that writes SQL for a MySQL-compatible server builds its statements from (the
+//! sink's row changes and checkpoints, the dumper's SELECTs and INSERT files, the loader's meta
+//! rows).
 //!
 //! ```text
 //! Value::Text("it's")         -> 'it\'s'             (backslash escapes: the session never sets
 //! Value::Bytes([0, 255])      -> X'00ff'              NO_BACKSLASH_ESCAPES)
 //! Value::Timestamp{1, 500000} -> '1970-01-01 00:00:01.500000'   (session time_zone = '+00:00')
 //! Value::Year(0)              -> 0                    (numeric: stores 0000; the string '0' is 2000)
+//! "a`b"  (identifier)         -> `a``b`
 //! ```
 //!
-//! Invariants: no value can end its literal early or inject SQL (text is escaped, bytes are hex);
-//! numbers print so that the server reads back the same number (shortest round-trip form for
-//! floating point, the exact digits for DECIMAL); temporal values print in full precision.
+//! Invariants: no value can end its literal early or inject SQL (text is escaped, bytes are hex,
+//! identifiers are quoted with their backticks doubled); numbers print so that the server reads
+//! back the same number (shortest round-trip form for floating point, the exact digits for
+//! DECIMAL); temporal values print in full precision. The session that runs the text must not
+//! set `NO_BACKSLASH_ESCAPES`.
 
 use std::fmt::Write as _;
 
 use dm_core::{ColumnDefinition, ColumnType, Value};
 
-/// Appends `value` as a literal. The sink's session has `time_zone = '+00:00'`, so TIMESTAMP
-/// values print as UTC datetimes.
+/// Appends `value` as a literal. TIMESTAMP values print as UTC datetimes: the session that runs
+/// the statement must have `time_zone = '+00:00'` (the sink's has).
 pub fn write_value(out: &mut String, value: &Value) {
     match value {
         Value::Null => out.push_str("NULL"),
@@ -140,6 +146,14 @@ pub fn write_text(out: &mut String, text: &str) {
     }
     out.push_str(&text[run_start..]);
     out.push('\'');
+}
+
+/// `text` as an escaped string literal, owned: [`write_text`] for a statement built with
+/// `format!`.
+pub fn quote_text(text: &str) -> String {
+    let mut out = String::new();
+    write_text(&mut out, text);
+    out
 }
 
 /// Bytes as a hex literal: `X'...'` (`''` for none).
@@ -296,5 +310,11 @@ mod tests {
         let mut out = String::new();
         write_table(&mut out, &dm_core::TableRef::new("a`b", "t t"));
         assert_eq!(out, "`a``b`.`t t`");
+    }
+
+    #[test]
+    fn quoted_text_is_the_written_literal() {
+        assert_eq!(quote_text("it's"), "'it\\'s'");
+        assert_eq!(quote_text(""), "''");
     }
 }

@@ -1,0 +1,3 @@
+//! Integration tests of dm-mysql against a real MariaDB server.
+
+mod catalog;
