@@ -108,7 +108,9 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     if let Some(time) = &arguments.start_time {
-        let seconds = parse_time(time)?;
+        let seconds = dm::binlog::parse_start_time(time).with_context(|| {
+            format!("--start-time `{time}` is not unix seconds nor YYYY-MM-DD HH:MM:SS")
+        })?;
         match find_start_by_time(&options, seconds).await? {
             Some(position) => {
                 eprintln!("# the first transaction at or after {time} is at {position}");
@@ -197,35 +199,6 @@ async fn dump_file(path: &PathBuf, follow: bool, format: Format) -> anyhow::Resu
             Read::End => return Ok(()),
         }
     }
-}
-
-/// Unix seconds, or `YYYY-MM-DD HH:MM:SS` in UTC.
-fn parse_time(text: &str) -> anyhow::Result<u32> {
-    if let Ok(seconds) = text.trim().parse::<u32>() {
-        return Ok(seconds);
-    }
-    let invalid =
-        || anyhow::anyhow!("--start-time `{text}` is not unix seconds nor YYYY-MM-DD HH:MM:SS");
-    let (date, time) = text.trim().split_once(' ').ok_or_else(invalid)?;
-    let numbers = |part: &str, separator: char| -> anyhow::Result<Vec<i64>> {
-        part.split(separator)
-            .map(|number| number.parse::<i64>().map_err(|_| invalid()))
-            .collect()
-    };
-    let (date, time) = (numbers(date, '-')?, numbers(time, ':')?);
-    let ([year, month, day], [hour, minute, second]) = (
-        <[i64; 3]>::try_from(date).map_err(|_| invalid())?,
-        <[i64; 3]>::try_from(time).map_err(|_| invalid())?,
-    );
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let shifted_year = if month <= 2 { year - 1 } else { year };
-    let era = shifted_year.div_euclid(400);
-    let year_of_era = shifted_year - era * 400;
-    let day_of_year = (153 * (month + if month > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    let days = era * 146_097 + day_of_era - 719_468;
-    let seconds = days * 86_400 + hour * 3_600 + minute * 60 + second;
-    u32::try_from(seconds).map_err(|_| invalid())
 }
 
 fn text(bytes: &[u8]) -> String {

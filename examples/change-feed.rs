@@ -20,6 +20,7 @@
 mod shared;
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
@@ -75,44 +76,65 @@ async fn catalog(
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     let arguments = Arguments::parse();
-    let replica = shared::Replica::prepare(&arguments.source).await?;
-    let mut connection = shared::connect_upstream(&replica.source).await?;
-    let catalog = catalog(&mut connection, &replica.rules).await?;
+    match run(arguments).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            shared::report(&error);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(arguments: Arguments) -> anyhow::Result<()> {
+    let spec = shared::spec(&arguments.source)?;
+    let flavor = spec.upstream_flavor().await?;
+    let start = spec.start_location(flavor).await?;
+    let mut connection = spec.connect_upstream().await?;
+    let catalog = catalog(&mut connection, &spec.rules).await?;
     let _ = connection.disconnect().await;
     let sinks = FileSinks::open(FileSinkOptions {
         path: arguments.feed.clone(),
-        source: replica.source.source_id.clone(),
-        flavor: replica.flavor,
+        source: spec.source.source_id.clone(),
+        flavor,
         catalog,
     })
     .await
     .with_context(|| format!("opening the feed {}", arguments.feed.display()))?;
     let settings = SyncerSettings {
+        flavor,
+        upstream: Some(spec.remote.clone()),
         // Every upstream change gets its own line.
         compact: false,
-        ..replica.settings
+        // A standalone replicator waits for its upstream as long as it takes.
+        retry_transient_for: None,
+        ..spec.syncer.clone()
     };
 
-    let stop = shared::stop_on_ctrl_c();
-    let (progress, updates) = tokio::sync::watch::channel(SyncerStatus::default());
-    shared::print_progress(updates);
-    let from = &replica.source.from;
+    let stop = shared::stop_on_ctrl_c()?;
+    let (progress, mut updates) = tokio::sync::watch::channel(SyncerStatus::default());
+    tokio::spawn(async move {
+        while updates.changed().await.is_ok() {
+            let line = shared::sync_line(&updates.borrow_and_update());
+            eprintln!("{line}");
+        }
+    });
+    let from = &spec.source.from;
     eprintln!(
         "replicating {} ({}:{}) into {} for task {}",
-        replica.source.source_id,
+        spec.source.source_id,
         from.host,
         from.port,
         arguments.feed.display(),
-        replica.task.name
+        spec.task.name
     );
     let status = run_with(
         settings,
-        replica.remote,
-        replica.start,
+        spec.remote.clone(),
+        start,
         sinks,
-        replica.rules,
+        spec.rules.clone(),
         stop,
         progress,
     )

@@ -3,28 +3,28 @@
 //! The first ten minutes of a new user's day: it starts a local upstream and downstream MariaDB
 //! (or uses the servers you name), creates the sample schemas of DM's overview upstream
 //! (`user.information`, `user.log`, `store.goods`, `store.orders`, `store.stock_moves`,
-//! `log.messages`) with rows, writes a DM task file, and runs it in mode `all`: a consistent
-//! dump and the parallel load (with a progress bar), then the syncer from the dump's binlog
-//! location. It writes live changes upstream (rows and a DDL) and shows them arrive, and ends
-//! with a checksum comparison of every table.
+//! `log.messages`) with rows, writes a DM task file and source file, and runs them in mode
+//! `all` through a `dm_subtask::Subtask`: a consistent dump and the parallel load (with a
+//! progress bar), then the syncer from the dump's binlog location. It writes live changes
+//! upstream (rows and a DDL), shows them arrive, stops the subtask, and ends with a checksum
+//! comparison of every table. With `--hold` the servers keep running, and it prints their
+//! addresses and the command that runs the samples of `examples/config/` against them.
 //!
 //! ```text
 //! cargo run --example quickstart                 # local servers, stopped at the end
-//! cargo run --example quickstart -- --hold       # keep them running until Ctrl-C
+//! cargo run --example quickstart -- --hold       # keep them running until Ctrl-C (bash scripts/demo.sh --hold)
 //! cargo run --example quickstart -- --upstream mysql://root@127.0.0.1:3306 --downstream mysql://root@127.0.0.1:4000
 //! ```
 
-use std::sync::Arc;
+#[path = "shared/bar.rs"]
+mod bar;
+
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use dm::binlog::RemoteOptions;
-use dm::core::Flavor;
-use dm::dumpload::{DumpLoadConfig, FullStages, Loader, Progress};
-use dm::syncer::{SyncerSettings, SyncerStatus, run};
-use dm::task::TaskConfig;
+use dm::subtask::{Stage, Subtask, SubtaskSpec, SubtaskStatus, Unit};
+use dm::task::{SourceConfig, TaskConfig};
 use dm_testkit::{MariaDb, MariaDbOptions, SchemaDifference, compare_schemas, sql};
-use indicatif::{ProgressBar, ProgressStyle};
 use mysql_async::{Conn, Opts};
 
 /// The sample schemas of DM's overview, with a few rows each.
@@ -145,42 +145,59 @@ fn first_value(rows: &[Vec<Option<String>>]) -> String {
         .unwrap_or_default()
 }
 
-/// Shows dump, then load progress until aborted.
-fn progress_bar(
-    dump: Arc<Progress>,
-    load: Arc<Progress>,
-) -> Result<(ProgressBar, tokio::task::JoinHandle<()>)> {
-    let bar = ProgressBar::new(1000);
-    bar.set_style(
-        ProgressStyle::with_template("  {prefix:<5} [{bar:40}] {msg}")?.progress_chars("=> "),
-    );
-    let shown = bar.clone();
-    let ticker = tokio::spawn(async move {
-        loop {
-            let (dumped, loaded) = (dump.status(), load.status());
-            let (prefix, status) = if loaded.chunks_done > 0 || dumped.percent >= 100.0 {
-                ("load", loaded)
-            } else {
-                ("dump", dumped)
-            };
-            shown.set_prefix(prefix);
-            shown.set_position((status.percent * 10.0) as u64);
-            shown.set_message(format!(
-                "{:>5.1}%  {} rows, {:.1} MiB at {:.1} MiB/s, chunks {}/{}, ETA {}",
-                status.percent,
-                status.rows,
-                status.bytes as f64 / 1048576.0,
-                status.bytes_per_second as f64 / 1048576.0,
-                status.chunks_done,
-                status.chunks_total,
-                status
-                    .eta_seconds
-                    .map_or("-".into(), |seconds| format!("{seconds} s"))
-            ));
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    });
-    Ok((bar, ticker))
+/// The subtask's stage, unit and error, for a message.
+fn describe(status: &SubtaskStatus) -> String {
+    let unit = status.unit.map_or("none", Unit::name);
+    match status.error() {
+        Some(error) => format!(
+            "stage {}, unit {unit}: {} ({}; {})",
+            status.stage.name(),
+            error.message,
+            error.code,
+            error.workaround
+        ),
+        None => format!("stage {}, unit {unit}", status.stage.name()),
+    }
+}
+
+/// The source file a user would write (DM's format) for the upstream at `upstream`.
+fn source_file(upstream: &Opts) -> String {
+    format!(
+        "source-id: mysql-replica-01
+from:
+  host: {host}
+  port: {port}
+  user: {user}
+  password: \"{password}\"
+",
+        host = upstream.ip_or_hostname(),
+        port = upstream.tcp_port(),
+        user = upstream.user().unwrap_or("root"),
+        password = upstream.pass().unwrap_or(""),
+    )
+}
+
+/// The samples in `examples/config/` with the ports of the running servers, written into
+/// `directory`; returns the paths of the task and source files.
+fn point_samples_at(
+    directory: &std::path::Path,
+    upstream_port: u16,
+    downstream_port: u16,
+) -> Result<(std::path::PathBuf, std::path::PathBuf)> {
+    let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/config");
+    let mut written = Vec::new();
+    for (name, from, to) in [
+        ("task.yaml", "port: 4000", downstream_port),
+        ("source.yaml", "port: 3306", upstream_port),
+    ] {
+        let text = std::fs::read_to_string(samples.join(name))
+            .with_context(|| format!("reading the sample {name}"))?;
+        let path = directory.join(name);
+        std::fs::write(&path, text.replacen(from, &format!("port: {to}"), 1))
+            .with_context(|| format!("writing {}", path.display()))?;
+        written.push(path);
+    }
+    Ok((written[0].clone(), written[1].clone()))
 }
 
 #[tokio::main]
@@ -249,104 +266,49 @@ async fn main() -> Result<()> {
         );
     }
 
-    // The task file, as a user writes it.
+    // The task and source files, as a user writes them.
     let work = tempfile::tempdir().context("creating a temp directory for the dump")?;
     let upstream_opts = Opts::from_url(&upstream_url)?;
     let downstream_opts = Opts::from_url(&downstream_url)?;
     let dump_directory = work.path().join("dumped_data");
     let task_text = task_file(&downstream_opts, &dump_directory.display().to_string());
+    let source_text = source_file(&upstream_opts);
     println!("\nthe task file (DM's format):\n");
     for line in task_text.lines() {
         println!("    {line}");
     }
+    println!("\nthe source file (DM's format):\n");
+    for line in source_text.lines() {
+        println!("    {line}");
+    }
     let task = TaskConfig::from_yaml(&task_text, "task.yaml")?;
-    for warning in task.warnings() {
-        println!("  task.yaml: warning: {warning}");
-    }
-    let instance = &task.mysql_instances[0];
-    let rules = task.rules_for(instance)?;
-    let config = DumpLoadConfig::from_task(&task, instance)?;
-    let version = sql::query_text(&mut upstream, "upstream", "SELECT VERSION()").await?;
-    let flavor = if first_value(&version).contains("MariaDB") {
-        Flavor::MariaDb
-    } else {
-        Flavor::MySql
-    };
-
-    // Mode all: dump and load with a progress bar, then the syncer from the hand-off.
-    println!("\nrunning the task in mode `all`: dump -> load -> sync");
-    let from = dm::task::config::DatabaseConfig {
-        host: upstream_opts.ip_or_hostname().to_owned(),
-        port: upstream_opts.tcp_port(),
-        user: upstream_opts.user().unwrap_or("root").to_owned(),
-        password: upstream_opts.pass().unwrap_or("").to_owned(),
-        ..Default::default()
-    };
-    let dump = config.dump_options(&from, flavor);
-    let sink = dm::syncer::sink_options(&task.target_database);
-    let loader = Loader::new(config.load_options(&task, instance), rules.router.clone())?;
-    let (dump_progress, load_progress) = (Arc::new(Progress::new()), Arc::new(Progress::new()));
-    let (bar, ticker) = progress_bar(dump_progress.clone(), load_progress.clone())?;
-    let started = Instant::now();
-    let stages = FullStages {
-        config: &config,
-        dump,
-        filter: &rules.block_allow_list,
-        loader: &loader,
-        dump_progress,
-        load_progress: load_progress.clone(),
-        clean_dump_file: task.clean_dump_file,
-    };
-    let handoff = stages
-        .run(task.task_mode)
-        .await?
-        .context("mode all hands off to the syncer")?;
-    ticker.abort();
-    let loaded = load_progress.status();
-    bar.set_prefix("done");
-    bar.set_position(1000);
-    let summary = format!(
-        "{} rows in {} chunks, dumped and loaded in {:.1} s",
-        loaded.rows,
-        loaded.chunks_total,
-        started.elapsed().as_secs_f64()
-    );
-    if bar.is_hidden() {
-        // Not a terminal: no bar, the summary still.
-        println!("  {summary}");
-    }
-    bar.finish_with_message(summary);
-    println!("  replication continues from {}", handoff.location);
-    for warning in &handoff.warnings {
+    let source = SourceConfig::from_yaml(&source_text, "source.yaml")?;
+    let mut spec = SubtaskSpec::new(task, source, "task.yaml", "source.yaml")?;
+    for warning in &spec.warnings {
         println!("  warning: {warning}");
     }
+    spec.syncer.checkpoint_interval = Duration::from_secs(1);
+    spec.remote.heartbeat_period = Duration::from_secs(1);
 
-    let mut remote = RemoteOptions::new(
-        upstream_opts.ip_or_hostname(),
-        upstream_opts.tcp_port(),
-        upstream_opts.user().unwrap_or("root"),
-        upstream_opts.pass().unwrap_or(""),
-        0,
-    );
-    // No server id given: one that no replica of the upstream uses, chosen at connect.
-    remote.server_id = dm::binlog::ServerIdChoice::Automatic(0);
-    remote.heartbeat_period = Duration::from_secs(1);
-    let settings = SyncerSettings {
-        checkpoint_interval: Duration::from_secs(1),
-        safe_mode_until: handoff.safe_mode_until.clone(),
-        ..SyncerSettings::from_task(&task, instance, flavor)
-    };
-    let (stop_sender, stop) = tokio::sync::watch::channel(false);
-    let (status_sender, status) = tokio::sync::watch::channel(SyncerStatus::default());
-    let syncer = tokio::spawn(run(
-        settings,
-        remote,
-        handoff.location.clone(),
-        sink,
-        rules,
-        stop,
-        status_sender,
-    ));
+    // Mode all: the subtask dumps and loads (a progress bar), then syncs from the hand-off.
+    println!("\nrunning the task in mode `all`: dump -> load -> sync");
+    let subtask = Subtask::new(spec).spawn();
+    let bar = bar::FullProgressBar::new();
+    let reached = bar.follow(&subtask).await;
+    if reached.unit != Some(Unit::Sync) {
+        bar.abandon();
+        bail!(
+            "the task did not reach the sync unit: {}",
+            describe(&reached)
+        );
+    }
+    bar.finish(&reached);
+    if let Some(location) = reached.load.as_ref().and_then(|load| load.handoff.as_ref()) {
+        println!("  replication continues from {location}");
+    }
+    for warning in reached.load.iter().flat_map(|load| &load.warnings) {
+        println!("  warning: {warning}");
+    }
 
     println!("\nwriting live changes upstream ...");
     let changes = [
@@ -368,13 +330,17 @@ async fn main() -> Result<()> {
         if arrived.ok().is_some_and(|rows| first_value(&rows) == "1") {
             break;
         }
-        if syncer.is_finished() {
-            bail!("the syncer stopped: {:?}", syncer.await);
+        let status = subtask.status();
+        let needs_the_user = status
+            .error()
+            .is_some_and(|error| error.class != dm::core::ErrorClass::Transient);
+        if matches!(status.stage, Stage::Stopped | Stage::Finished) || needs_the_user {
+            bail!("the subtask is not running: {}", describe(&status));
         }
         if written.elapsed() > Duration::from_secs(30) {
             bail!(
-                "the changes did not arrive within 30 s: {:?}",
-                *status.borrow()
+                "the changes did not arrive within 30 s: {}",
+                describe(&status)
             );
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -383,14 +349,14 @@ async fn main() -> Result<()> {
         "  all arrived downstream {} ms after the first write",
         written.elapsed().as_millis()
     );
-    let _ = stop_sender.send(true);
-    let final_status = syncer.await.context("the syncer task")??;
+    subtask.stop().await?;
+    let final_status = subtask.wait().await?;
+    let sync = final_status.sync.unwrap_or_default();
     println!(
         "  syncer stopped: {} rows and {} DDL applied, checkpoint {}",
-        final_status.rows_dispatched,
-        final_status.ddls_executed,
-        final_status
-            .checkpoint
+        sync.rows_dispatched,
+        sync.ddls_executed,
+        sync.checkpoint
             .as_ref()
             .map_or_else(|| "-".to_owned(), |location| location.position.to_string())
     );
@@ -416,7 +382,30 @@ async fn main() -> Result<()> {
     println!("\nevery table is equal: the migration is done and replication keeps it so.");
 
     if arguments.hold && !local_servers.is_empty() {
-        println!("\nservers keep running; connect with the URLs above. Ctrl-C stops them.");
+        println!("\nservers keep running until Ctrl-C:");
+        println!(
+            "  upstream   127.0.0.1:{}  (user root, no password)",
+            upstream_opts.tcp_port()
+        );
+        println!(
+            "  downstream 127.0.0.1:{}  (user root, no password)",
+            downstream_opts.tcp_port()
+        );
+        let (task, source) = point_samples_at(
+            work.path(),
+            upstream_opts.tcp_port(),
+            downstream_opts.tcp_port(),
+        )?;
+        println!(
+            "\nthe sample task and source files (examples/config/) with these ports set, for the\n\
+             standalone runner (it copies `store` into `store_copy`, then replicates):\n\
+             \n  cargo run --example dm-syncer -- --task {} --source {}\n\
+             \n(or set `port:` in examples/config/source.yaml to {} and in task.yaml to {})",
+            task.display(),
+            source.display(),
+            upstream_opts.tcp_port(),
+            downstream_opts.tcp_port()
+        );
         tokio::signal::ctrl_c()
             .await
             .context("waiting for Ctrl-C")?;

@@ -15,6 +15,7 @@
 //! | [`task`] | `dm-task`: DM's task and source files, block-allow lists, routes, event and expression filters | built |
 //! | [`syncer`] | `dm-syncer`: incremental replication, exactly once | built (online-DDL tools and shard DDL to come) |
 //! | [`dumpload`] | `dm-dumpload`: consistent dump (files or direct stream), resumable parallel load, task modes | built |
+//! | [`subtask`] | `dm-subtask`: one source of one task as one unit (dump → load → sync by task mode), driven through a handle, DM's query-status, auto-resume | built |
 //! | [`coord`] | `dm-coord`: coordination store (memory, redb, etcd), election, keepalive | built |
 //! | [`shardddl`] | `dm-shardddl`: shard DDL coordination | planned |
 //! | [`cluster`] | `dm-cluster`: master and worker roles | planned |
@@ -29,6 +30,7 @@ pub use dm_mysql as mysql;
 pub use dm_shardddl as shardddl;
 pub use dm_sink as sink;
 pub use dm_sink_file as sink_file;
+pub use dm_subtask as subtask;
 pub use dm_syncer as syncer;
 pub use dm_task as task;
 

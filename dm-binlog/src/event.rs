@@ -454,6 +454,31 @@ pub struct Event {
     pub data: EventData,
 }
 
+impl Event {
+    /// A Query event that runs `sql` with `schema` as the session's database: what `binlog
+    /// replace` and `binlog inject` put into the stream (DM's operators take SQL statements).
+    pub fn statement(schema: &str, sql: &str) -> Event {
+        Event {
+            header: EventHeader {
+                timestamp: 0,
+                event_type: event_type::QUERY,
+                server_id: 0,
+                event_size: 0,
+                log_position: 0,
+                flags: 0,
+            },
+            data: EventData::Query {
+                thread_id: 0,
+                execution_time: 0,
+                error_code: 0,
+                schema: schema.to_owned(),
+                sql: sql.as_bytes().to_vec(),
+                status_variables: Vec::new(),
+            },
+        }
+    }
+}
+
 /// Decodes events in stream order, remembering the format and the table maps' ids.
 #[derive(Clone, Debug)]
 pub struct EventDecoder {

@@ -63,7 +63,7 @@ pub use remote::{
     ServerIdChoice, UpstreamInfo, choose_server_id, list_binary_logs,
 };
 pub use rows::{RowImages, decode_rows};
-pub use search::find_start_by_time;
+pub use search::{find_start_by_time, parse_start_time};
 pub use stream::{EventStream, StartPoint, StreamEvent};
 
 /// The README's Rust examples, compiled as doc tests so that they stay true.

@@ -10,6 +10,8 @@
 //!
 //! Event timestamps are the upstream's (seconds, its clock). A transaction's time is its first
 //! event's; the result is always a transaction boundary, so a stream started there is whole.
+//! [`parse_start_time`] reads the time as tools take it: unix seconds, or DM's
+//! `'YYYY-MM-DD hh:mm:ss'` (UTC).
 
 use dm_core::{BinlogPosition, Location};
 
@@ -64,6 +66,40 @@ async fn first_transaction_time(
     }
     source.close().await;
     Ok(found)
+}
+
+/// A `--start-time` value: unix seconds, or `YYYY-MM-DD hh:mm:ss` (DM's form; a `T` may
+/// separate date and time) read as UTC; `None` when it is neither.
+pub fn parse_start_time(text: &str) -> Option<u32> {
+    let text = text.trim();
+    if let Ok(seconds) = text.parse::<u32>() {
+        return Some(seconds);
+    }
+    let (date, time) = text.split_once([' ', 'T'])?;
+    let numbers = |part: &str, separator: char| -> Option<Vec<i64>> {
+        part.trim()
+            .split(separator)
+            .map(|number| number.parse::<i64>().ok())
+            .collect()
+    };
+    let [year, month, day] = <[i64; 3]>::try_from(numbers(date, '-')?).ok()?;
+    let [hour, minute, second] = <[i64; 3]>::try_from(numbers(time, ':')?).ok()?;
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || !(0..24).contains(&hour)
+        || !(0..60).contains(&minute)
+        || !(0..=60).contains(&second)
+    {
+        return None;
+    }
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let shifted_year = if month <= 2 { year - 1 } else { year };
+    let era = shifted_year.div_euclid(400);
+    let year_of_era = shifted_year - era * 400;
+    let day_of_year = (153 * (month + if month > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = era * 146_097 + day_of_era - 719_468;
+    u32::try_from(days * 86_400 + hour * 3_600 + minute * 60 + second).ok()
 }
 
 /// The position of the first transaction whose first event is at or after `time` (unix
@@ -125,4 +161,21 @@ pub async fn find_start_by_time(
     }
     source.close().await;
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_start_time;
+
+    #[test]
+    fn start_times_read_as_unix_seconds_or_dm_dates() {
+        assert_eq!(parse_start_time("1700000000"), Some(1_700_000_000));
+        assert_eq!(parse_start_time("1970-01-01 00:00:00"), Some(0));
+        assert_eq!(parse_start_time("2026-11-24 08:00:00"), Some(1_795_507_200));
+        assert_eq!(parse_start_time("2026-11-24T08:00:00"), Some(1_795_507_200));
+        assert_eq!(parse_start_time(" 2000-02-29 23:59:59 "), Some(951_868_799));
+        assert_eq!(parse_start_time("2026-13-01 00:00:00"), None);
+        assert_eq!(parse_start_time("yesterday"), None);
+        assert_eq!(parse_start_time("2026-11-24"), None);
+    }
 }

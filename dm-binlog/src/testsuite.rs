@@ -250,11 +250,21 @@ impl BinlogScript {
         &self.events
     }
 
-    /// A source serving the events so far.
+    /// A source serving the events so far; its streams end after the last.
     pub fn source(&self) -> ScriptedSource {
         ScriptedSource {
             events: Arc::new(self.events.clone()),
             opened: Arc::new(AtomicUsize::new(0)),
+            follow: false,
+        }
+    }
+
+    /// A source serving the events so far whose streams then wait for more, for ever: an idle
+    /// upstream that a syncer follows.
+    pub fn following_source(&self) -> ScriptedSource {
+        ScriptedSource {
+            follow: true,
+            ..self.source()
         }
     }
 }
@@ -264,6 +274,8 @@ impl BinlogScript {
 pub struct ScriptedSource {
     events: Arc<Vec<StreamEvent>>,
     opened: Arc<AtomicUsize>,
+    /// Wait at the end instead of ending.
+    follow: bool,
 }
 
 impl ScriptedSource {
@@ -278,6 +290,7 @@ impl ScriptedSource {
 pub struct ScriptedStream {
     events: Arc<Vec<StreamEvent>>,
     next: usize,
+    follow: bool,
 }
 
 impl BinlogSource for ScriptedSource {
@@ -304,6 +317,7 @@ impl BinlogSource for ScriptedSource {
         Ok(ScriptedStream {
             events: self.events.clone(),
             next,
+            follow: self.follow,
         })
     }
 }
@@ -311,6 +325,9 @@ impl BinlogSource for ScriptedSource {
 impl EventStream for ScriptedStream {
     async fn next_event(&mut self) -> Result<Option<StreamEvent>, BinlogError> {
         let event = self.events.get(self.next).cloned();
+        if event.is_none() && self.follow {
+            std::future::pending::<()>().await;
+        }
         self.next += 1;
         Ok(event)
     }

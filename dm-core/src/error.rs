@@ -57,6 +57,7 @@ impl fmt::Display for ErrorClass {
 /// | 18000-18999 | dm-cluster |
 /// | 19000-19999 | dm-testkit |
 /// | 20000-20999 | dm-mysql (created after the others, so out of the layer order) |
+/// | 21000-21999 | dm-subtask (likewise) |
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ErrorCode(pub u32);
 

@@ -201,7 +201,11 @@ pub trait Sink: Send {
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
     /// What the sink knows of `table` now (not cached by the sink: the caller reads it once per
-    /// table and per DDL and shares it).
+    /// table and per DDL and shares it). For the same point in the stream it must answer the
+    /// same in every run, a restart after a crash included: the syncer assigns a table's changes
+    /// to workers by the keys it describes, and exactly-once relies on a change going to the same
+    /// worker again (a sink without tables of its own describes them from what it stored, not
+    /// from an upstream read anew).
     fn describe_table(
         &mut self,
         table: &TableRef,

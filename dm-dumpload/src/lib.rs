@@ -12,7 +12,7 @@
 //!
 //! What to dump and where it goes come from the task (`dm-task`: `TaskConfig`, the
 //! block-allow list, the table router). dm-dumpload and dm-syncer do not depend on each other:
-//! the caller that chains dump, load and sync sees both.
+//! the caller that chains dump, load and sync sees both (`dm-subtask`'s `Subtask`).
 //!
 //! - [`snapshot`]: one consistent snapshot over N connections and its binlog location
 //!   (`consistency: flush`, `lock`, or `none` with a safe-mode exit point).

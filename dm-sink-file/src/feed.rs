@@ -39,6 +39,8 @@ pub(crate) enum Effect {
     },
     /// A global checkpoint.
     Checkpoint(Box<GlobalCheckpoint>),
+    /// The catalog the feed was created with.
+    Catalog(Vec<TableSchema>),
 }
 
 /// What a handle asks the writer.
@@ -88,6 +90,12 @@ impl FeedState {
             Effect::Ddl { key, tables } => {
                 self.ddls.insert(key);
                 self.touched.extend(tables);
+            }
+            Effect::Catalog(tables) => {
+                self.catalog = tables
+                    .into_iter()
+                    .map(|schema| (schema.table().clone(), schema))
+                    .collect();
             }
             Effect::Checkpoint(checkpoint) => {
                 let mut checkpoint = *checkpoint;
@@ -172,10 +180,8 @@ impl Feed {
             offset,
             reason,
         };
-        let mut state = FeedState {
-            catalog,
-            ..FeedState::default()
-        };
+        let mut state = FeedState::default();
+        let mut stored_catalog = false;
         let mut reader = BufReader::new(&file);
         let mut line = Vec::new();
         let mut offset = 0u64;
@@ -204,7 +210,10 @@ impl Feed {
                 // write cut short.
                 if matches!(
                     parsed,
-                    Ok(Parsed::Commit(_) | Parsed::Ddl(_) | Parsed::Checkpoint(_))
+                    Ok(Parsed::Commit(_)
+                        | Parsed::Ddl(_)
+                        | Parsed::Checkpoint(_)
+                        | Parsed::Catalog(_))
                 ) {
                     return Err(damaged(*at, reason.clone()));
                 }
@@ -224,19 +233,33 @@ impl Feed {
                         .worker(flavor)
                         .map_err(|reason| damaged(start, reason))?,
                 ),
+                // A write cut short leaves a prefix of its block, never a complete line that
+                // does not fit: these are damage, and refused (cutting them could drop a
+                // checkpoint or a DDL's record that was acknowledged).
                 Ok(Parsed::Commit(commit)) => {
-                    torn = Some((
+                    return Err(damaged(
                         start,
                         format!(
                             "a commit of {} changes after {pending_changes} change lines",
                             commit.changes
                         ),
                     ));
-                    continue;
                 }
                 Ok(_) if pending_changes > 0 => {
-                    torn = Some((start, "change lines without their commit".to_owned()));
-                    continue;
+                    return Err(damaged(
+                        start,
+                        "change lines without their commit line".to_owned(),
+                    ));
+                }
+                Ok(Parsed::Catalog(_)) if committed > 0 => {
+                    return Err(damaged(
+                        start,
+                        "a catalog that is not the first block".to_owned(),
+                    ));
+                }
+                Ok(Parsed::Catalog(line)) => {
+                    stored_catalog = true;
+                    Effect::Catalog(line.tables)
                 }
                 Ok(Parsed::Ddl(ddl)) => Effect::Ddl {
                     key: (ddl.position.clone(), ddl.statement),
@@ -280,6 +303,25 @@ impl Feed {
         feed.file
             .seek(SeekFrom::Start(committed))
             .map_err(|error| io_error(path, "seeking", error))?;
+        if !stored_catalog {
+            let tables: Vec<TableSchema> = catalog.into_values().collect();
+            if feed.committed == 0 {
+                // A new feed: its catalog is its first block, so that every later run describes
+                // the tables the same way.
+                feed.write(&crate::line::catalog_block(&tables))?;
+                // The file's name too is durable before anything is acknowledged.
+                if let Some(directory) = path
+                    .parent()
+                    .filter(|parent| !parent.as_os_str().is_empty())
+                {
+                    File::open(directory)
+                        .and_then(|directory| directory.sync_all())
+                        .map_err(|error| io_error(path, "syncing its directory", error))?;
+                }
+            }
+            // (A feed an earlier version wrote has no catalog block: the caller's stands in.)
+            feed.state.apply(Effect::Catalog(tables));
+        }
         Ok(feed)
     }
 

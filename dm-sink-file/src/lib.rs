@@ -24,9 +24,12 @@
 //! - one process writes a feed (an exclusive `flock`, which the kernel releases when the
 //!   process dies, kill -9 included).
 //!
-//! The file sink keeps no tables of its own: it describes the tables of the `catalog` it is
-//! opened with (the upstream's structures, which the syncer seeds its tracker from) until a DDL
-//! names them, and every other table as mirrored (the syncer's own structure stands for it).
+//! The file sink keeps no tables of its own: it describes the tables of the `catalog` the feed
+//! was created with (the upstream's structures, which the syncer seeds its tracker from; stored
+//! as the feed's first block, so that every later run describes them the same way and a change
+//! goes to the same worker as before a crash) until a DDL names them, and every other table as
+//! mirrored (the syncer's own structure stands for it). A damaged feed (a complete line that
+//! does not fit its block) is refused, never cut.
 //!
 //! Memory: the writer's queue holds at most [`QUEUE_CAPACITY`] requests, each one batch, DDL
 //! or checkpoint; queued blocks are written together (group commit).
@@ -340,12 +343,85 @@ mod tests {
         let stored = sinks.sink().load().await.expect("load");
         assert_eq!(stored.workers, vec![checkpoint]);
         let text = std::fs::read_to_string(&path).expect("read");
-        assert_eq!(text.lines().count(), 2, "{text}");
+        assert_eq!(text.lines().count(), 3, "{text}");
         assert!(
             text.lines()
-                .next()
+                .nth(1)
                 .is_some_and(|line| line.contains("\"op\":\"insert\""))
         );
+    }
+
+    #[tokio::test]
+    async fn complete_lines_that_do_not_fit_are_damage_not_a_torn_block() {
+        let directory = tempfile::tempdir().expect("temp dir");
+        let checkpoint = GlobalCheckpoint {
+            source: "suite-source".into(),
+            location: suite_location(100),
+            safe_mode_exit: None,
+            schema_charsets: HashMap::new(),
+            ddl: None,
+            tables: Vec::new(),
+        };
+        // A change line, then a complete checkpoint line: no write cut short leaves that.
+        let path = directory.path().join("a.jsonl");
+        let mut bytes = Vec::new();
+        line::push_change(&mut bytes, &suite_insert(1, 100));
+        line::push_checkpoint(&mut bytes, &checkpoint);
+        std::fs::write(&path, &bytes).expect("write");
+        let error = FileSinks::open(options(path.clone()))
+            .await
+            .expect_err("damaged");
+        assert!(matches!(error, FileSinkError::Damaged { .. }), "{error}");
+        assert_eq!(
+            std::fs::read(&path).expect("read"),
+            bytes,
+            "nothing was cut from a damaged feed"
+        );
+        // A commit line counting other changes than its block holds.
+        let path = directory.path().join("b.jsonl");
+        let mut bytes = Vec::new();
+        line::push_change(&mut bytes, &suite_insert(1, 100));
+        line::push_commit(&mut bytes, 2, None);
+        std::fs::write(&path, &bytes).expect("write");
+        let error = FileSinks::open(options(path)).await.expect_err("damaged");
+        assert!(matches!(error, FileSinkError::Damaged { .. }), "{error}");
+    }
+
+    #[tokio::test]
+    async fn tables_are_described_from_the_catalog_the_feed_was_created_with() {
+        let directory = tempfile::tempdir().expect("temp dir");
+        let path = directory.path().join("feed.jsonl");
+        let table = suite_table();
+        drop(
+            FileSinks::open(options(path.clone()))
+                .await
+                .expect("create"),
+        );
+        // A later run reads a catalog in which the table changed (a DDL after the checkpoint
+        // already ran upstream): the feed keeps describing it as it was created.
+        let changed = TableSchema::new(
+            table.table().clone(),
+            table.columns()[..1].to_vec(),
+            Vec::new(),
+        )
+        .expect("changed table");
+        let mut later = options(path.clone());
+        later.catalog = vec![changed];
+        let sinks = loop {
+            match FileSinks::open(later.clone()).await {
+                Ok(sinks) => break sinks,
+                Err(FileSinkError::Locked { .. }) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await
+                }
+                Err(error) => panic!("reopen: {error}"),
+            }
+        };
+        let described = sinks
+            .sink()
+            .describe_table(table.table())
+            .await
+            .expect("describe");
+        assert_eq!(described, SinkTable::Defined((*table).clone()));
     }
 
     #[tokio::test]

@@ -6,6 +6,7 @@
 //! {"op":"ddl", "table":{..}|null, "schema":"..", "kind":"alter_table", "sql":"..", "position", "gtid", "statement":0}
 //! {"op":"commit", "changes":N, "worker":{"source","worker","workers","location","row"}|null}
 //! {"op":"checkpoint", "source", "location", "safe_mode_exit", "schema_charsets", "ddl", "tables"}
+//! {"op":"catalog", "tables":[..]}      the feed's first block: the tables it was created with
 //! ```
 //!
 //! A block is the lines of one write: a batch's change lines and its `commit` line, one `ddl`
@@ -150,6 +151,30 @@ pub struct DdlLine {
     pub statement: usize,
 }
 
+/// A `catalog` line: the upstream's tables when the feed was created, alone in its block and
+/// the feed's first. What the sink says of a table no DDL named yet comes from it, the same in
+/// every later run (a catalog read anew at each start could describe a table as a later DDL left
+/// it, and move its changes to other workers than before a crash).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogLine {
+    /// The tables, by their routed names.
+    pub tables: Vec<TableSchema>,
+}
+
+/// The `catalog` block of `tables`.
+pub fn catalog_block(tables: &[TableSchema]) -> Vec<u8> {
+    let mut out = Vec::new();
+    push_line(
+        &mut out,
+        "catalog",
+        serde_json::to_value(CatalogLine {
+            tables: tables.to_vec(),
+        })
+        .unwrap_or(Json::Null),
+    );
+    out
+}
+
 /// What a line is, as far as reading the feed back needs.
 pub enum Parsed {
     /// A change line.
@@ -160,6 +185,8 @@ pub enum Parsed {
     Ddl(DdlLine),
     /// A global checkpoint's block.
     Checkpoint(Box<CheckpointLine>),
+    /// The catalog's block.
+    Catalog(CatalogLine),
 }
 
 /// Reads one line (without its line break).
@@ -181,6 +208,9 @@ pub fn parse(line: &[u8]) -> Result<Parsed, String> {
         "checkpoint" => serde_json::from_value(json)
             .map(|line| Parsed::Checkpoint(Box::new(line)))
             .map_err(|error| format!("a checkpoint line: {error}")),
+        "catalog" => serde_json::from_value(json)
+            .map(Parsed::Catalog)
+            .map_err(|error| format!("a catalog line: {error}")),
         other => Err(format!("unknown op `{other}`")),
     }
 }

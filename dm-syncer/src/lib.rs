@@ -30,7 +30,7 @@
 //! | [`ddl`] | a Query event read once: control, DML-as-statement, DDL plan per object, ignored |
 //! | [`tracker`] | the schema tracker: each table's structure at the current position |
 //! | [`watermark`] | the global watermark from the workers' acknowledgements |
-//! | [`syncer`] | the event loop, the DDL barrier, the workers, status, settings and connections from a task, fault points |
+//! | [`syncer`] | the event loop, the DDL barrier, the workers, stop requests, in-place retries, status, settings and connections from a task, fault points |
 //! | [`metrics`] | Prometheus metrics with DM's names |
 //! | [`error`] | the crate's errors, classed, with codes |
 //! | [`config`], [`filter`], [`expression`] | `dm-task`'s modules, re-exported: the syncer's API takes their types |
@@ -48,6 +48,14 @@
 //!
 //! DDL under a route that renames has its names replaced in place by the routed, fully
 //! qualified ones; a statement whose objects cannot be told stops the task with its position.
+//!
+//! Stopping ([`StopSignal`]): at a transaction end (the next one, or at once when the loop
+//! waits at one for the next event, so an idle upstream stops promptly), or now (the loop stops
+//! reading at once, each worker finishes only its batch in flight); either way the checkpoints
+//! are consistent. Transient failures are retried in place, for ever or for
+//! [`SyncerSettings::retry_transient_for`]; the status published with an error names the event
+//! that caused it ([`SyncerStatus::stopped_at`]), for `binlog skip` (`dm-subtask` builds
+//! pause, resume and auto-resume on these).
 //!
 //! Safe mode runs when configured, and after a fresh start until the exit point a dump recorded
 //! ([`SyncerSettings::safe_mode_until`]), kept in the global checkpoint until passed.
@@ -68,4 +76,7 @@ pub mod watermark;
 pub use dm_task::{config, expression, filter};
 pub use error::SyncerError;
 pub use metrics::SyncerMetrics;
-pub use syncer::{SyncerSettings, SyncerStatus, remote_options, run, run_with, sink_options};
+pub use syncer::{
+    StopRequest, StopSignal, SyncerSettings, SyncerStatus, remote_options, run, run_with,
+    sink_options,
+};

@@ -1,6 +1,10 @@
 //! Shared workloads: SQL that tests of several crates run on a live upstream, so that one
 //! definition of "every type at its edge values" serves the sink, the syncer and the loader;
-//! and [`Sysbench`], the one sysbench runner of the tests and benches.
+//! [`write_until`], a writer that goes on while a test does something else; and [`Sysbench`],
+//! the one sysbench runner of the tests and benches.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Database `d`: `types` (every MariaDB column type, a virtual generated column), `composite`
 /// (two-column primary key), `unique_only` (a NOT NULL unique key, no primary key) and `keyless`.
@@ -54,6 +58,32 @@ DELETE FROM d.keyless WHERE a = 1 LIMIT 1;
 UPDATE d.keyless SET b = 'y' WHERE a = 3;
 UPDATE d.keyless SET a = 20 WHERE a = 2;
 FLUSH BINARY LOGS;";
+
+/// Runs `statement(round)` for rounds 1, 2, ... on one connection to `opts` until `stop` is
+/// set: a workload that goes on while a test dumps, stops, kills or restarts something. Returns
+/// the rounds run; panics (failing the test) when a round fails.
+pub fn write_until(
+    opts: mysql_async::Opts,
+    stop: Arc<AtomicBool>,
+    statement: impl Fn(u64) -> String + Send + 'static,
+) -> tokio::task::JoinHandle<u64> {
+    tokio::spawn(async move {
+        use mysql_async::prelude::Queryable;
+        let mut connection = mysql_async::Conn::new(opts)
+            .await
+            .unwrap_or_else(|error| panic!("the writer connects: {error}"));
+        let mut round = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            round += 1;
+            let sql = statement(round);
+            if let Err(error) = connection.query_drop(&sql).await {
+                panic!("writing round {round} ({sql}): {error}");
+            }
+        }
+        let _ = connection.disconnect().await;
+        round
+    })
+}
 
 /// A sysbench workload against a dm-testkit server: 127.0.0.1, user root, database `sbtest`
 /// (create it first), a fixed random seed so that runs repeat.

@@ -18,7 +18,6 @@ use dm::syncer::{SyncerSettings, SyncerStatus, run};
 use dm::task::config::{InstanceRules, TaskMode};
 use dm::task::filter::BlockAllowList;
 use dm_testkit::{MariaDb, or_skip};
-use mysql_async::prelude::Queryable;
 
 use crate::support::{assert_same, chunk_counts, dump_options, loader, progress, server};
 
@@ -32,24 +31,14 @@ ANALYZE TABLE shop.items;";
 
 /// Inserts, updates and deletes (one per transaction) until `stop`.
 fn writer(upstream: &MariaDb, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<u64> {
-    let opts = upstream.opts();
-    tokio::spawn(async move {
-        let mut connection = mysql_async::Conn::new(opts).await.expect("writer");
-        let mut round = 0u64;
-        while !stop.load(Ordering::Relaxed) {
-            round += 1;
-            let statement = match round % 4 {
-                0 => format!("INSERT INTO shop.items (v, note) VALUES ({round}, 'new')"),
-                1 => format!(
-                    "UPDATE shop.items SET v = v + 1, note = 'upd' WHERE id = {}",
-                    round * 7 % 31_000
-                ),
-                2 => format!("DELETE FROM shop.items WHERE id = {}", round * 13 % 31_000),
-                _ => format!("INSERT INTO shop.events VALUES ({round}, 'tick')"),
-            };
-            connection.query_drop(statement).await.expect("write");
-        }
-        round
+    dm_testkit::workloads::write_until(upstream.opts(), stop, |round| match round % 4 {
+        0 => format!("INSERT INTO shop.items (v, note) VALUES ({round}, 'new')"),
+        1 => format!(
+            "UPDATE shop.items SET v = v + 1, note = 'upd' WHERE id = {}",
+            round * 7 % 31_000
+        ),
+        2 => format!("DELETE FROM shop.items WHERE id = {}", round * 13 % 31_000),
+        _ => format!("INSERT INTO shop.events VALUES ({round}, 'tick')"),
     })
 }
 

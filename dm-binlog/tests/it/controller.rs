@@ -7,8 +7,7 @@
 use std::time::Duration;
 
 use dm_binlog::{
-    EventData, Operator, Origin, ReconnectPolicy, RemoteOptions, StreamController,
-    event::{Event, EventHeader, event_type},
+    EventData, Operator, Origin, ReconnectPolicy, RemoteOptions, StreamController, event::Event,
 };
 use dm_core::{BinlogPosition, Flavor, GtidSet, Location};
 use dm_testkit::{MariaDb, MariaDbOptions, or_skip};
@@ -259,24 +258,7 @@ async fn gtid_mode_resumes_by_gtid_set_after_a_kill() {
 }
 
 fn made_query(sql: &str) -> Event {
-    Event {
-        header: EventHeader {
-            timestamp: 0,
-            event_type: event_type::QUERY,
-            server_id: 0,
-            event_size: 0,
-            log_position: 0,
-            flags: 0,
-        },
-        data: EventData::Query {
-            thread_id: 0,
-            execution_time: 0,
-            error_code: 0,
-            schema: "shop".into(),
-            sql: sql.as_bytes().to_vec(),
-            status_variables: Vec::new(),
-        },
-    }
+    Event::statement("shop", sql)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -29,12 +29,12 @@
 //! the DDL is dispatched before 6. What "ran" means downstream (MySQL: the objects' `SHOW
 //! CREATE` changed; errors meaning "already there" tolerated where expected) is the sink's.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use dm_binlog::EventLocations;
 use dm_core::{
-    ClassifiedError, DdlCheck, DdlJob, DdlKind, DdlRecord, DdlStatement, DdlTarget, ErrorClass,
-    SinkTable, TableSchema,
+    ClassifiedError, DdlCheck, DdlJob, DdlKind, DdlRecord, DdlStatement, DdlTarget, SinkTable,
+    TableSchema,
 };
 use tokio::sync::mpsc;
 
@@ -287,7 +287,7 @@ impl<Control: ControlSink> EventLoop<Control> {
 
     /// What the sink reads of `job`'s objects now (its record before it runs).
     async fn before(&mut self, job: &DdlJob) -> Result<Vec<(String, Option<String>)>, SyncerError> {
-        with_retry!(self.control, sink => {
+        with_retry!(self.settings.retry_transient_for, self.control, sink => {
             let started = self.metrics.as_ref().map(|_| Instant::now());
             let before = sink.ddl_before(job).await;
             if let (Some(metrics), Some(started), Ok(_)) = (&self.metrics, started, &before) {
@@ -303,7 +303,7 @@ impl<Control: ControlSink> EventLoop<Control> {
         job: &DdlJob,
         before: &[(String, Option<String>)],
     ) -> Result<DdlCheck, SyncerError> {
-        with_retry!(self.control, sink => sink.ddl_ran(job, before).await)
+        with_retry!(self.settings.retry_transient_for, self.control, sink => sink.ddl_ran(job, before).await)
     }
 
     pub(super) async fn ddl(
@@ -531,7 +531,7 @@ impl<Control: ControlSink> EventLoop<Control> {
         job: &DdlJob,
         before: &[(String, Option<String>)],
     ) -> Result<(), SyncerError> {
-        let mut backoff = Duration::from_millis(100);
+        let mut retry = super::retry::Retry::new(self.settings.retry_transient_for);
         loop {
             let started = self.metrics.as_ref().map(|_| Instant::now());
             match self.control.apply_ddl(job).await {
@@ -541,9 +541,7 @@ impl<Control: ControlSink> EventLoop<Control> {
                     }
                     return Ok(());
                 }
-                Err(error) if error.class() == ErrorClass::Transient => {
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                Err(error) if retry.again(error.class()).await => {
                     match self.ran(job, before).await? {
                         // It ran before the connection failed.
                         DdlCheck::Ran => return Ok(()),

@@ -25,8 +25,8 @@ use dm_binlog::{
 };
 use dm_causality::{CausalityDetector, Routing, TableKeys};
 use dm_core::{
-    ClassifiedError, DdlRecord, ErrorClass, GlobalCheckpoint, Location, RowChange, RowChangeKind,
-    SinkTable, TableCheckpoint, TableRef, TableSchema,
+    ClassifiedError, DdlRecord, GlobalCheckpoint, Location, RowChange, RowChangeKind, SinkTable,
+    TableCheckpoint, TableRef, TableSchema,
 };
 use tokio::sync::{mpsc, watch};
 
@@ -39,7 +39,7 @@ use dm_task::filter::{FilterAction, FilterEvent};
 
 use super::status::warn;
 use super::worker::change_bytes;
-use super::{Ack, ControlSink, SyncerSettings, SyncerStatus, Work};
+use super::{Ack, ControlSink, StopRequest, StopSignal, SyncerSettings, SyncerStatus, Work};
 use crate::ddl::ServerVersion;
 
 /// A table id's current table map, with the filters' decisions about its table.
@@ -102,21 +102,44 @@ pub(super) struct EventLoop<Control: ControlSink> {
     pub(super) pending_ddl: Option<DdlRecord>,
     /// The metrics recorded as events pass, when `settings.metrics` asks for them.
     pub(super) metrics: Option<LoopMetrics>,
+    /// The stop requests of the caller.
+    pub(super) stop: StopSignal,
+    /// A wait for the workers ended because a stop `Now` let them go: the run ends as stopped.
+    pub(super) interrupted: bool,
+    /// A worker reported a failure (its batch's error, not the event's being handled).
+    pub(super) worker_failed: bool,
 }
 
 impl<Control: ControlSink> EventLoop<Control> {
+    /// Reads and handles events until the source ends or a stop is requested (`stop`), then
+    /// lets the workers finish (everything dispatched, or after `Now` only their batches in
+    /// flight) and writes the global checkpoint.
     pub(super) async fn run<Source: BinlogSource>(
         &mut self,
         controller: &mut StreamController<Source>,
-        stop: watch::Receiver<bool>,
         acks: &mut mpsc::Receiver<Ack>,
     ) -> Result<(), SyncerError> {
+        // The start is a transaction end.
+        let mut at_transaction_end = true;
+        let mut stop = self.stop.clone();
         loop {
             self.take_acknowledgements(acks)?;
+            if stop.current() == StopRequest::Now {
+                break;
+            }
             if let Some(metrics) = &mut self.metrics {
                 metrics.reading();
             }
-            let Some(event) = controller.next_event().await? else {
+            // Cancel safety: `StopSignal::requested` is cancel-safe. `next_event` is not (an
+            // event partly read from the connection would be lost), so once the stop branch
+            // wins the controller is never read again: this run ends, and the next one opens
+            // the stream anew at the global checkpoint.
+            let next = tokio::select! {
+                biased;
+                _ = stop.requested(at_transaction_end) => break,
+                next = controller.next_event() => next?,
+            };
+            let Some(event) = next else {
                 break;
             };
             if let Some(metrics) = &mut self.metrics {
@@ -125,13 +148,25 @@ impl<Control: ControlSink> EventLoop<Control> {
             self.status.events += 1;
             let at_end = event.locations.at_transaction_end;
             let end = event.locations.end.clone();
+            let start = event.locations.start.position.clone();
             let timestamp = if event.event.artificial {
                 0
             } else {
                 event.event.event.header.timestamp
             };
-            self.handle(event, acks).await?;
+            match self.handle(event, acks).await {
+                Ok(()) => {}
+                // Stopped now while waiting for the workers: not an error.
+                Err(_) if self.interrupted => break,
+                Err(error) => {
+                    if !self.worker_failed {
+                        self.status.stopped_at = Some(start);
+                    }
+                    return Err(error);
+                }
+            }
             self.status.position = Some(end.position.clone());
+            at_transaction_end = at_end;
             if self.safe_until.as_ref().is_some_and(|exit| {
                 end.compare(exit)
                     .is_some_and(|order| order != std::cmp::Ordering::Less)
@@ -150,13 +185,24 @@ impl<Control: ControlSink> EventLoop<Control> {
                 } else if self.last_publish.elapsed() >= Duration::from_secs(1) {
                     self.publish().await;
                 }
-                if *stop.borrow() {
+                if stop.current() != StopRequest::Continue {
                     break;
                 }
             }
         }
-        self.drain(acks).await?;
+        self.finish_workers(acks).await?;
         self.flush().await
+    }
+
+    /// Closes the worker queues and records every acknowledgement until the workers are gone:
+    /// all that was dispatched is applied, or, after a stop `Now`, each worker's batch in
+    /// flight.
+    async fn finish_workers(&mut self, acks: &mut mpsc::Receiver<Ack>) -> Result<(), SyncerError> {
+        self.queues.clear();
+        while let Some(ack) = acks.recv().await {
+            self.record(ack)?;
+        }
+        Ok(())
     }
 
     pub(super) fn take_acknowledgements(
@@ -184,7 +230,10 @@ impl<Control: ControlSink> EventLoop<Control> {
                 }
                 Ok(())
             }
-            Ack::Failed { error } => Err(SyncerError::Sink(error)),
+            Ack::Failed { error } => {
+                self.worker_failed = true;
+                Err(SyncerError::Sink(error))
+            }
         }
     }
 
@@ -208,9 +257,14 @@ impl<Control: ControlSink> EventLoop<Control> {
         &mut self,
         acks: &mut mpsc::Receiver<Ack>,
     ) -> Result<(), SyncerError> {
-        let ack = acks.recv().await.ok_or_else(|| {
-            SyncerError::State("the workers stopped while changes were in flight".into())
-        })?;
+        let Some(ack) = acks.recv().await else {
+            // After a stop `Now` the workers leave what they did not start: waiting for it
+            // ends here, and the run ends as stopped.
+            self.interrupted = self.stop.current() == StopRequest::Now;
+            return Err(SyncerError::State(
+                "the workers stopped while changes were in flight".into(),
+            ));
+        };
         self.record(ack)
     }
 
@@ -233,7 +287,7 @@ impl<Control: ControlSink> EventLoop<Control> {
         &mut self,
         table: &TableRef,
     ) -> Result<SinkTable, SyncerError> {
-        with_retry!(self.control, sink => {
+        with_retry!(self.settings.retry_transient_for, self.control, sink => {
             let started = self.metrics.as_ref().map(|_| Instant::now());
             let schema = sink.describe_table(table).await;
             if let (Some(metrics), Some(started), Ok(_)) = (&self.metrics, started, &schema) {
@@ -289,7 +343,7 @@ impl<Control: ControlSink> EventLoop<Control> {
                 .collect(),
         };
         let mut started: Option<Instant>;
-        with_retry!(self.control, sink => {
+        with_retry!(self.settings.retry_transient_for, self.control, sink => {
             started = self.metrics.as_ref().map(|_| Instant::now());
             sink.save(&checkpoint).await
         })?;
@@ -668,7 +722,10 @@ impl<Control: ControlSink> EventLoop<Control> {
                     dispatched: dispatch_started,
                 })
                 .await
-                .map_err(|_| SyncerError::State(format!("worker {worker} stopped")))?;
+                .map_err(|_| {
+                    self.interrupted = self.stop.current() == StopRequest::Now;
+                    SyncerError::State(format!("worker {worker} stopped"))
+                })?;
             if let (Some(metrics), Some(started)) = (&self.metrics, add_started) {
                 metrics.add_waited(worker, started);
             }

@@ -20,6 +20,13 @@
 //! drives any [`SinkFactory`] (a change feed, the tests' recording fake): the loop only ever
 //! speaks the `dm_core` sink traits.
 //!
+//! Stopping ([`StopSignal`], module `stop`): the loop selects on the signal while it waits for
+//! the next event (at a transaction end for a stop there, anywhere for `Now`), then closes the
+//! worker queues and records acknowledgements until every worker is gone (all dispatched work
+//! applied; after `Now` only the batches in flight), then writes the global checkpoint at the
+//! watermark. Transient failures are retried in place (`retry`) for
+//! [`SyncerSettings::retry_transient_for`].
+//!
 //! Invariants: a worker's checkpoint row commits with its batch; a change is dispatched again
 //! after a restart only when its worker's checkpoint is before it; the global checkpoint only
 //! names transaction ends before which every change is committed; a DDL runs when every worker
@@ -44,20 +51,20 @@ use crate::watermark::Watermark;
 use dm_task::InstanceRules;
 
 /// Runs a downstream operation on `$sink`, retrying transient failures (the downstream
-/// restarting, a lost connection, a lock wait) with backoff until it succeeds or fails
-/// definitely.
+/// restarting, a lost connection, a lock wait) with backoff until it succeeds, fails
+/// definitely, or has failed for longer than `$limit` (`retry::Retry`).
 macro_rules! with_retry {
-    ($sink:expr, $name:ident => $operation:expr) => {{
-        let mut backoff = Duration::from_millis(100);
+    ($limit:expr, $sink:expr, $name:ident => $operation:expr) => {{
+        let mut retry = $crate::syncer::retry::Retry::new($limit);
         loop {
             let $name = &mut $sink;
             match $operation {
                 Ok(value) => break Ok::<_, SyncerError>(value),
-                Err(error) if error.class() == ErrorClass::Transient => {
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                Err(error) => {
+                    if !retry.again(error.class()).await {
+                        break Err(SyncerError::sink(&error));
+                    }
                 }
-                Err(error) => break Err(SyncerError::sink(&error)),
             }
         }
     }};
@@ -66,15 +73,18 @@ macro_rules! with_retry {
 mod ddl_apply;
 mod event_loop;
 pub mod fault;
+pub(crate) mod retry;
 mod settings;
 mod status;
+mod stop;
 mod worker;
 
 pub use settings::{SyncerSettings, remote_options, sink_options};
 pub use status::{MAX_WARNINGS, SyncerStatus};
+pub use stop::{StopRequest, StopSignal};
 
 use event_loop::EventLoop;
-use worker::{Ack, Work, run_worker};
+use worker::{Ack, Work, WorkerLinks, run_worker};
 
 /// What the event loop needs of its sink: table definitions, DDL and the global checkpoint
 /// (a [`SinkFactory`]'s `Control`).
@@ -82,9 +92,14 @@ pub(crate) trait ControlSink: Sink + DdlSink + CheckpointStore + 'static {}
 
 impl<Control: Sink + DdlSink + CheckpointStore + 'static> ControlSink for Control {}
 
-/// Runs the syncer until the source ends (a non-following source) or `stop` turns true (it then
-/// stops at the next transaction end). Either way it drains the workers and writes the global
-/// checkpoint before returning. `progress` receives the status at every checkpoint.
+/// Runs the syncer until the source ends (a non-following source) or `stop` asks it to stop:
+/// a `watch::Receiver<bool>` that turns true, or a `watch::Receiver<StopRequest>` (see
+/// [`StopSignal`]). At a transaction end (the next one, or right away when it waits at one for
+/// the next event) it applies everything read before it; `Now` it stops reading at once and
+/// lets each worker finish only its batch in flight. Either way it writes the global checkpoint
+/// before returning. `progress` receives the status every second, at every checkpoint, and
+/// once more when it returns an error (with [`SyncerStatus::stopped_at`] when an event caused
+/// it).
 ///
 /// The downstream is the MySQL-compatible one `sink_options` reaches, with the checkpoints in
 /// the task's meta schema ([`MySqlSinks`]); [`run_with`] takes any sinks.
@@ -94,7 +109,7 @@ pub async fn run<Source: BinlogSource>(
     start: Location,
     sink_options: MySqlSinkOptions,
     rules: InstanceRules,
-    stop: watch::Receiver<bool>,
+    stop: impl Into<StopSignal>,
     progress: watch::Sender<SyncerStatus>,
 ) -> Result<SyncerStatus, SyncerError> {
     let mut options = sink_options;
@@ -119,27 +134,27 @@ pub async fn run_with<Source: BinlogSource, Sinks: SinkFactory>(
     start: Location,
     sinks: Sinks,
     rules: InstanceRules,
-    stop: watch::Receiver<bool>,
+    stop: impl Into<StopSignal>,
     progress: watch::Sender<SyncerStatus>,
 ) -> Result<SyncerStatus, SyncerError> {
     let exits = settings
         .metrics
         .as_ref()
         .map(|metrics| metrics.exits(&settings.task, &settings.source_id));
-    let result = run_syncer(settings, source, start, sinks, rules, stop, progress).await;
+    let result = run_syncer(settings, source, start, sinks, rules, stop.into(), progress).await;
     if let (Some(exits), Err(error)) = (&exits, &result) {
         exits.record(error);
     }
     result
 }
 
-/// Loads what `control` stores, retrying transient failures.
+/// Loads what `control` stores, retrying transient failures for at most `limit`.
 async fn load_checkpoints<Control: ControlSink>(
     control: &mut Control,
+    limit: Option<std::time::Duration>,
 ) -> Result<SourceCheckpoints, SyncerError> {
-    use dm_core::{ClassifiedError, ErrorClass};
-    use std::time::Duration;
-    with_retry!(*control, sink => sink.load().await)
+    use dm_core::ClassifiedError;
+    with_retry!(limit, *control, sink => sink.load().await)
 }
 
 /// [`run_with`], without the exit metric.
@@ -149,7 +164,7 @@ async fn run_syncer<Source: BinlogSource, Sinks: SinkFactory>(
     start: Location,
     mut sinks: Sinks,
     rules: InstanceRules,
-    stop: watch::Receiver<bool>,
+    stop: StopSignal,
     progress: watch::Sender<SyncerStatus>,
 ) -> Result<SyncerStatus, SyncerError> {
     let mut control = sinks
@@ -157,7 +172,7 @@ async fn run_syncer<Source: BinlogSource, Sinks: SinkFactory>(
         .await
         .map_err(|error| SyncerError::sink(&error))?;
     // The worker count the stored checkpoints were written with wins until a clean restart.
-    let workers = load_checkpoints(&mut control)
+    let workers = load_checkpoints(&mut control, settings.retry_transient_for)
         .await?
         .workers
         .first()
@@ -175,7 +190,7 @@ async fn run_syncer<Source: BinlogSource, Sinks: SinkFactory>(
                 .map_err(|error| SyncerError::sink(&error))?,
         );
     }
-    let stored = load_checkpoints(&mut control).await?;
+    let stored = load_checkpoints(&mut control, settings.retry_transient_for).await?;
     if stored
         .workers
         .iter()
@@ -235,8 +250,11 @@ async fn run_syncer<Source: BinlogSource, Sinks: SinkFactory>(
             settings.clone(),
             sink,
             mode,
-            receiver,
-            ack_sender.clone(),
+            WorkerLinks {
+                queue: receiver,
+                acks: ack_sender.clone(),
+                stop: stop.clone(),
+            },
         )));
     }
     drop(ack_sender);
@@ -273,20 +291,34 @@ async fn run_syncer<Source: BinlogSource, Sinks: SinkFactory>(
         server_version: ServerVersion::unknown(flavor),
         pending_ddl,
         metrics,
+        stop,
+        interrupted: false,
+        worker_failed: false,
     };
     // The start is a transaction end: a checkpoint taken before the first one is the start.
     state.watermark.transaction_end(start.clone());
-    let mut controller = StreamController::new(source, start, ReconnectPolicy::default());
+    let policy = ReconnectPolicy {
+        give_up_after: state.settings.retry_transient_for,
+        ..ReconnectPolicy::default()
+    };
+    let mut controller = StreamController::new(source, start, policy);
     for (position, operator) in &state.settings.operators {
         controller.set_operator(position.clone(), operator.clone());
     }
-    let result = state.run(&mut controller, stop, &mut acks).await;
+    let result = state.run(&mut controller, &mut acks).await;
     // Stop the workers (closing their queues) and wait for them.
     state.queues.clear();
     for handle in std::mem::take(&mut handles.0) {
         let _ = handle.await;
     }
-    result.map(|()| state.status)
+    match result {
+        Ok(()) => Ok(state.status),
+        Err(error) => {
+            // The caller keeps the last status, with where the error stopped the syncer.
+            state.progress.send_replace(state.status.clone());
+            Err(error)
+        }
+    }
 }
 
 /// The worker tasks: aborted if the syncer is dropped before it stopped them (a crash of the

@@ -69,6 +69,11 @@ pub struct SyncerSettings {
     /// `binlog skip | replace | inject` operators: the event starting at each position is
     /// skipped, replaced or preceded (DM's answer to a statement that stops the task).
     pub operators: Vec<(dm_core::BinlogPosition, dm_binlog::Operator)>,
+    /// How long a transient failure (of the downstream, or of the upstream's binlog stream) is
+    /// retried in place, with backoff, before the syncer returns it. `None` (the default):
+    /// as long as it takes, a standalone syncer waits for its servers. A subtask sets a bound,
+    /// so that its auto-resume takes over and the attempts show in its status.
+    pub retry_transient_for: Option<Duration>,
 }
 
 impl SyncerSettings {
@@ -95,6 +100,7 @@ impl SyncerSettings {
             upstream: None,
             safe_mode_until: None,
             operators: Vec::new(),
+            retry_transient_for: None,
         }
     }
 }

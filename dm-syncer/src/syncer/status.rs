@@ -49,6 +49,12 @@ pub struct SyncerStatus {
     /// Conditions worth a look that do not stop replication (an expression filter that no
     /// longer applies to a table, ...), the most recent last, at most [`MAX_WARNINGS`].
     pub warnings: Vec<String>,
+    /// Where the event that stopped the syncer with an error starts (an unsupported statement,
+    /// a DDL the downstream refused, a filter rule with action `Error`, rows that do not
+    /// decode): the position `binlog skip | replace | inject` takes to let it go on. Set only
+    /// in the status published with the error; `None` when the error came from elsewhere (a
+    /// worker's batch, the connection).
+    pub stopped_at: Option<dm_core::BinlogPosition>,
 }
 
 /// How many warnings [`SyncerStatus`] keeps.

@@ -11,19 +11,24 @@
 //!
 //! Invariant: the checkpoint a batch carries is the location of the last change *pushed* into
 //! it, so a committed batch moves the worker's checkpoint exactly past what it applied.
+//!
+//! Stop `Now` ([`StopSignal`]): a worker finishes the batch in flight (it commits, or fails and
+//! rolls back) and takes nothing more from its queue; one waiting to retry a failed batch gives
+//! up at once. What it leaves is after its checkpoint, and the next run applies it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use dm_causality::{BatchPlanner, Compactor, PendingChange, TableKeys};
 use dm_core::{
-    ApplyMode, ChangeBatch, ClassifiedError, ErrorClass, ErrorReport, Location, RowChange, Sink,
-    TableRef, TableSchema, WorkerCheckpoint,
+    ApplyMode, ChangeBatch, ClassifiedError, ErrorReport, Location, RowChange, Sink, TableRef,
+    TableSchema, WorkerCheckpoint,
 };
 use tokio::sync::mpsc;
 
-use super::SyncerSettings;
+use super::retry::Retry;
+use super::{StopRequest, StopSignal, SyncerSettings};
 
 pub(super) enum Work {
     Change {
@@ -55,15 +60,29 @@ pub(super) enum Ack {
     },
 }
 
+/// What connects a worker to the event loop.
+pub(super) struct WorkerLinks {
+    /// Its changes, in dispatch order (bounded).
+    pub(super) queue: mpsc::Receiver<Work>,
+    /// Its acknowledgements.
+    pub(super) acks: mpsc::Sender<Ack>,
+    /// The caller's stop requests (a worker heeds `Now`).
+    pub(super) stop: StopSignal,
+}
+
 pub(super) async fn run_worker<Worker: Sink>(
     worker: usize,
     workers: usize,
     settings: SyncerSettings,
     mut sink: Worker,
     mode: ApplyMode,
-    mut queue: mpsc::Receiver<Work>,
-    acks: mpsc::Sender<Ack>,
+    links: WorkerLinks,
 ) {
+    let WorkerLinks {
+        mut queue,
+        acks,
+        mut stop,
+    } = links;
     let batch_size = settings.batch.max(1);
     let mut batch = WorkerBatch::new(batch_size, settings.compact);
     let mut metrics = settings
@@ -71,6 +90,9 @@ pub(super) async fn run_worker<Worker: Sink>(
         .as_ref()
         .map(|metrics| metrics.worker(&settings.task, &settings.source_id, worker, workers));
     while let Some(first) = queue.recv().await {
+        if stop.current() == StopRequest::Now {
+            return;
+        }
         let mut last: Option<(u64, Location, u64)> = None;
         let mut next = Some(first);
         while let Some(work) = next.take() {
@@ -109,28 +131,31 @@ pub(super) async fn run_worker<Worker: Sink>(
                 location,
                 row,
             });
-            let mut backoff = Duration::from_millis(100);
+            let mut retry = Retry::new(settings.retry_transient_for);
             loop {
                 let started = metrics.as_ref().map(|_| Instant::now());
-                match sink.apply_batch(&batch.ready).await {
+                let error = match sink.apply_batch(&batch.ready).await {
                     Ok(()) => {
                         if let (Some(metrics), Some(started)) = (&mut metrics, started) {
                             metrics.committed(started, batch.ready.len());
                         }
                         break;
                     }
-                    Err(error) if error.class() == ErrorClass::Transient => {
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(5));
-                    }
-                    Err(error) => {
-                        let _ = acks
-                            .send(Ack::Failed {
-                                error: ErrorReport::of(&error),
-                            })
-                            .await;
-                        return;
-                    }
+                    Err(error) => error,
+                };
+                // Cancel safety: `Retry::again` and `StopSignal::now` are cancel-safe; a stop
+                // `Now` during the wait leaves the batch unapplied (rolled back by the sink).
+                let again = tokio::select! {
+                    again = retry.again(error.class()) => again,
+                    _ = stop.now() => return,
+                };
+                if !again {
+                    let _ = acks
+                        .send(Ack::Failed {
+                            error: ErrorReport::of(&error),
+                        })
+                        .await;
+                    return;
                 }
             }
             let bytes = batch.bytes;

@@ -2,7 +2,9 @@
 //! into the recording sink (`dm_core::testsuite`), on tokio's paused time. A DDL runs only once
 //! every worker drained; the byte budget bounds what is dispatched and not committed; a
 //! syncer crashed mid-stream and restarted from what the sink stored applies every change
-//! exactly once, tables without keys included.
+//! exactly once, tables without keys included; a stop on an idle stream returns without
+//! waiting for another event, and a stop `Now` in the middle of the stream (and of a
+//! transaction) leaves checkpoints from which a restart applies every change once.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -383,4 +385,137 @@ async fn a_restart_after_a_crash_mid_stream_applies_every_change_once() {
         rows
     };
     assert_eq!(per_row(&applied), per_row(&expected));
+}
+
+/// The syncer over `script` followed as an idle upstream (no event after the last, ever) into
+/// `sinks`, spawned, stopped through `stop`.
+fn spawn_following(
+    script: &BinlogScript,
+    sinks: &RecordingSinks,
+    settings: SyncerSettings,
+    stop: impl Into<dm_syncer::StopSignal>,
+) -> tokio::task::JoinHandle<Result<SyncerStatus, SyncerError>> {
+    let (progress, _) = tokio::sync::watch::channel(SyncerStatus::default());
+    tokio::spawn(run_with(
+        settings,
+        script.following_source(),
+        start(),
+        sinks.clone(),
+        InstanceRules::default(),
+        stop.into(),
+        progress,
+    ))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_on_an_idle_stream_returns_without_waiting_for_an_event() {
+    let mut script = BinlogScript::new();
+    let t = script.table("shop", "t", &[false, true]);
+    for id in 0..10 {
+        script.transaction(&[insert(&t, id, id)]);
+    }
+    let sinks = RecordingSinks::new();
+    sinks.define_table(table("t", true));
+    let (stop_sender, stop) = tokio::sync::watch::channel(false);
+    let syncer = spawn_following(&script, &sinks, settings(2), stop);
+    // Every row applied: the syncer now waits at a transaction end for an event that never
+    // comes (no heartbeat either).
+    while sinks.applied().len() < 10 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let asked = tokio::time::Instant::now();
+    stop_sender.send(true).expect("stop");
+    let status = tokio::time::timeout(Duration::from_secs(1), syncer)
+        .await
+        .expect("the stop does not wait for another event")
+        .expect("task")
+        .unwrap_or_else(|error| panic!("syncer: {error}"));
+    assert!(asked.elapsed() < Duration::from_millis(100));
+    assert_eq!(status.rows_dispatched, 10);
+    assert_eq!(
+        sinks.stored().global.map(|global| global.location.position),
+        Some(script.end()),
+        "the checkpoint is at the last transaction's end"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_now_mid_stream_leaves_checkpoints_a_restart_repeats_nothing_from() {
+    use dm_syncer::StopRequest;
+    let mut script = BinlogScript::new();
+    let t = script.table("shop", "t", &[false, true]);
+    let log = script.table("shop", "log", &[false, true]);
+    // Transactions of several rows, so that a stop now can fall inside one.
+    for round in 0..80 {
+        script.transaction(&[
+            insert(&t, round, round),
+            insert(&log, round % 7, 1),
+            insert(&log, round % 5, 2),
+        ]);
+    }
+    let tables: HashMap<String, TableSchema> = [
+        ("t".to_owned(), table("t", true)),
+        ("log".to_owned(), table("log", false)),
+    ]
+    .into();
+    let expected = scripted_changes(&script, &tables);
+    let sinks = RecordingSinks::new();
+    sinks.define_table(table("t", true));
+    sinks.define_table(table("log", false));
+    sinks.delay(Operation::Batch, Duration::from_millis(20));
+    let (stop_sender, stop) = tokio::sync::watch::channel(StopRequest::Continue);
+    let syncer = spawn_following(&script, &sinks, settings(3), stop);
+    while sinks.applied().len() < 30 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    stop_sender.send_replace(StopRequest::Now);
+    tokio::time::timeout(Duration::from_secs(1), syncer)
+        .await
+        .expect("a stop now returns after the batches in flight")
+        .expect("task")
+        .unwrap_or_else(|error| panic!("syncer: {error}"));
+    let stopped = sinks.applied().len();
+    assert!(
+        stopped < expected.len(),
+        "stopped before the end ({stopped} of {} applied)",
+        expected.len()
+    );
+    let events = sinks.events();
+    let last_batch = events
+        .iter()
+        .rposition(|event| matches!(event, Recorded::Batch { .. }))
+        .expect("batches");
+    assert!(
+        events[last_batch..]
+            .iter()
+            .any(|event| matches!(event, Recorded::Saved(_))),
+        "the global checkpoint was written after the last batch"
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|event| matches!(event, Recorded::BatchStarted { .. }))
+            || events
+                .iter()
+                .filter(|event| matches!(event, Recorded::BatchStarted { .. }))
+                .count()
+                == events
+                    .iter()
+                    .filter(|event| matches!(event, Recorded::Batch { .. }))
+                    .count(),
+        "every batch begun was finished"
+    );
+
+    let status = sync(script.source(), &sinks, settings(3))
+        .await
+        .unwrap_or_else(|error| panic!("restart: {error}"));
+    let applied = sinks.applied();
+    assert_eq!(
+        applied.len(),
+        expected.len(),
+        "every change applied once ({} before the stop, {} already applied at the restart)",
+        stopped,
+        status.rows_already_applied
+    );
+    assert_eq!(model(&applied), model(&expected));
 }

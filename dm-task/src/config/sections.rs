@@ -42,7 +42,8 @@ pub enum TaskMode {
 }
 
 impl TaskMode {
-    pub(super) fn name(self) -> &'static str {
+    /// DM's name of the mode (`all`, `load&sync`, ...).
+    pub fn name(self) -> &'static str {
         match self {
             TaskMode::All => "all",
             TaskMode::Full => "full",

@@ -119,7 +119,7 @@ pub struct SourceConfig {
     /// Relay purge (no effect without the relay log).
     #[serde(default)]
     pub purge: Option<PurgeConfig>,
-    /// Automatic resume of paused tasks (comes with the subtask of issue #17).
+    /// Automatic resume of paused tasks: not read yet (a subtask resumes with DM's defaults).
     #[serde(default)]
     pub checker: Option<CheckerConfig>,
     /// The replica server id; absent or 0: one is chosen at start, as DM chooses it.
@@ -332,8 +332,9 @@ impl SourceConfig {
         if self.checker.is_some() {
             warnings.push(ConfigWarning::new(
                 "checker",
-                "automatic resume of paused tasks comes with the subtask unit (issue #17): a \
-                 stopped syncer here stays stopped until started again",
+                "a subtask resumes by itself after transient errors with DM's defaults (1 s \
+                 doubling up to 5 min, jitter, reset after 5 min without an error); this section \
+                 does not change them yet",
             ));
         }
         if !self.tracer.is_empty() {
