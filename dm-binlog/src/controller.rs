@@ -341,6 +341,7 @@ impl<Source: BinlogSource> StreamController<Source> {
                 }
             }
             Some(Operator::Inject(events)) => {
+                let count = events.len() as u32;
                 for (index, made) in events.into_iter().enumerate() {
                     let suffix = index as u32 + 1;
                     self.pending.push_back(ControlledEvent {
@@ -349,6 +350,10 @@ impl<Source: BinlogSource> StreamController<Source> {
                         origin: Origin::Operator { suffix },
                     });
                 }
+                // The original event comes after the injected ones: its start's suffix says
+                // so, so that locations at this position keep the stream's order.
+                let mut locations = locations;
+                locations.start.suffix = count + 1;
                 self.pending.push_back(ControlledEvent {
                     event,
                     locations,

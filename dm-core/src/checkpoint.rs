@@ -67,12 +67,17 @@ pub struct TableCheckpoint {
 /// A DDL statement about to run downstream, recorded in the global checkpoint just before it
 /// runs, so that a restart knows whether it ran (`docs/design/checkpoint.md`, item 5). Its
 /// serde form (feature `serde`) is the one DM-table checkpoints have always stored:
-/// `{"position": "file:offset", "statement", "sql", "before": [[name, definition]]}`.
+/// `{"position": "file:offset", "statement", "sql", "before": [[name, definition]]}`, plus the
+/// event's `suffix` (0 when absent: what earlier versions stored).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct DdlRecord {
     /// Where its Query event starts.
     pub position: BinlogPosition,
+    /// The event's suffix: DDL events a `binlog replace` or `inject` made share one position
+    /// and are told apart by it.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub suffix: u32,
     /// Which statement of the event's plan; the plan's length means that every statement ran
     /// (a DDL inside a transaction, until a checkpoint passes the transaction's end).
     pub statement: usize,
@@ -84,6 +89,20 @@ pub struct DdlRecord {
     /// [`crate::DdlSink::ddl_ran`] after a crash. Empty for a sink that answers from its own
     /// records.
     pub before: Vec<(String, Option<String>)>,
+}
+
+impl DdlRecord {
+    /// Where the recorded DDL event is against the event at `location`: `Greater` when the
+    /// record is of a later event (so the one at `location`, met again after a restart, ran
+    /// before the crash), `Equal` for the same event; `None` when the positions do not compare
+    /// (files of different base names).
+    pub fn compare_to(&self, location: &crate::Location) -> Option<std::cmp::Ordering> {
+        Some(
+            self.position
+                .partial_cmp(&location.position)?
+                .then(self.suffix.cmp(&location.suffix)),
+        )
+    }
 }
 
 /// The global checkpoint of a source, with what the syncer stores beside it.

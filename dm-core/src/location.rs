@@ -3,8 +3,9 @@
 //! A [`Location`] is what checkpoints store and what every event carries:
 //! - `position`: the binlog file and offset (always known; the relay log keeps upstream offsets);
 //! - `gtid_set`: the transactions executed up to here, when the source replicates by GTID;
-//! - `suffix`: numbers events injected by an operator at one upstream position (`binlog inject`
-//!   / `replace`), so that they order after the event they were injected at.
+//! - `suffix`: numbers the events at one upstream position in the order the stream delivers
+//!   them when an operator made some (`binlog replace`: the made events 1..n in place of the
+//!   upstream's; `binlog inject`: the made events 1..n, then the upstream's as n+1); 0 otherwise.
 //!
 //! Ordering rule ([`Location::compare`]): when both locations carry GTID sets of one flavour
 //! and the sets compare, a smaller set is earlier; with equal sets (two events of one

@@ -137,7 +137,7 @@ struct State {
     /// Tables a DDL touched: described as mirrored from then on.
     touched: HashSet<TableRef>,
     /// (DDL position, statement index) of every DDL that ran.
-    ran: HashSet<(String, usize)>,
+    ran: HashSet<(String, u32, usize)>,
     global: Option<GlobalCheckpoint>,
     tables: HashMap<TableRef, TableSnapshot>,
     workers: HashMap<u32, WorkerCheckpoint>,
@@ -396,9 +396,11 @@ impl DdlSink for RecordingSink {
     async fn apply_ddl(&mut self, ddl: &DdlJob) -> Result<(), ScriptedError> {
         self.sinks.enter(Operation::Ddl).await?;
         let mut state = self.sinks.state();
-        state
-            .ran
-            .insert((ddl.location.position.to_string(), ddl.index));
+        state.ran.insert((
+            ddl.location.position.to_string(),
+            ddl.location.suffix,
+            ddl.index,
+        ));
         if let DdlTarget::Table(table) = &ddl.statement.target {
             state.touched.insert(table.clone());
         }
@@ -416,10 +418,11 @@ impl DdlSink for RecordingSink {
     ) -> Result<DdlCheck, ScriptedError> {
         let state = self.sinks.state();
         Ok(
-            if state
-                .ran
-                .contains(&(ddl.location.position.to_string(), ddl.index))
-            {
+            if state.ran.contains(&(
+                ddl.location.position.to_string(),
+                ddl.location.suffix,
+                ddl.index,
+            )) {
                 DdlCheck::Ran
             } else {
                 DdlCheck::NotRun
@@ -603,6 +606,7 @@ pub async fn global_checkpoint_round_trips<F: SinkFactory>(factory: &mut F) {
         safe_mode_exit: Some(suite_location(900)),
         schema_charsets: HashMap::from([("suite".to_owned(), "latin1".to_owned())]),
         ddl: Some(DdlRecord {
+            suffix: 2,
             position: suite_location(450).position,
             statement: 1,
             sql: "ALTER TABLE `suite`.`a` ADD `c` INT".into(),
@@ -704,6 +708,13 @@ pub async fn ddl_is_told_once_it_ran<F: SinkFactory>(factory: &mut F) {
         reopened.ddl_ran(&next, &before).await.expect("check"),
         DdlCheck::NotRun,
         "another statement of the same event did not run"
+    );
+    let mut made = job.clone();
+    made.location.suffix = 1;
+    assert_eq!(
+        reopened.ddl_ran(&made, &before).await.expect("check"),
+        DdlCheck::NotRun,
+        "an event a binlog operator made at the same position is another event"
     );
 }
 

@@ -34,7 +34,7 @@ pub(crate) enum Effect {
     Commit(Option<WorkerCheckpoint>),
     /// A DDL statement ran: `(position, statement index)` and the tables it acts on.
     Ddl {
-        key: (String, usize),
+        key: (String, u32, usize),
         tables: Vec<TableRef>,
     },
     /// A global checkpoint.
@@ -57,7 +57,7 @@ pub(crate) enum Request {
     },
     /// Whether a DDL statement's line is in the feed.
     DdlRan {
-        key: (String, usize),
+        key: (String, u32, usize),
         reply: oneshot::Sender<bool>,
     },
     /// What the sink knows of a table.
@@ -73,7 +73,7 @@ pub(crate) struct FeedState {
     workers: BTreeMap<u32, WorkerCheckpoint>,
     global: Option<GlobalCheckpoint>,
     tables: BTreeMap<String, (TableRef, TableSnapshot)>,
-    ddls: HashSet<(String, usize)>,
+    ddls: HashSet<(String, u32, usize)>,
     /// Tables a DDL line names: described as mirrored from then on.
     touched: HashSet<TableRef>,
     /// The upstream structures the feed was opened with, by routed name.
@@ -262,7 +262,7 @@ impl Feed {
                     Effect::Catalog(line.tables)
                 }
                 Ok(Parsed::Ddl(ddl)) => Effect::Ddl {
-                    key: (ddl.position.clone(), ddl.statement),
+                    key: (ddl.position.clone(), ddl.suffix, ddl.statement),
                     tables: ddl.tables(),
                 },
                 Ok(Parsed::Checkpoint(checkpoint)) => Effect::Checkpoint(Box::new(

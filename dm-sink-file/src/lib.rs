@@ -191,7 +191,7 @@ impl DdlSink for FileSink {
         let mut block = Vec::new();
         line::push_ddl(&mut block, &line);
         let effect = Effect::Ddl {
-            key: (line.position.clone(), line.statement),
+            key: (line.position.clone(), line.suffix, line.statement),
             tables: line.tables(),
         };
         self.append(block, effect).await
@@ -202,7 +202,11 @@ impl DdlSink for FileSink {
         ddl: &DdlJob,
         _before: &[(String, Option<String>)],
     ) -> Result<DdlCheck, FileSinkError> {
-        let key = (ddl.location.position.to_string(), ddl.index);
+        let key = (
+            ddl.location.position.to_string(),
+            ddl.location.suffix,
+            ddl.index,
+        );
         let ran = self.ask(|reply| Request::DdlRan { key, reply }).await?;
         Ok(if ran { DdlCheck::Ran } else { DdlCheck::NotRun })
     }

@@ -145,10 +145,17 @@ pub struct DdlLine {
     pub sql: String,
     /// Where its Query event starts upstream.
     pub position: String,
+    /// The event's suffix (events a binlog operator made share a position).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub suffix: u32,
     /// The GTID set there, when known.
     pub gtid: Option<String>,
     /// Its index among the statements of its event.
     pub statement: usize,
+}
+
+fn is_zero(value: &u32) -> bool {
+    *value == 0
 }
 
 /// A `catalog` line: the upstream's tables when the feed was created, alone in its block and
@@ -355,6 +362,7 @@ pub fn ddl_line(job: &DdlJob) -> DdlLine {
         kind: kind_name(&job.statement.kind).to_owned(),
         sql: job.statement.sql.clone(),
         position: job.location.position.to_string(),
+        suffix: job.location.suffix,
         gtid: job.location.gtid_set.as_ref().map(|set| set.to_string()),
         statement: job.index,
     }

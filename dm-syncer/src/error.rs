@@ -66,6 +66,18 @@ pub enum SyncerError {
         /// The table, the rule it matched and what to do.
         reason: String,
     },
+    /// A table has rows in the binlog but no table to receive them downstream.
+    #[error(
+        "table {table} has rows in the binlog but {downstream} does not exist downstream{detail}"
+    )]
+    MissingTable {
+        /// The upstream table.
+        table: String,
+        /// Where its rows go.
+        downstream: String,
+        /// What else is known (no CREATE TABLE replayed, ...).
+        detail: String,
+    },
 }
 
 impl ClassifiedError for SyncerError {
@@ -90,6 +102,7 @@ impl ClassifiedError for SyncerError {
             SyncerError::Unsupported { .. } => ErrorCode(14004),
             SyncerError::State(_) => ErrorCode(14005),
             SyncerError::OnlineDdlTable { .. } => ErrorCode(14007),
+            SyncerError::MissingTable { .. } => ErrorCode(14008),
         }
     }
 
@@ -109,6 +122,9 @@ impl ClassifiedError for SyncerError {
             SyncerError::State(_) => "see the message",
             SyncerError::OnlineDdlTable { .. } => {
                 "set `online-ddl: false` to replicate the tool's tables as plain tables, or skip the tool's events with the binlog operator"
+            }
+            SyncerError::MissingTable { .. } => {
+                "create the table downstream (or run the task in mode all, which creates and fills it), then resume"
             }
         }
     }

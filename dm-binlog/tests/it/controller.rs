@@ -330,10 +330,11 @@ async fn operators_skip_replace_and_inject_at_a_position() {
             ),
             ("SET @x = 1".to_owned(), Origin::Operator { suffix: 1 }, 1),
             ("SET @y = 2".to_owned(), Origin::Operator { suffix: 2 }, 2),
+            // After the events injected before it, in the order of locations too.
             (
                 "CREATE TABLE shop.c (id INT PRIMARY KEY)".to_owned(),
                 Origin::Upstream,
-                0
+                3
             ),
         ]
     );

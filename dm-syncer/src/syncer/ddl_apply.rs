@@ -391,11 +391,18 @@ impl<Control: ControlSink> EventLoop<Control> {
         // reads of the objects it changes now, then the statement. Replaying a DDL a crash
         // interrupted, the statements before the recorded one ran, and whether the recorded one
         // ran the sink tells from the record (nothing else writes its objects while the DDL
-        // holds the barrier).
-        let replayed = self
+        // holds the barrier). A record of a later DDL event (the checkpoint could not pass this
+        // one: it was inside a transaction, or made by a binlog operator at a shared position)
+        // says this one ran whole; a record of an earlier one stays until a checkpoint passes it.
+        let order = self
             .pending_ddl
-            .take()
-            .filter(|pending| pending.position == locations.start.position);
+            .as_ref()
+            .and_then(|recorded| recorded.compare_to(&locations.start));
+        let replayed = match order {
+            Some(std::cmp::Ordering::Equal) => self.pending_ddl.take(),
+            _ => None,
+        };
+        let ran_before_the_crash = order == Some(std::cmp::Ordering::Greater);
         let mut first = true;
         for (index, (planned, decision)) in plan.statements.iter().zip(&decisions).enumerate() {
             let Decision::Run {
@@ -406,7 +413,9 @@ impl<Control: ControlSink> EventLoop<Control> {
             else {
                 continue;
             };
-            if matches!(&replayed, Some(recorded) if recorded.statement > index) {
+            if ran_before_the_crash
+                || matches!(&replayed, Some(recorded) if recorded.statement > index)
+            {
                 // It ran before the crash.
                 self.status.ddls_executed += 1;
                 continue;
@@ -436,6 +445,7 @@ impl<Control: ControlSink> EventLoop<Control> {
                 _ => {
                     let pending = DdlRecord {
                         position: locations.start.position.clone(),
+                        suffix: locations.start.suffix,
                         statement: index,
                         sql: sql.clone(),
                         before: self.before(&job).await?,
@@ -513,6 +523,7 @@ impl<Control: ControlSink> EventLoop<Control> {
             // one passes its end, the checkpoints keep saying that every statement ran.
             self.pending_ddl = Some(DdlRecord {
                 position: locations.start.position.clone(),
+                suffix: locations.start.suffix,
                 statement: plan.statements.len(),
                 sql: String::new(),
                 before: Vec::new(),

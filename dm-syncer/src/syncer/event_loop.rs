@@ -314,8 +314,7 @@ impl<Control: ControlSink> EventLoop<Control> {
         // A DDL statement recorded before it ran stays recorded until a checkpoint passes
         // the DDL: until then a restart meets the DDL again and must know what ran.
         if let Some(recorded) = &self.pending_ddl
-            && location.position.partial_cmp(&recorded.position)
-                == Some(std::cmp::Ordering::Greater)
+            && recorded.compare_to(&location) == Some(std::cmp::Ordering::Less)
         {
             self.pending_ddl = None;
         }
@@ -492,9 +491,11 @@ impl<Control: ControlSink> EventLoop<Control> {
             None => {
                 if !self.seed_from_downstream(upstream).await? {
                     let routed = self.rules.router.route(upstream)?;
-                    return Err(SyncerError::State(format!(
-                        "table {upstream} has rows in the binlog but {routed} does not exist downstream (or the sink keeps no structure of it) and no CREATE TABLE was replayed: create it downstream (or run the task in mode all)"
-                    )));
+                    return Err(SyncerError::MissingTable {
+                        table: upstream.to_string(),
+                        downstream: routed.to_string(),
+                        detail: " (or the sink keeps no structure of it), and no CREATE TABLE for it was replayed".into(),
+                    });
                 }
                 self.tracker.get(upstream).ok_or_else(|| {
                     SyncerError::State(format!("table {upstream} could not be tracked"))
@@ -519,9 +520,11 @@ impl<Control: ControlSink> EventLoop<Control> {
                 SinkTable::Defined(schema) => Arc::new(schema),
                 SinkTable::Mirrored => layout.clone(),
                 SinkTable::Missing => {
-                    return Err(SyncerError::State(format!(
-                        "downstream table {routed}: the table does not exist downstream"
-                    )));
+                    return Err(SyncerError::MissingTable {
+                        table: upstream.to_string(),
+                        downstream: routed.to_string(),
+                        detail: String::new(),
+                    });
                 }
             };
             let keys = Arc::new(TableKeys::new(&routed, &tracked, &downstream));

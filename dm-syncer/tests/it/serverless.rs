@@ -519,3 +519,56 @@ async fn a_stop_now_mid_stream_leaves_checkpoints_a_restart_repeats_nothing_from
     );
     assert_eq!(model(&applied), model(&expected));
 }
+
+#[tokio::test(start_paused = true)]
+async fn ddl_events_a_binlog_operator_made_at_one_position_each_run_once() {
+    use dm_binlog::{Event, Operator};
+    let mut script = BinlogScript::new();
+    let t = script.table("shop", "t", &[false, true]);
+    script.transaction(&[insert(&t, 1, 1)]);
+    script.ddl("shop", "ALTER TABLE t ADD COLUMN c INT");
+    let replaced = script.events().last().expect("ddl").position.clone();
+    script.ddl("shop", "ALTER TABLE t ADD COLUMN d INT");
+    let injected_at = script.events().last().expect("ddl").position.clone();
+    let sinks = RecordingSinks::new();
+    sinks.define_table(table("t", true));
+    let mut settings = settings(2);
+    settings.operators = vec![
+        // One DDL replaced by two: both run.
+        (
+            replaced,
+            Operator::Replace(vec![
+                Event::statement("shop", "ALTER TABLE t ADD COLUMN c1 INT"),
+                Event::statement("shop", "ALTER TABLE t ADD COLUMN c2 INT"),
+            ]),
+        ),
+        // One injected before another: both run, the injected first.
+        (
+            injected_at,
+            Operator::Inject(vec![Event::statement(
+                "shop",
+                "ALTER TABLE t ADD COLUMN before_d INT",
+            )]),
+        ),
+    ];
+    let status = sync(script.source(), &sinks, settings)
+        .await
+        .unwrap_or_else(|error| panic!("syncer: {error}"));
+    let ran: Vec<String> = sinks
+        .events()
+        .iter()
+        .filter_map(|event| match event {
+            Recorded::Ddl(job) => Some(job.statement.sql.clone()),
+            _ => None,
+        })
+        .collect();
+    let columns: Vec<&str> = ["c1", "c2", "before_d", "d"].to_vec();
+    assert_eq!(ran.len(), 4, "{ran:?}");
+    for (sql, column) in ran.iter().zip(columns) {
+        assert!(
+            sql.ends_with(&format!("ADD COLUMN {column} INT")),
+            "{ran:?}"
+        );
+    }
+    assert_eq!(status.ddls_executed, 4);
+}
