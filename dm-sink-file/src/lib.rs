@@ -32,7 +32,10 @@
 //! does not fit its block) is refused, never cut.
 //!
 //! Memory: the writer's queue holds at most [`QUEUE_CAPACITY`] requests, each one batch, DDL
-//! or checkpoint; queued blocks are written together (group commit).
+//! or checkpoint; queued blocks are written together (group commit). Each batch waits in the
+//! queue while its worker waits for the answer, so the bytes queued are those of the batches in
+//! flight, which the syncer's `max_in_flight_bytes` bounds (64 MiB by default), plus one
+//! checkpoint line.
 //!
 //! Error model: [`FileSinkError`]: a failed write is transient (cut back, retried), a feed that
 //! cannot be read back or is locked or belongs to another source is definite, a writer that
