@@ -14,6 +14,9 @@
 //! (heartbeats are not printed). Errors say what to fix (a purged start, a server-id in use,
 //! a missing privilege).
 
+#[path = "shared/logging.rs"]
+mod logging;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -82,6 +85,7 @@ struct Arguments {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let arguments = Arguments::parse();
+    logging::init();
     if let Some(path) = &arguments.file {
         return dump_file(path, arguments.follow, arguments.format).await;
     }

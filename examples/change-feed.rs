@@ -16,6 +16,8 @@
 //! line. Consumers read the `insert`, `update`, `delete` and `ddl` lines and skip the others
 //! (`dm_sink_file::line` describes them).
 
+#[path = "shared/logging.rs"]
+mod logging;
 #[path = "shared/mod.rs"]
 mod shared;
 
@@ -78,6 +80,7 @@ async fn catalog(
 #[tokio::main]
 async fn main() -> ExitCode {
     let arguments = Arguments::parse();
+    logging::init();
     match run(arguments).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -24,6 +24,8 @@
 
 #[path = "shared/bar.rs"]
 mod bar;
+#[path = "shared/logging.rs"]
+mod logging;
 #[path = "shared/mod.rs"]
 mod shared;
 
@@ -51,6 +53,7 @@ struct Arguments {
 #[tokio::main]
 async fn main() -> ExitCode {
     let arguments = Arguments::parse();
+    logging::init();
     match run(arguments).await {
         Ok(code) => code,
         Err(error) => {

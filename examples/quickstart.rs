@@ -18,6 +18,8 @@
 
 #[path = "shared/bar.rs"]
 mod bar;
+#[path = "shared/logging.rs"]
+mod logging;
 
 use std::time::{Duration, Instant};
 
@@ -203,6 +205,7 @@ fn point_samples_at(
 #[tokio::main]
 async fn main() -> Result<()> {
     let arguments = parse_arguments()?;
+    logging::init();
     // Local servers live as long as these handles; dropping them stops the servers.
     let mut local_servers = Vec::new();
     let (upstream_url, downstream_url) = match (&arguments.upstream, &arguments.downstream) {

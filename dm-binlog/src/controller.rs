@@ -14,7 +14,8 @@
 //!   can serve it, exactly once: after a reconnect the stream restarts at the end of the last
 //!   complete transaction and the events up to the last delivered one are re-read into the
 //!   tracker but not delivered again;
-//! - a transient error (network, server restarting) is retried with exponential backoff; a
+//! - a transient error (network, server restarting) is retried with exponential backoff
+//!   (dm-core's `Retry`; each retry logged here with the position it reopens at); a
 //!   definite one (purged binlog, bad credentials, a server-id the user set that is in use,
 //!   malformed event) is returned and the controller reopens at the same point on the next call;
 //! - an automatically chosen server-id that another replica takes is replaced, as DM does: the
@@ -24,9 +25,9 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use dm_core::{BinlogPosition, ClassifiedError, ErrorClass, Location};
+use dm_core::{Backoff, BinlogPosition, ClassifiedError, ErrorClass, Location, Retry};
 
 use crate::error::BinlogError;
 use crate::event::Event;
@@ -102,6 +103,15 @@ pub struct ReconnectPolicy {
     /// Stop retrying (return the last error) after failing for this long; `None` retries
     /// forever, as a MySQL replica does.
     pub give_up_after: Option<Duration>,
+}
+
+impl ReconnectPolicy {
+    /// The retries of one reopen under this policy: doubling from `initial_backoff` up to
+    /// `max_backoff`, for at most `give_up_after`.
+    pub fn retry(&self) -> Retry {
+        Retry::new(Backoff::doubling(self.initial_backoff, self.max_backoff))
+            .give_up_after(self.give_up_after)
+    }
 }
 
 impl Default for ReconnectPolicy {
@@ -237,6 +247,12 @@ impl<Source: BinlogSource> StreamController<Source> {
                 Ok(Some(event)) => self.accept(event),
                 Ok(None) => return Ok(None),
                 Err(error) if error.class() == ErrorClass::Transient => {
+                    tracing::warn!(
+                        position = %self.tracker.transaction_end(),
+                        error = %error,
+                        code = %error.code(),
+                        "binlog stream broke, reconnecting"
+                    );
                     self.last_error = Some(error.to_string());
                     self.stream = None;
                 }
@@ -248,10 +264,10 @@ impl<Source: BinlogSource> StreamController<Source> {
         }
     }
 
-    /// Opens the stream at the last transaction end, retrying transient failures.
+    /// Opens the stream at the last transaction end, retrying transient failures (each logged
+    /// here, with the position it reopens at; the error returned is not).
     async fn open(&mut self) -> Result<(), BinlogError> {
-        let mut backoff = self.policy.initial_backoff;
-        let first_failure = Instant::now();
+        let mut retry = self.policy.retry();
         let reopening = self.opened_once;
         loop {
             self.tracker.rewind();
@@ -266,24 +282,37 @@ impl<Source: BinlogSource> StreamController<Source> {
                     self.opened_once = true;
                     if reopening {
                         self.reconnects += 1;
+                        tracing::info!(
+                            position = %resume,
+                            reconnects = self.reconnects,
+                            "binlog stream reopened"
+                        );
+                    } else {
+                        tracing::debug!(position = %resume, start = %start, "binlog stream opened");
                     }
                     self.replay_until =
                         (resume.position != self.delivered_end).then(|| self.delivered_end.clone());
                     return Ok(());
                 }
-                Err(error) if error.class() == ErrorClass::Transient => {
-                    self.last_error = Some(error.to_string());
-                    if self
-                        .policy
-                        .give_up_after
-                        .is_some_and(|limit| first_failure.elapsed() >= limit)
-                    {
-                        return Err(error);
+                Err(error) => {
+                    let class = error.class();
+                    if class == ErrorClass::Transient {
+                        self.last_error = Some(error.to_string());
                     }
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(self.policy.max_backoff);
+                    let Some(delay) = retry.next_delay(class) else {
+                        return Err(error);
+                    };
+                    tracing::warn!(
+                        position = %resume,
+                        error = %error,
+                        code = %error.code(),
+                        retry = retry.retries() + 1,
+                        delay = ?delay,
+                        "cannot open the binlog stream, retrying"
+                    );
+                    tokio::time::sleep(delay).await;
+                    retry.waited();
                 }
-                Err(error) => return Err(error),
             }
         }
     }

@@ -7,7 +7,7 @@
 //!
 //! Errors: an unreachable cluster (connection refused, no leader, timeouts) is
 //! [`CoordError::Unavailable`], transient: [`connect_with_backoff`] and [`with_backoff`] retry it
-//! with exponential backoff. A malformed endpoint or rejected credentials is
+//! with exponential backoff (dm-core's `retry`, which logs each retry). A malformed endpoint or rejected credentials is
 //! [`CoordError::Refused`], naming the endpoint: retrying cannot help.
 //!
 //! A watch survives a broken stream (a member restarting, a network blip): its feeder re-creates
@@ -18,6 +18,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use dm_core::{Backoff, ClassifiedError, ErrorClass, Retry};
 use etcd_client::{
     Client, Compare as EtcdCompare, CompareOp, ConnectOptions, DeleteOptions, EventType,
     GetOptions, PutOptions, Txn as EtcdTxn, TxnOp, TxnOpResponse, WatchOptions,
@@ -31,8 +32,8 @@ use crate::store::{
     TxnResult, WatchEvent, Watcher,
 };
 
-/// How to reach an etcd cluster.
-#[derive(Clone, Debug)]
+/// How to reach an etcd cluster. Its `Debug` shows the password as `"***"`.
+#[derive(Clone)]
 pub struct EtcdOptions {
     /// `host:port` or `http://host:port` of one or more members.
     pub endpoints: Vec<String>,
@@ -43,6 +44,31 @@ pub struct EtcdOptions {
     /// How long one request may take.
     pub request_timeout: Duration,
 }
+
+impl std::fmt::Debug for EtcdOptions {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let EtcdOptions {
+            endpoints,
+            user,
+            connect_timeout,
+            request_timeout,
+        } = self;
+        let user = user
+            .as_ref()
+            .map(|(name, password)| (name, dm_core::Redacted(password)));
+        formatter
+            .debug_struct("EtcdOptions")
+            .field("endpoints", endpoints)
+            .field("user", &user)
+            .field("connect_timeout", connect_timeout)
+            .field("request_timeout", request_timeout)
+            .finish()
+    }
+}
+
+/// The backoff of [`with_backoff`] and of a watch re-created after a break: 50 ms doubling up
+/// to 2 s.
+const BACKOFF: Backoff = Backoff::doubling(Duration::from_millis(50), Duration::from_secs(2));
 
 impl EtcdOptions {
     /// Options for these endpoints, no authentication, 2 s connect and 5 s request timeouts.
@@ -127,29 +153,17 @@ fn key_value(kv: &etcd_client::KeyValue) -> KeyValue {
 }
 
 /// Retries `operation` while it fails with a transient error, with exponential backoff from
-/// 50 ms up to 2 s, until `deadline` has passed; then returns the last error.
+/// 50 ms up to 2 s, until it has been failing for `deadline`; then returns the last error.
+/// Each retry is logged (`warn`, by [`dm_core::retry()`]); the error returned is not.
 pub async fn with_backoff<T, Operation, Attempt>(
     deadline: Duration,
-    mut operation: Operation,
+    operation: Operation,
 ) -> Result<T, CoordError>
 where
     Operation: FnMut() -> Attempt,
     Attempt: Future<Output = Result<T, CoordError>>,
 {
-    use dm_core::{ClassifiedError, ErrorClass};
-    let started = tokio::time::Instant::now();
-    let mut delay = Duration::from_millis(50);
-    loop {
-        match operation().await {
-            Err(error)
-                if error.class() == ErrorClass::Transient && started.elapsed() < deadline =>
-            {
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(2));
-            }
-            result => return result,
-        }
-    }
+    dm_core::retry(Retry::new(BACKOFF).give_up_after(Some(deadline)), operation).await
 }
 
 /// Connects, retrying an unreachable cluster with backoff for up to `deadline`.
@@ -403,13 +417,13 @@ impl CoordStore for EtcdCoordStore {
         } else {
             from
         };
-        let (client, endpoints, prefix) = (
+        let (client, endpoints, owned) = (
             self.client.clone(),
             self.endpoints.clone(),
             prefix.to_owned(),
         );
-        Ok(Watcher::spawn(move |sender| {
-            feed_etcd_watch(client, endpoints, prefix, start, sender)
+        Ok(Watcher::spawn(prefix, move |sender| {
+            feed_etcd_watch(client, endpoints, owned, start, sender)
         }))
     }
 
@@ -434,7 +448,8 @@ async fn feed_etcd_watch(
     mut next: Revision,
     sender: mpsc::Sender<Result<WatchEvent, CoordError>>,
 ) {
-    let mut delay = Duration::from_millis(50);
+    // As long as it takes: the watcher's owner decides when to give up (by dropping it).
+    let mut retry = Retry::new(BACKOFF);
     loop {
         let options = WatchOptions::new()
             .with_prefix()
@@ -444,8 +459,12 @@ async fn feed_etcd_watch(
             Err(error) => {
                 let error = classify(&endpoints, error);
                 if matches!(error, CoordError::Unavailable { .. }) {
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(2));
+                    tracing::warn!(
+                        error = %error,
+                        revision = next,
+                        "cannot create the etcd watch, retrying"
+                    );
+                    retry.again(error.class()).await;
                     continue;
                 }
                 let _ = sender.send(Err(error)).await;
@@ -459,7 +478,7 @@ async fn feed_etcd_watch(
             };
             match response {
                 Ok(Some(response)) => {
-                    delay = Duration::from_millis(50);
+                    retry.reset();
                     if response.compact_revision() > 0 {
                         let _ = sender
                             .send(Err(CoordError::Compacted {
@@ -486,10 +505,20 @@ async fn feed_etcd_watch(
                     }
                 }
                 // The stream broke or ended: re-create it from the next revision.
-                Ok(None) | Err(_) => break,
+                Ok(None) => {
+                    tracing::debug!(revision = next, "etcd watch stream ended, re-creating it");
+                    break;
+                }
+                Err(error) => {
+                    tracing::warn!(
+                        error = %error,
+                        revision = next,
+                        "etcd watch stream broke, re-creating it"
+                    );
+                    break;
+                }
             }
         }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(2));
+        retry.again(ErrorClass::Transient).await;
     }
 }

@@ -71,7 +71,10 @@ impl LeaseKeeper {
             valid_until: Mutex::new(sent + ttl - margin(ttl)),
             lost: lost_sender,
         });
-        let task = tokio::spawn(keep_alive_loop(store.clone(), lease, ttl, validity.clone()));
+        let task = tokio::spawn(tracing::Instrument::instrument(
+            keep_alive_loop(store.clone(), lease, ttl, validity.clone()),
+            tracing::info_span!("lease_keepalive", lease = lease.0, ttl = ?ttl),
+        ));
         Ok(LeaseKeeper {
             lease,
             ttl,
@@ -157,15 +160,18 @@ async fn keep_alive_loop<S: CoordStore>(
                 next = sent + period;
             }
             Err(CoordError::LeaseNotFound { .. }) => {
+                tracing::warn!("lease lost: the store no longer knows it");
                 validity.lost.send_replace(true);
                 return;
             }
-            Err(_) => {
+            Err(error) => {
                 // Retry quickly; validity runs out on its own if the store stays unreachable.
                 if Instant::now() >= validity.valid_until() {
+                    tracing::warn!(error = %error, "lease lost: not kept alive before it expired");
                     validity.lost.send_replace(true);
                     return;
                 }
+                tracing::warn!(error = %error, delay = ?retry, "lease keep-alive failed, retrying");
                 next = Instant::now() + retry;
             }
         }

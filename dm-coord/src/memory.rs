@@ -105,7 +105,10 @@ impl MemCoordStore {
             journal,
             broken: AtomicBool::new(false),
         });
-        tokio::spawn(reap_leases(Arc::downgrade(&shared)));
+        tokio::spawn(tracing::Instrument::instrument(
+            reap_leases(Arc::downgrade(&shared)),
+            tracing::info_span!("lease_reaper"),
+        ));
         MemCoordStore { shared }
     }
 
@@ -230,9 +233,9 @@ impl CoordStore for MemCoordStore {
     async fn watch(&self, prefix: &str, from: Revision) -> Result<Watcher, CoordError> {
         let cursor = self.shared.state().cursor_from(from)?;
         let shared = self.shared.clone();
-        let prefix = prefix.to_owned();
-        Ok(Watcher::spawn(move |sender| {
-            feed_watcher(shared, prefix, cursor, sender)
+        let owned = prefix.to_owned();
+        Ok(Watcher::spawn(prefix, move |sender| {
+            feed_watcher(shared, owned, cursor, sender)
         }))
     }
 

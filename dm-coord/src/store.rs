@@ -296,14 +296,16 @@ impl Watcher {
     }
 
     /// A watcher fed by the task `feed` builds from the sending end of its bounded channel: the
-    /// one way stores make watchers, so every watch has the same bound.
-    pub fn spawn<Feed, Feeding>(feed: Feed) -> Self
+    /// one way stores make watchers, so every watch has the same bound. The task runs in the
+    /// span `watch{prefix}` (under the caller's span).
+    pub fn spawn<Feed, Feeding>(prefix: &str, feed: Feed) -> Self
     where
         Feed: FnOnce(mpsc::Sender<Result<WatchEvent, CoordError>>) -> Feeding,
         Feeding: std::future::Future<Output = ()> + Send + 'static,
     {
         let (sender, receiver) = mpsc::channel(Watcher::CAPACITY);
-        let feeder = tokio::spawn(feed(sender));
+        let span = tracing::info_span!("watch", prefix);
+        let feeder = tokio::spawn(tracing::Instrument::instrument(feed(sender), span));
         Watcher::new(receiver, Some(feeder))
     }
 

@@ -26,6 +26,7 @@ use std::collections::HashMap;
 use crate::location::Location;
 use crate::position::BinlogPosition;
 use crate::schema::{TableRef, TableSchema};
+pub use crate::shard::{HoldStage, ReplayMark, ShardHold};
 
 /// One worker's committed point: written with every batch the worker commits.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +43,10 @@ pub struct WorkerCheckpoint {
     /// That change's index among its event's rows; for an event inside a MySQL transaction
     /// payload, the event's index in the payload times 2^32 plus the row's index.
     pub row: u64,
+    /// The worker's progress through the replay of a held table (shard DDL), when its batches
+    /// replayed rows (`docs/design/checkpoint.md`, "Held tables and rewinds", rule 4): it
+    /// commits with the replayed rows, and `location` does not move for them.
+    pub replayed: Option<ReplayMark>,
 }
 
 /// What the syncer keeps about one upstream table: its structure in force at the checkpoint.
@@ -118,6 +123,11 @@ pub struct GlobalCheckpoint {
     pub schema_charsets: HashMap<String, String>,
     /// A DDL statement that is running or may have run, kept until a checkpoint passes its DDL.
     pub ddl: Option<DdlRecord>,
+    /// Records of earlier DDL events that ran while the checkpoint was held back by a shard
+    /// hold (the floor), each kept until a checkpoint passes its DDL; empty otherwise.
+    pub earlier_ddls: Vec<DdlRecord>,
+    /// The tables whose DDL a shard coordinator held, with where each is.
+    pub holds: Vec<ShardHold>,
     /// Saved: the tables changed since the previous save (the store keeps the others as they
     /// were). Loaded: every table the store keeps.
     pub tables: Vec<TableCheckpoint>,

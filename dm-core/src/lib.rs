@@ -1,16 +1,20 @@
 //! # dm-core: the vocabulary every stage shares
 //!
 //! Positions, GTID sets, locations, table schemas, values, row changes, DDL events, the sink
-//! traits ([`Sink`], [`DdlSink`], [`CheckpointStore`], [`SinkFactory`], [`LoadSink`]: how to
-//! write a sink is in [`sink`]), the typed [`checkpoint`] values they carry, and the error
-//! classes. No I/O and no database client: every other crate depends on this one, and this one
-//! on nothing but `thiserror` (and, behind features, `serde` and the test suite's `tokio`).
+//! traits ([`Sink`], [`DdlSink`], [`CheckpointStore`], [`SinkFactory`], [`LoadSink`], [`LoadCheckpointStore`], [`LoadSinkFactory`]: how to
+//! write a sink is in [`sink`]), the typed [`checkpoint`] values they carry, the
+//! [`ShardCoordinator`] seam that decides each DDL when shards merge ([`shard`]; [`NoSharding`]), and the error
+//! classes, the [`retry()`] helper with its [`Backoff`], and [`Redacted`] for passwords in `Debug`.
+//! No I/O and no database client: every other crate depends on this one, and this one on
+//! nothing but `thiserror`, `tracing` (the retries it logs) and tokio's clock (the retries'
+//! waits; behind features, `serde`, and tokio's `sync` for the test suite).
 //!
 //! ```text
 //!            +-------------------- dm-core (this crate) -------------------+
 //!            | Location{BinlogPosition, GtidSet, suffix}  TableSchema  Value |
 //!            | RowChange  DdlEvent  ErrorClass/ErrorCode  ErrorReport        |
 //!            | Sink DdlSink CheckpointStore SinkFactory LoadSink  checkpoints |
+//!            | ShardCoordinator NoSharding ShardHold                          |
 //!            +---------------------------------------------------------------+
 //!                 ^              ^              ^              ^
 //!   dm-binlog (decodes events)   dm-causality   dm-sink, dm-sink-file (implement Sink)   dm-coord
@@ -39,8 +43,11 @@ pub mod error;
 pub mod gtid;
 pub mod location;
 pub mod position;
+pub mod redact;
+pub mod retry;
 pub mod row;
 pub mod schema;
+pub mod shard;
 pub mod sink;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
@@ -57,13 +64,20 @@ pub use error::{
 pub use gtid::{Flavor, Gtid, GtidSet, MariaDbGtid, MariaDbGtidSet, MySqlGtid, MySqlGtidSet};
 pub use location::Location;
 pub use position::{BinlogFileName, BinlogPosition};
+pub use redact::Redacted;
+pub use retry::{Backoff, Retry, retry};
 pub use row::{Row, RowChange, RowChangeKind};
 pub use schema::{
     ColumnDefinition, ColumnType, IntegerWidth, KeyColumn, KeyDefinition, KeyKind, TableRef,
     TableSchema, quote_identifier,
 };
+pub use shard::{
+    DdlDecision, HoldStage, NoSharding, NoShardingError, ReplayMark, Resolved, ShardCoordinator,
+    ShardDdl, ShardHold, ShardResolution,
+};
 pub use sink::{
     ApplyMode, ChangeBatch, CheckpointStore, ChunkMark, ChunkOutcome, ChunkPiece, ChunkReader,
-    DdlCheck, DdlJob, DdlSink, LoadSink, Sink, SinkFactory, SinkTable,
+    DdlCheck, DdlJob, DdlSink, LoadCheckpoint, LoadCheckpointStore, LoadSink, LoadSinkFactory,
+    LoadStage, LoadStatus, PlannedChunk, SchemaObject, Sink, SinkFactory, SinkTable, StoredChunk,
 };
 pub use value::{Date, DateTime, Decimal, Time, Timestamp, Value};

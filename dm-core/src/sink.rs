@@ -5,7 +5,8 @@
 //!                                                            +--> worker n: Sink::apply_batch(...)
 //!                     control sink: DdlSink (drained barrier) + CheckpointStore (global checkpoint)
 //!                                   + Sink::describe_table (once per table and DDL, shared by every worker)
-//! dump --> loader --> LoadSink::load_chunk(chunk statements + ChunkMark)
+//! dump --> loader --+--> control: LoadCheckpointStore (status, planned chunks) + LoadSink::create_object
+//!                    +--> connection c: LoadSink::load_chunk(chunk statements + ChunkMark)
 //! ```
 //!
 //! | trait | capability | who calls it |
@@ -14,11 +15,13 @@
 //! | [`DdlSink`] | run a DDL statement, and tell after a crash whether a recorded one ran | the syncer's DDL barrier |
 //! | [`CheckpointStore`] | load and save the global checkpoint of a task and source, atomically | the event loop |
 //! | [`SinkFactory`] | open the sinks of one run: a control sink and one sink per worker | `dm_syncer::run_with` |
-//! | [`LoadSink`] | load one chunk of a full load with its "loaded" mark, all or nothing | the loader |
+//! | [`LoadSink`] | create a full load's databases, tables and views; load one chunk with its "loaded" mark, all or nothing | the loader (its own sink and one per loading connection) |
+//! | [`LoadCheckpointStore`] | keep a full load's progress: its status (stage, hand-off location, exit point) and planned chunks | the loader |
+//! | [`LoadSinkFactory`] | open the sinks of one load: the loader's own sink and one per loading connection | `dm_dumpload::Loader` |
 //!
-//! Implementations: `dm-sink`'s `MySqlSink` (TiDB, MySQL, MariaDB; checkpoints in DM's meta
-//! tables), `dm-sink-file`'s `FileSink` (a JSON-lines change feed with its checkpoints in the
-//! same file), and `testsuite::RecordingSink` (feature `testsuite`: records everything, fails and
+//! Implementations: `dm-sink`'s `MySqlSink` (TiDB, MySQL, MariaDB; checkpoints and the load's
+//! progress in DM's meta tables; `MySqlSinks` and `MySqlLoadSinks` open them), `dm-sink-file`'s
+//! `FileSink` (a JSON-lines change feed with its checkpoints in the same file), and `testsuite::RecordingSink` (feature `testsuite`: records everything, fails and
 //! waits on request).
 //!
 //! # Writing a sink
@@ -65,6 +68,21 @@
 //! Cancel safety (every method): not cancel-safe. If a future is dropped, what it was writing
 //! may or may not be durable; the caller treats it as unacknowledged, and the checkpoints tell a
 //! restart which.
+//!
+//! # Writing a load sink
+//!
+//! A full load is exactly once per chunk because of one promise: [`LoadSink::load_chunk`]
+//! returns [`ChunkOutcome::Loaded`] only once the chunk's statements *and* its mark are durable
+//! together, and leaves neither when the chunk's stream ends early, on an `Err` or a crash; the
+//! next [`LoadCheckpointStore::read_load`] reports a chunk loaded exactly when its rows are
+//! there (MySQL: the rows and an `UPDATE` of the chunk's row in one transaction). Besides:
+//! [`LoadSink::create_object`] keeps a database or table that exists (many upstream tables
+//! routed to one target create it once; a resumed load finds its tables) and fails a view whose
+//! tables are not there yet (the loader tries it again after the others); the status and the
+//! planned chunks ([`LoadCheckpointStore`]) are typed values, stored as the store likes, and
+//! planning a chunk again never clears its mark; each loading connection is its own sink from
+//! the [`LoadSinkFactory`] (chunks load in parallel and never read each other's rows, so the
+//! weakest isolation does: MySQL's sinks load with `READ COMMITTED`, without gap locks).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -73,6 +91,7 @@ use std::sync::Arc;
 use crate::checkpoint::{GlobalCheckpoint, SourceCheckpoints, WorkerCheckpoint};
 use crate::ddl::{DdlStatement, DdlTarget};
 use crate::error::ClassifiedError;
+use crate::gtid::Flavor;
 use crate::location::Location;
 use crate::row::RowChange;
 use crate::schema::{TableRef, TableSchema};
@@ -379,10 +398,49 @@ pub enum ChunkOutcome {
     Incomplete,
 }
 
-/// A downstream that loads the chunks of a full load, each exactly once across restarts.
+/// A downstream object a full load creates before its rows ([`LoadSink::create_object`]), as
+/// the dump describes it. Names are the downstream's (routed); the statements are the dump's,
+/// in MySQL's dialect, and name the upstream object (the sink creates it under the routed name).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SchemaObject {
+    /// A database.
+    Database {
+        /// Its downstream name.
+        name: String,
+        /// The dump's `CREATE DATABASE` (`SHOW CREATE DATABASE`: its character set and
+        /// collation), or `None` for one created with the sink's defaults (the database of a
+        /// routed table).
+        statement: Option<String>,
+    },
+    /// A base table.
+    Table {
+        /// Its downstream name.
+        table: TableRef,
+        /// The dump's `CREATE TABLE` (`SHOW CREATE TABLE` of the upstream table).
+        statement: String,
+    },
+    /// A view.
+    View {
+        /// Its downstream name.
+        view: TableRef,
+        /// Its `SELECT` (names in it are not routed).
+        select: String,
+    },
+}
+
+/// A downstream that loads a full load: creates its databases, tables and views, and loads its
+/// chunks, each exactly once across restarts (the module's "Writing a load sink").
 pub trait LoadSink: Send {
     /// The sink's error.
     type Error: ClassifiedError;
+
+    /// Creates `object` unless one of its name exists: an existing database or table is kept
+    /// as it is (DM's `IF NOT EXISTS`), a view is created or replaced. A view of a table or
+    /// view not created yet fails; the caller tries it again once the others are created.
+    fn create_object(
+        &mut self,
+        object: &SchemaObject,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
     /// Loads every piece `reader` delivers and marks `chunk` loaded, all or nothing.
     fn load_chunk<Reader: ChunkReader>(
@@ -390,4 +448,128 @@ pub trait LoadSink: Send {
         chunk: &ChunkMark,
         reader: &mut Reader,
     ) -> impl Future<Output = Result<ChunkOutcome, Self::Error>> + Send;
+}
+
+/// Where a source's full load stands ([`LoadStatus::stage`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoadStage {
+    /// Begun, not every chunk loaded.
+    Loading,
+    /// Every chunk loaded; the syncer may start.
+    Finished,
+}
+
+/// The status of a source's full load, one per source ([`LoadCheckpointStore`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadStatus {
+    /// Its stage.
+    pub stage: LoadStage,
+    /// Where the rows come from: a dump directory's path, or `stream`; a resumed load must
+    /// come the same way.
+    pub origin: String,
+    /// Where replication continues: the first snapshot the load took rows from.
+    pub location: Location,
+    /// Until where the syncer writes idempotently (the latest snapshot a resumed load took
+    /// rows from, or a `consistency: none` exit point), if anywhere.
+    pub exit_point: Option<Location>,
+}
+
+/// A chunk of a full load as the loader planned it ([`LoadCheckpointStore::plan_chunks`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedChunk {
+    /// The upstream table the chunk is dumped from.
+    pub table: TableRef,
+    /// The chunk's number in the table's plan.
+    pub chunk: u32,
+    /// Which rows it holds, in the loader's words (opaque to the store): a resumed load dumps
+    /// the same rows again from it.
+    pub plan: String,
+}
+
+/// A planned chunk as stored, with its mark.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredChunk {
+    /// The chunk as planned.
+    pub planned: PlannedChunk,
+    /// Its "loaded" mark, committed with its rows ([`LoadSink::load_chunk`]).
+    pub loaded: bool,
+}
+
+/// What a [`LoadCheckpointStore`] keeps of a source's full load.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadCheckpoint {
+    /// The load's status.
+    pub status: LoadStatus,
+    /// Every planned chunk, in (table, chunk) order.
+    pub chunks: Vec<StoredChunk>,
+}
+
+/// The progress of one task and source's full load (the store is opened for them): its status
+/// and its planned chunks. The chunks' marks are written by [`LoadSink::load_chunk`], with
+/// their rows.
+pub trait LoadCheckpointStore: Send {
+    /// The store's error.
+    type Error: ClassifiedError;
+
+    /// Creates what the progress is kept in, when missing (MySQL: the meta schema and tables);
+    /// called before the other methods, and again at will.
+    fn prepare_load(&mut self) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// What is stored of the load, `None` when none began (or it was forgotten). GTID sets are
+    /// read back as `flavor`'s (the upstream's).
+    fn read_load(
+        &mut self,
+        flavor: Flavor,
+    ) -> impl Future<Output = Result<Option<LoadCheckpoint>, Self::Error>> + Send;
+
+    /// Stores `status` for a load with none stored; `flavor` is the upstream's.
+    fn begin_load(
+        &mut self,
+        status: &LoadStatus,
+        flavor: Flavor,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Replaces the stored load's exit point.
+    fn set_load_exit_point(
+        &mut self,
+        exit_point: Option<&Location>,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Stores the load's stage as [`LoadStage::Finished`].
+    fn finish_load(&mut self) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Records `chunks` as planned, not loaded; a chunk recorded before keeps its plan and mark.
+    fn plan_chunks(
+        &mut self,
+        chunks: &[PlannedChunk],
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// How many recorded chunks are not marked loaded.
+    fn chunks_left(&mut self) -> impl Future<Output = Result<u64, Self::Error>> + Send;
+
+    /// Forgets the load: its status, planned chunks and marks (DM's `--remove-meta`).
+    fn forget_load(&mut self) -> impl Future<Output = Result<(), Self::Error>> + Send;
+}
+
+/// Opens the sinks of one task and source's full load.
+///
+/// Unlike [`SinkFactory`] it opens from a shared reference: the loader's methods (read the
+/// stored load, load, mark it finished) each open what they need, and may run side by side.
+pub trait LoadSinkFactory: Send + Sync {
+    /// The factory's error.
+    type Error: ClassifiedError;
+    /// The loader's own sink: the objects it creates and the load's progress.
+    type Control: LoadSink + LoadCheckpointStore + 'static;
+    /// A loading connection's sink.
+    type Worker: LoadSink + 'static;
+
+    /// Opens a control sink.
+    fn open_control(&self) -> impl Future<Output = Result<Self::Control, Self::Error>> + Send;
+
+    /// Opens loading connection `worker`'s sink (of `workers`).
+    fn open_worker(
+        &self,
+        worker: usize,
+        workers: usize,
+    ) -> impl Future<Output = Result<Self::Worker, Self::Error>> + Send;
 }

@@ -15,6 +15,9 @@
 //! Delays use tokio's clock, so a test on paused time controls them; the state's lock is never
 //! held across an `.await`.
 //!
+//! [`ScriptedCoordinator`] is a [`ShardCoordinator`] a test scripts: which tables' DDL it holds,
+//! and when it resolves them.
+//!
 //! The conformance checks ([`batch_commits_with_its_checkpoint`],
 //! [`global_checkpoint_round_trips`], [`ddl_is_told_once_it_ran`]) take a factory and panic with
 //! a message when a sink breaks a promise; `dm-sink-file` runs them, and the fake runs them on
@@ -26,8 +29,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::checkpoint::{
-    DdlRecord, GlobalCheckpoint, SourceCheckpoints, TableCheckpoint, TableSnapshot,
-    WorkerCheckpoint,
+    DdlRecord, GlobalCheckpoint, HoldStage, ReplayMark, ShardHold, SourceCheckpoints,
+    TableCheckpoint, TableSnapshot, WorkerCheckpoint,
 };
 use crate::ddl::{DdlKind, DdlStatement, DdlTarget};
 use crate::error::{ClassifiedError, ErrorClass, ErrorCode};
@@ -38,6 +41,7 @@ use crate::schema::{
     ColumnDefinition, ColumnType, IntegerWidth, KeyColumn, KeyDefinition, KeyKind,
 };
 use crate::schema::{TableRef, TableSchema};
+use crate::shard::{DdlDecision, ShardCoordinator, ShardDdl, ShardResolution};
 use crate::sink::{
     ChangeBatch, CheckpointStore, DdlCheck, DdlJob, DdlSink, Sink, SinkFactory, SinkTable,
 };
@@ -557,6 +561,7 @@ pub async fn batch_commits_with_its_checkpoint<F: SinkFactory>(factory: &mut F) 
         workers: 2,
         location: suite_location(offset),
         row,
+        replayed: None,
     };
     let mut batch = ChangeBatch::new();
     batch.set_table(suite_table().table().clone(), suite_table());
@@ -577,13 +582,28 @@ pub async fn batch_commits_with_its_checkpoint<F: SinkFactory>(factory: &mut F) 
     batch.push(suite_insert(4, 300), false);
     batch.set_checkpoint(checkpoint(0, 300, 0));
     worker.apply_batch(&batch).await.expect("second batch");
+    // A batch of replayed rows (a held table's, shard DDL) carries its replay progress; the
+    // worker's own location stays.
+    let replayed = WorkerCheckpoint {
+        replayed: Some(ReplayMark {
+            held_at: suite_location(120),
+            location: suite_location(150),
+            row: 3,
+        }),
+        ..checkpoint(1, 200, 0)
+    };
+    let mut batch = ChangeBatch::new();
+    batch.set_table(suite_table().table().clone(), suite_table());
+    batch.push(suite_insert(5, 150), false);
+    batch.set_checkpoint(replayed.clone());
+    other.apply_batch(&batch).await.expect("replayed batch");
     drop((worker, other));
     let mut control = factory.open_control().await.expect("open control");
     let stored = control.load().await.expect("load");
     assert_eq!(
         stored.workers,
-        vec![checkpoint(0, 300, 0), checkpoint(1, 200, 0)],
-        "each worker's checkpoint is the one of its last batch"
+        vec![checkpoint(0, 300, 0), replayed],
+        "each worker's checkpoint is the one of its last batch, with its replay progress"
     );
 }
 
@@ -615,6 +635,29 @@ pub async fn global_checkpoint_round_trips<F: SinkFactory>(factory: &mut F) {
                 Some("CREATE TABLE `a` (\n  `id` int\n)".into()),
             )],
         }),
+        earlier_ddls: vec![DdlRecord {
+            suffix: 0,
+            position: suite_location(420).position,
+            statement: 0,
+            sql: "CREATE TABLE `suite`.`d` (`id` INT)".into(),
+            before: vec![("`suite`.`d`".into(), None)],
+        }],
+        holds: vec![
+            ShardHold {
+                table: TableRef::new("suite", "a"),
+                held_at: suite_location(410),
+                reopen_at: suite_location(402),
+                stage: HoldStage::Held,
+            },
+            ShardHold {
+                table: TableRef::new("suite", "b"),
+                held_at: suite_location(405),
+                reopen_at: suite_location(401),
+                stage: HoldStage::Replaying {
+                    until: suite_location(480),
+                },
+            },
+        ],
         tables: ["a", "b"]
             .into_iter()
             .map(|table| TableCheckpoint {
@@ -634,6 +677,15 @@ pub async fn global_checkpoint_round_trips<F: SinkFactory>(factory: &mut F) {
         location: suite_location(500),
         safe_mode_exit: None,
         ddl: None,
+        earlier_ddls: Vec::new(),
+        holds: vec![ShardHold {
+            table: TableRef::new("suite", "b"),
+            held_at: suite_location(405),
+            reopen_at: suite_location(401),
+            stage: HoldStage::Replayed {
+                until: suite_location(480),
+            },
+        }],
         tables: vec![
             TableCheckpoint {
                 table: TableRef::new("suite", "a"),
@@ -657,6 +709,11 @@ pub async fn global_checkpoint_round_trips<F: SinkFactory>(factory: &mut F) {
     assert_eq!(loaded.location, second.location);
     assert_eq!(loaded.safe_mode_exit, None, "the exit point is replaced");
     assert_eq!(loaded.ddl, None, "the DDL record is replaced");
+    assert!(
+        loaded.earlier_ddls.is_empty(),
+        "earlier records are replaced"
+    );
+    assert_eq!(loaded.holds, second.holds, "the holds are replaced");
     let tables: Vec<&str> = loaded
         .tables
         .iter()
@@ -750,5 +807,113 @@ mod tests {
             sinks.peak_in_flight_bytes(),
             change_bytes(&suite_insert(1, 100))
         );
+    }
+}
+
+/// A scripted [`ShardCoordinator`] for tests: it holds the DDL of the tables it is told to
+/// hold and executes every other DDL whole; the test resolves holds through its
+/// [`CoordinatorScript`]. It records every DDL it was asked about and every restore.
+///
+/// ```text
+/// test --CoordinatorScript::hold(table) / resolve(resolution)--> ScriptedCoordinator
+/// syncer --decide(ddl) / restore(holds) / next_resolution--> ScriptedCoordinator --records--> asked(), restored()
+/// ```
+pub struct ScriptedCoordinator {
+    script: CoordinatorScript,
+    resolutions: tokio::sync::mpsc::Receiver<ShardResolution>,
+}
+
+/// The test's side of a [`ScriptedCoordinator`]; clones share it.
+#[derive(Clone)]
+pub struct CoordinatorScript {
+    state: Arc<Mutex<CoordinatorState>>,
+    resolutions: tokio::sync::mpsc::Sender<ShardResolution>,
+}
+
+#[derive(Default)]
+struct CoordinatorState {
+    hold: HashSet<TableRef>,
+    asked: Vec<ShardDdl>,
+    restored: Vec<Vec<ShardHold>>,
+}
+
+impl ScriptedCoordinator {
+    /// A coordinator and its script (at most 64 resolutions waiting).
+    pub fn new() -> (ScriptedCoordinator, CoordinatorScript) {
+        let (sender, receiver) = tokio::sync::mpsc::channel(64);
+        let script = CoordinatorScript {
+            state: Arc::default(),
+            resolutions: sender,
+        };
+        (
+            ScriptedCoordinator {
+                script: script.clone(),
+                resolutions: receiver,
+            },
+            script,
+        )
+    }
+}
+
+impl CoordinatorScript {
+    fn state(&self) -> MutexGuard<'_, CoordinatorState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// From now on, a DDL of `table` (upstream) is held.
+    pub fn hold(&self, table: TableRef) {
+        self.state().hold.insert(table);
+    }
+
+    /// From now on, a DDL of `table` is executed again.
+    pub fn release(&self, table: &TableRef) {
+        self.state().hold.remove(table);
+    }
+
+    /// Resolves a held DDL (the syncer receives it from `next_resolution`).
+    pub async fn resolve(&self, resolution: ShardResolution) {
+        self.resolutions
+            .send(resolution)
+            .await
+            .unwrap_or_else(|_| panic!("the coordinator is gone"));
+    }
+
+    /// Every DDL the syncer asked about, in order.
+    pub fn asked(&self) -> Vec<ShardDdl> {
+        self.state().asked.clone()
+    }
+
+    /// The holds each restore gave back, in order.
+    pub fn restored(&self) -> Vec<Vec<ShardHold>> {
+        self.state().restored.clone()
+    }
+}
+
+impl ShardCoordinator for ScriptedCoordinator {
+    type Error = ScriptedError;
+
+    async fn restore(&mut self, holds: &[ShardHold]) -> Result<(), ScriptedError> {
+        self.script.state().restored.push(holds.to_vec());
+        Ok(())
+    }
+
+    async fn decide(&mut self, ddl: &ShardDdl) -> Result<DdlDecision, ScriptedError> {
+        let mut state = self.script.state();
+        state.asked.push(ddl.clone());
+        if ddl.tables.iter().any(|table| state.hold.contains(table)) {
+            Ok(DdlDecision::Hold)
+        } else {
+            Ok(DdlDecision::Execute((0..ddl.statements.len()).collect()))
+        }
+    }
+
+    async fn next_resolution(&mut self) -> Result<ShardResolution, ScriptedError> {
+        match self.resolutions.recv().await {
+            Some(resolution) => Ok(resolution),
+            // Every script is gone: nothing will ever be resolved.
+            None => std::future::pending().await,
+        }
     }
 }

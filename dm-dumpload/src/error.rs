@@ -1,6 +1,6 @@
 //! The error type of dm-dumpload: every variant names what failed and what to do.
 
-use dm_core::{ClassifiedError, ErrorClass, ErrorCode, is_transient_server_error};
+use dm_core::{ClassifiedError, ErrorClass, ErrorCode, ErrorReport, is_transient_server_error};
 
 /// Errors of dm-dumpload.
 #[derive(Debug, thiserror::Error)]
@@ -53,9 +53,9 @@ pub enum DumpError {
     Downstream {
         /// What was being loaded (`shop.items chunk 3 from <path>`, `the schemas`...).
         what: String,
-        /// The sink's error.
+        /// The sink's error, with its class, code and workaround.
         #[source]
-        source: dm_sink::SinkError,
+        source: ErrorReport,
     },
     /// The task's dump or load options are wrong (a key or `extra-args` option refused, a
     /// `timezone` or `-B` database the upstream does not know).

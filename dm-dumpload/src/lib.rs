@@ -12,7 +12,10 @@
 //!
 //! What to dump and where it goes come from the task (`dm-task`: `TaskConfig`, the
 //! block-allow list, the table router). dm-dumpload and dm-syncer do not depend on each other:
-//! the caller that chains dump, load and sync sees both (`dm-subtask`'s `Subtask`).
+//! the caller that chains dump, load and sync sees both (`dm-subtask`'s `Subtask`). The loader
+//! speaks only `dm_core`'s load traits; this crate uses `dm-sink` only to build the
+//! MySQL-compatible load sinks ([`Loader::new`] from [`LoadOptions`],
+//! [`DumpLoadConfig::load_options`]), and [`Loader::with_sinks`] takes any.
 //!
 //! - [`snapshot`]: one consistent snapshot over N connections and its binlog location
 //!   (`consistency: flush`, `lock`, or `none` with a safe-mode exit point).
@@ -20,7 +23,8 @@
 //! - [`encode`]: rows as multi-row INSERT statements, one per line.
 //! - [`dumper`]: the catalog and the parallel readers.
 //! - [`directory`]: the dump directory format (`docs/dump-format.md`).
-//! - [`loader`]: schemas, parallel chunk loading, exactly once per chunk across restarts.
+//! - [`loader`]: schemas, parallel chunk loading, exactly once per chunk across restarts, over
+//!   `dm_core`'s load traits (`LoadSinkFactory`, `LoadSink`, `LoadCheckpointStore`).
 //! - [`migrate`]: the stages wired: dump to files, load files, or dump straight into the loader.
 //! - [`config`]: DM's `mydumpers` / `loaders` task sections (of dm-task's `TaskConfig`): each
 //!   key honoured, refused by name, or named in a warning.
@@ -54,7 +58,7 @@ pub use directory::{Compression, DumpDirectory, read_directory, write_directory}
 pub use dumper::{DumpOptions, ResumePlan, dump};
 pub use error::DumpError;
 pub use item::{DumpHeader, DumpItem};
-pub use loader::{Handoff, LoadOptions, LoadStage, Loader, OnDuplicate, StoredLoad};
+pub use loader::{Handoff, LoadOptions, LoadSettings, LoadStage, Loader, OnDuplicate, StoredLoad};
 pub use migrate::{dump_to_directory, load_directory, migrate_stream};
 pub use plan::ChunkLimits;
 pub use progress::{Progress, ProgressStatus};

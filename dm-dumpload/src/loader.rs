@@ -1,45 +1,55 @@
 //! The loader: creates the downstream schemas and loads chunks in parallel, each exactly once.
 //!
 //! ```text
-//! DumpItem::Header -> meta tables: <meta>.<task>_load_status (one row per source: stage,
-//!                     first snapshot's location, safe-mode exit point)
-//!                     <meta>.<task>_load_chunk (one row per chunk: plan, planned|loaded)
-//!                  -> CREATE DATABASE / TABLE IF NOT EXISTS (routed), views
-//! DumpItem::Chunk  -> one of `pool_size` sinks, LoadSink::load_chunk(ChunkMark, pieces):
-//!                     the statements (routed, REPLACE/INSERT/INSERT IGNORE) and the chunk's
-//!                     "loaded" mark, all or nothing (MySqlSink: BEGIN; INSERT ...;
-//!                     UPDATE load_chunk SET state = 'loaded'; COMMIT)
+//! DumpItem::Header -> control sink (LoadSinkFactory::open_control):
+//!                     LoadCheckpointStore: prepare_load, read_load, begin_load (status: stage,
+//!                     first snapshot's location, safe-mode exit point) or set_load_exit_point,
+//!                     plan_chunks (one per chunk: its plan, not loaded)
+//!                     LoadSink::create_object: databases, tables (routed, kept when they
+//!                     exist), views (until nothing changes)
+//! DumpItem::Chunk  -> one of `pool_size` worker sinks (open_worker), LoadSink::load_chunk(
+//!                     ChunkMark, pieces): the statements (routed, REPLACE/INSERT/INSERT IGNORE)
+//!                     and the chunk's "loaded" mark, all or nothing
+//! the end          -> chunks_left() == 0, then (the caller) finish_load
 //! ```
 //!
-//! The chunks go through `dm_core::LoadSink` ([`Shared::work`] is generic over it); the
-//! loader's own bookkeeping (its meta tables, the stored plan and status, the schemas it
-//! creates) is MySQL's, on `MySqlSink`, and the meta tables are named by dm-sink's
-//! `CheckpointTables`, which also writes the mark.
+//! [`Loader`] speaks only `dm_core`'s load traits ([`LoadSinkFactory`] and the sinks it opens);
+//! the progress it stores is typed ([`LoadStatus`], [`PlannedChunk`]: a chunk's plan travels
+//! as the loader's JSON) and the schemas travel as the dump wrote them ([`SchemaObject`]).
+//! `dm-sink`'s `MySqlLoadSinks` is the MySQL-compatible implementation (DM's meta tables
+//! `<task>_load_status` and `<task>_load_chunk`, `CREATE ... IF NOT EXISTS`, sessions in UTC
+//! since the dump writes TIMESTAMP values and definitions as UTC text); [`Loader::new`] builds
+//! it from [`LoadOptions`], and [`Loader::with_sinks`] takes any factory.
 //!
-//! Sessions run with `time_zone = '+00:00'` (the sink's), never the user's `time_zone`: the
-//! dump writes TIMESTAMP values and definitions as UTC text.
-//!
-//! Invariants: a chunk's rows and its `loaded` mark commit in one transaction, so a load killed
-//! at any point resumes with exactly the chunks not marked, and no chunk is loaded twice; a
-//! chunk whose stream ends without `End` (dump failed, file corrupted) is rolled back; many
-//! upstream tables routed to one target create it once (`IF NOT EXISTS`); the load is
+//! Invariants: a chunk's rows and its `loaded` mark commit together, so a load killed at any
+//! point resumes with exactly the chunks not marked, and no chunk is loaded twice; a chunk
+//! whose stream ends without `End` (dump failed, file corrupted) is rolled back; many upstream
+//! tables routed to one target create it once (an existing table is kept); the load is
 //! finished only when every planned chunk is marked.
+//!
+//! Errors: a sink's error becomes [`DumpError::Downstream`], naming what was loaded and keeping
+//! the sink's class, code and workaround ([`ErrorReport`]).
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
+// The load traits' new items are reached through `dm_core::sink` until `dm_core`'s root
+// re-exports them.
+pub use dm_core::sink::LoadStage;
+use dm_core::sink::{LoadCheckpointStore, LoadSinkFactory, LoadStatus, PlannedChunk, SchemaObject};
 use dm_core::{
-    ChunkMark, ChunkOutcome, ChunkPiece, ChunkReader, Flavor, LoadSink, Location, TableRef,
+    ChunkMark, ChunkOutcome, ChunkPiece, ChunkReader, ClassifiedError, ErrorReport, Flavor,
+    LoadSink, Location, TableRef,
 };
-use dm_sink::literal::{write_identifier, write_table, write_text};
-use dm_sink::{CheckpointTables, MetaScope, MySqlSink, MySqlSinkOptions, SinkError};
+use dm_mysql::literal::write_table;
+use dm_sink::{CheckpointTables, LoadScope, MySqlLoadSinks, MySqlSinkOptions};
 use dm_task::filter::TableRouter;
 use tokio::sync::{Mutex, mpsc};
 
 use crate::dumper::ResumePlan;
 use crate::encode::insert_prefix;
 use crate::error::DumpError;
-use crate::item::{ChunkMessage, ChunkStream, DumpHeader, DumpItem, LocationRecord};
+use crate::item::{ChunkMessage, ChunkStream, DumpHeader, DumpItem};
 use crate::plan::ChunkPlan;
 use crate::progress::Progress;
 
@@ -78,7 +88,7 @@ impl OnDuplicate {
     }
 }
 
-/// How to load.
+/// How to load into a MySQL-compatible downstream ([`Loader::new`]).
 #[derive(Clone, Debug)]
 pub struct LoadOptions {
     /// The downstream.
@@ -95,13 +105,29 @@ pub struct LoadOptions {
     pub on_duplicate: OnDuplicate,
 }
 
-/// Where a load stands, as stored downstream.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LoadStage {
-    /// Begun, not every chunk loaded.
-    Loading,
-    /// Every chunk loaded; the syncer may start.
-    Finished,
+impl LoadOptions {
+    /// What the loader needs besides its sinks.
+    pub fn settings(&self) -> LoadSettings {
+        LoadSettings {
+            task: self.task.clone(),
+            source_id: self.source_id.clone(),
+            pool_size: self.pool_size,
+            on_duplicate: self.on_duplicate,
+        }
+    }
+}
+
+/// What the loader needs besides its sinks ([`Loader::with_sinks`]).
+#[derive(Clone, Debug)]
+pub struct LoadSettings {
+    /// The task's name (in messages).
+    pub task: String,
+    /// The source's id (the chunks' marks name it).
+    pub source_id: String,
+    /// Sinks loading in parallel (DM's `pool-size`, 16).
+    pub pool_size: usize,
+    /// What to do with duplicate keys.
+    pub on_duplicate: OnDuplicate,
 }
 
 /// A load stored downstream by an earlier run of the task.
@@ -166,79 +192,27 @@ fn keyless_warning(header: &DumpHeader) -> Option<String> {
     })
 }
 
-/// The loader of one task and source.
+/// The loader of one task and source, over the sinks `Sinks` opens (MySQL's by default).
 #[derive(Debug)]
-pub struct Loader {
-    options: LoadOptions,
+pub struct Loader<Sinks = MySqlLoadSinks> {
+    sinks: Sinks,
+    settings: LoadSettings,
     router: TableRouter,
-    /// The task's meta tables (the chunk table's mark is written by the sink).
-    tables: CheckpointTables,
-    status_table: String,
-    chunk_table: String,
 }
 
-fn sql_string(text: &str) -> String {
-    let mut out = String::new();
-    write_text(&mut out, text);
-    out
-}
-
-fn downstream(what: impl Into<String>) -> impl FnOnce(SinkError) -> DumpError {
+/// Turns a sink's error into the loader's, naming `what` was being loaded.
+fn downstream<Error: ClassifiedError>(what: impl Into<String>) -> impl FnOnce(Error) -> DumpError {
     let what = what.into();
-    move |source| DumpError::Downstream { what, source }
+    move |error| DumpError::Downstream {
+        what,
+        source: ErrorReport::of(&error),
+    }
 }
 
-/// Replaces the first backquoted name after `keyword` (`CREATE TABLE `) in `statement` with
-/// `replacement`, adding `IF NOT EXISTS`.
-fn rename_created(statement: &str, keyword: &str, replacement: &str) -> Result<String, DumpError> {
-    let invalid = || {
-        DumpError::Unexpected(format!(
-            "cannot find the name in `{}`",
-            statement.chars().take(80).collect::<String>()
-        ))
-    };
-    let rest = statement.strip_prefix(keyword).ok_or_else(invalid)?;
-    let rest = rest.trim_start();
-    let rest = rest.strip_prefix("IF NOT EXISTS ").unwrap_or(rest);
-    let mut characters = rest.char_indices();
-    if characters.next().map(|(_, character)| character) != Some('`') {
-        return Err(invalid());
-    }
-    let mut end = None;
-    let mut skip = false;
-    let bytes = rest.as_bytes();
-    for (index, character) in characters {
-        if skip {
-            skip = false;
-            continue;
-        }
-        if character == '`' {
-            if bytes.get(index + 1) == Some(&b'`') {
-                skip = true;
-            } else {
-                end = Some(index + 1);
-                break;
-            }
-        }
-    }
-    let end = end.ok_or_else(invalid)?;
-    Ok(format!(
-        "{keyword}IF NOT EXISTS {replacement}{}",
-        &rest[end..]
-    ))
-}
-
-impl Loader {
-    /// A loader; `router` routes upstream tables to their targets.
+impl Loader<MySqlLoadSinks> {
+    /// A loader into the MySQL-compatible downstream `options.sink`, its progress in the
+    /// task's meta tables; `router` routes upstream tables to their targets.
     pub fn new(options: LoadOptions, router: TableRouter) -> Result<Self, DumpError> {
-        let mut options = options;
-        // The dump's TIMESTAMP values and definitions are UTC text: the sink's `+00:00` must
-        // stay, whatever session variables the options carry (the task's `target-database`
-        // leaves `time_zone` out and names it in a warning).
-        options
-            .sink
-            .session_variables
-            .retain(|(name, _)| !name.eq_ignore_ascii_case("time_zone"));
         let valid = |name: &str| {
             !name.is_empty()
                 && name
@@ -253,125 +227,68 @@ impl Loader {
         }
         let tables = CheckpointTables::new(&options.meta_schema, &options.task)
             .map_err(|error| DumpError::Config(error.to_string()))?;
-        let table = |table: TableRef| {
-            let mut text = String::new();
-            write_table(&mut text, &table);
-            text
-        };
-        Ok(Loader {
-            status_table: table(tables.load_status_table()),
-            chunk_table: table(tables.load_chunk_table()),
+        let scope = LoadScope {
             tables,
-            options,
+            source: options.source_id.clone(),
+        };
+        let sinks = MySqlLoadSinks::new(options.sink.clone(), scope);
+        Ok(Loader::with_sinks(sinks, options.settings(), router))
+    }
+}
+
+impl<Sinks: LoadSinkFactory> Loader<Sinks> {
+    /// A loader over the sinks `sinks` opens; `router` routes upstream tables to their
+    /// targets.
+    pub fn with_sinks(sinks: Sinks, settings: LoadSettings, router: TableRouter) -> Self {
+        Loader {
+            sinks,
+            settings,
             router,
-        })
-    }
-
-    fn sink(&self) -> Result<MySqlSink, DumpError> {
-        MySqlSink::new(self.options.sink.clone()).map_err(downstream("the downstream session"))
-    }
-
-    async fn create_meta_tables(&self, sink: &mut MySqlSink) -> Result<(), DumpError> {
-        let mut schema = String::new();
-        write_identifier(&mut schema, &self.options.meta_schema);
-        for statement in [
-            format!("CREATE DATABASE IF NOT EXISTS {schema}"),
-            format!(
-                "CREATE TABLE IF NOT EXISTS {} (\
-                 source_id VARCHAR(32) NOT NULL PRIMARY KEY, stage VARCHAR(16) NOT NULL, \
-                 origin VARCHAR(1024) NOT NULL, flavor VARCHAR(16) NOT NULL, \
-                 binlog_name VARCHAR(128) NOT NULL, binlog_pos BIGINT UNSIGNED NOT NULL, \
-                 binlog_gtid TEXT, exit_safe_binlog_name VARCHAR(128), \
-                 exit_safe_binlog_pos BIGINT UNSIGNED, exit_safe_binlog_gtid TEXT, \
-                 update_time TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP)",
-                self.status_table
-            ),
-            format!(
-                "CREATE TABLE IF NOT EXISTS {} (\
-                 source_id VARCHAR(32) NOT NULL, schema_name VARCHAR(64) NOT NULL, \
-                 table_name VARCHAR(64) NOT NULL, chunk INT UNSIGNED NOT NULL, plan TEXT NOT NULL, \
-                 state VARCHAR(16) NOT NULL, row_count BIGINT UNSIGNED NOT NULL DEFAULT 0, \
-                 byte_count BIGINT UNSIGNED NOT NULL DEFAULT 0, \
-                 PRIMARY KEY (source_id, schema_name, table_name, chunk)) \
-                 DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin",
-                self.chunk_table
-            ),
-        ] {
-            sink.execute(&statement)
-                .await
-                .map_err(downstream("the load meta tables"))?;
         }
-        Ok(())
+    }
+
+    /// Opens the control sink: the load's progress and the objects it creates.
+    async fn control(&self) -> Result<Sinks::Control, DumpError> {
+        self.sinks
+            .open_control()
+            .await
+            .map_err(downstream("the downstream session"))
     }
 
     /// What an earlier run of this task and source stored, if anything.
     pub async fn stored(&self, flavor: Flavor) -> Result<Option<StoredLoad>, DumpError> {
-        let mut sink = self.sink()?;
-        self.create_meta_tables(&mut sink).await?;
-        let source = sql_string(&self.options.source_id);
-        let rows = sink
-            .query(&format!(
-                "SELECT stage, origin, binlog_name, binlog_pos, binlog_gtid, exit_safe_binlog_name, \
-                 exit_safe_binlog_pos, exit_safe_binlog_gtid FROM {} WHERE source_id = {source}",
-                self.status_table
-            ))
+        let mut sink = self.control().await?;
+        sink.prepare_load()
             .await
-            .map_err(downstream("the load status"))?;
-        let Some(row) = rows.into_iter().next() else {
+            .map_err(downstream("the load meta tables"))?;
+        let Some(stored) = sink
+            .read_load(flavor)
+            .await
+            .map_err(downstream("the load status"))?
+        else {
             return Ok(None);
         };
-        let field = |index: usize| row.get(index).cloned().flatten().unwrap_or_default();
-        let stage = match field(0).as_str() {
-            "finished" => LoadStage::Finished,
-            _ => LoadStage::Loading,
-        };
-        let location = LocationRecord {
-            binlog_name: field(2),
-            binlog_pos: field(3).parse().unwrap_or(0),
-            binlog_gtid: field(4),
-        }
-        .location(flavor)?;
-        let exit_point = match row.get(5).cloned().flatten() {
-            Some(name) if !name.is_empty() => Some(
-                LocationRecord {
-                    binlog_name: name,
-                    binlog_pos: field(6).parse().unwrap_or(0),
-                    binlog_gtid: field(7),
-                }
-                .location(flavor)?,
-            ),
-            _ => None,
-        };
-        let chunks = sink
-            .query(&format!(
-                "SELECT schema_name, table_name, chunk, plan, state FROM {} WHERE source_id = {source} \
-                 ORDER BY schema_name, table_name, chunk",
-                self.chunk_table
-            ))
-            .await
-            .map_err(downstream("the load chunks"))?;
         let mut plans: BTreeMap<(String, String), Vec<ChunkPlan>> = BTreeMap::new();
         let mut finished = HashSet::new();
-        for row in chunks {
-            let text = |index: usize| row.get(index).cloned().flatten().unwrap_or_default();
-            let (schema, table) = (text(0), text(1));
-            let number: u32 = text(2).parse().unwrap_or(0);
-            let plan: ChunkPlan = serde_json::from_str(&text(3)).map_err(|error| {
+        for stored_chunk in stored.chunks {
+            let PlannedChunk { table, chunk, plan } = stored_chunk.planned;
+            let plan: ChunkPlan = serde_json::from_str(&plan).map_err(|error| {
                 DumpError::State(format!(
-                    "{}: the plan of {schema}.{table} chunk {number} is unreadable: {error}",
-                    self.chunk_table
+                    "the stored plan of {}.{} chunk {chunk} is unreadable: {error}",
+                    table.schema, table.table
                 ))
             })?;
-            if text(4) == "loaded" {
-                finished.insert((schema.clone(), table.clone(), number));
+            let key = (table.schema, table.table);
+            if stored_chunk.loaded {
+                finished.insert((key.0.clone(), key.1.clone(), chunk));
             }
-            plans.entry((schema, table)).or_default().push(plan);
+            plans.entry(key).or_default().push(plan);
         }
         Ok(Some(StoredLoad {
-            stage,
-            origin: field(1),
-            location,
-            exit_point,
+            stage: stored.status.stage,
+            origin: stored.status.origin,
+            location: stored.status.location,
+            exit_point: stored.status.exit_point,
             resume: ResumePlan {
                 plans: plans.into_iter().collect(),
                 finished,
@@ -381,27 +298,21 @@ impl Loader {
 
     /// Forgets an earlier load of this task and source (DM's `--remove-meta`).
     pub async fn forget(&self) -> Result<(), DumpError> {
-        let mut sink = self.sink()?;
-        self.create_meta_tables(&mut sink).await?;
-        let source = sql_string(&self.options.source_id);
-        for table in [&self.status_table, &self.chunk_table] {
-            sink.execute(&format!("DELETE FROM {table} WHERE source_id = {source}"))
-                .await
-                .map_err(downstream("forgetting the earlier load"))?;
-        }
-        Ok(())
+        let mut sink = self.control().await?;
+        sink.prepare_load()
+            .await
+            .map_err(downstream("the load meta tables"))?;
+        sink.forget_load()
+            .await
+            .map_err(downstream("forgetting the earlier load"))
     }
 
     /// Marks the load finished: the next run goes straight to the syncer.
     pub async fn mark_finished(&self) -> Result<(), DumpError> {
-        let mut sink = self.sink()?;
-        sink.execute(&format!(
-            "UPDATE {} SET stage = 'finished' WHERE source_id = {}",
-            self.status_table,
-            sql_string(&self.options.source_id)
-        ))
-        .await
-        .map_err(downstream("the load status"))
+        let mut sink = self.control().await?;
+        sink.finish_load()
+            .await
+            .map_err(downstream("the load status"))
     }
 
     /// Loads what `input` delivers (from `origin`: a directory's path or `stream`). Returns
@@ -416,8 +327,9 @@ impl Loader {
         let Some(DumpItem::Header(header)) = input.recv().await else {
             return Err(DumpError::Interrupted("the dump header".into()));
         };
-        let mut sink = self.sink()?;
-        // `stored` creates the meta tables; recording the plan does not change what is loaded.
+        let mut sink = self.control().await?;
+        // `stored` prepares the progress storage; recording the plan does not change what is
+        // loaded.
         let stored = self.stored(header.flavor).await?;
         let finished = stored
             .as_ref()
@@ -442,7 +354,7 @@ impl Loader {
                     .router
                     .route(&TableRef::new(&table.schema, &table.table))
                     .map_err(|error| DumpError::Config(error.to_string()))?;
-                let mut prefix = String::from(self.options.on_duplicate.verb());
+                let mut prefix = String::from(self.settings.on_duplicate.verb());
                 write_table(&mut prefix, &target);
                 let upstream = insert_prefix(&table.table, &table.columns);
                 // Both prefixes end with the same ` (`columns`) VALUES `.
@@ -457,30 +369,19 @@ impl Loader {
             finished,
             input: Mutex::new(input),
             progress,
-            source_id: self.options.source_id.clone(),
+            source_id: self.settings.source_id.clone(),
             failed: std::sync::atomic::AtomicBool::new(false),
         });
-        let scope = MetaScope {
-            tables: self.tables.clone(),
-            source: self.options.source_id.clone(),
-            flavor: header.flavor,
-        };
+        let workers_count = self.settings.pool_size.max(1);
         let mut workers = tokio::task::JoinSet::new();
-        for _ in 0..self.options.pool_size.max(1) {
+        for worker in 0..workers_count {
             let shared = shared.clone();
-            let mut sink = self.sink()?.with_scope(scope.clone());
-            // Chunks never read what others write: no gap locks between parallel inserts.
-            sink.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            let sink = self
+                .sinks
+                .open_worker(worker, workers_count)
                 .await
                 .map_err(downstream("the load session"))?;
-            workers.spawn(async move {
-                shared
-                    .work(sink, |what, source: SinkError| DumpError::Downstream {
-                        what,
-                        source,
-                    })
-                    .await
-            });
+            workers.spawn(async move { shared.work(sink).await });
         }
         let mut first_error = None;
         while let Some(joined) = workers.join_next().await {
@@ -502,18 +403,9 @@ impl Loader {
             return Err(error);
         }
         let left = sink
-            .query(&format!(
-                "SELECT COUNT(*) FROM {} WHERE source_id = {} AND state <> 'loaded'",
-                self.chunk_table,
-                sql_string(&self.options.source_id)
-            ))
+            .chunks_left()
             .await
             .map_err(downstream("the load chunks"))?;
-        let left: u64 = left
-            .first()
-            .and_then(|row| row.first().cloned().flatten())
-            .and_then(|text| text.parse().ok())
-            .unwrap_or(0);
         if left > 0 {
             return Err(DumpError::Interrupted(format!("{left} chunks")));
         }
@@ -524,40 +416,21 @@ impl Loader {
     /// latest snapshot; returns the hand-off.
     async fn record_status(
         &self,
-        sink: &mut MySqlSink,
+        sink: &mut Sinks::Control,
         origin: &str,
         header: &DumpHeader,
         stored: Option<StoredLoad>,
     ) -> Result<Handoff, DumpError> {
-        let record = |location: &Option<Location>| match location {
-            Some(location) => {
-                let record = LocationRecord::new(location);
-                format!(
-                    "{}, {}, {}",
-                    sql_string(&record.binlog_name),
-                    record.binlog_pos,
-                    sql_string(&record.binlog_gtid)
-                )
-            }
-            None => "NULL, NULL, NULL".into(),
-        };
         let Some(stored) = stored else {
-            let location = LocationRecord::new(&header.location);
-            sink.execute(&format!(
-                "INSERT INTO {} (source_id, stage, origin, flavor, binlog_name, binlog_pos, binlog_gtid, \
-                 exit_safe_binlog_name, exit_safe_binlog_pos, exit_safe_binlog_gtid) \
-                 VALUES ({}, 'loading', {}, {}, {}, {}, {}, {})",
-                self.status_table,
-                sql_string(&self.options.source_id),
-                sql_string(origin),
-                sql_string(&header.flavor.name().to_ascii_lowercase()),
-                sql_string(&location.binlog_name),
-                location.binlog_pos,
-                sql_string(&location.binlog_gtid),
-                record(&header.exit_point)
-            ))
-            .await
-            .map_err(downstream("the load status"))?;
+            let status = LoadStatus {
+                stage: LoadStage::Loading,
+                origin: origin.to_owned(),
+                location: header.location.clone(),
+                exit_point: header.exit_point.clone(),
+            };
+            sink.begin_load(&status, header.flavor)
+                .await
+                .map_err(downstream("the load status"))?;
             let mut handoff = Handoff::new(header.location.clone(), header.exit_point.clone());
             if handoff.safe_mode_until.is_some() {
                 handoff.warnings.extend(keyless_warning(header));
@@ -567,13 +440,13 @@ impl Loader {
         if stored.stage == LoadStage::Finished {
             return Err(DumpError::State(format!(
                 "source {} of task {} was already loaded (from {}); its syncer continues from {}",
-                self.options.source_id, self.options.task, stored.origin, stored.location
+                self.settings.source_id, self.settings.task, stored.origin, stored.location
             )));
         }
         if stored.origin != origin && (stored.origin == "stream" || origin == "stream") {
             return Err(DumpError::State(format!(
                 "an interrupted load of source {} came from {}, this one from {}: resume it the same way",
-                self.options.source_id, stored.origin, origin
+                self.settings.source_id, stored.origin, origin
             )));
         }
         // Rows of this snapshot are newer than the first one's: replay from the first location
@@ -590,25 +463,9 @@ impl Loader {
             }),
             (None, false) => Some(this_snapshot_end),
         };
-        sink.execute(&format!(
-            "UPDATE {} SET exit_safe_binlog_name = {n}, exit_safe_binlog_pos = {p}, \
-             exit_safe_binlog_gtid = {g} WHERE source_id = {}",
-            self.status_table,
-            sql_string(&self.options.source_id),
-            n = exit_point.as_ref().map_or("NULL".into(), |l| sql_string(
-                &LocationRecord::new(l).binlog_name
-            )),
-            p = exit_point
-                .as_ref()
-                .map_or("NULL".into(), |l| LocationRecord::new(l)
-                    .binlog_pos
-                    .to_string()),
-            g = exit_point.as_ref().map_or("NULL".into(), |l| sql_string(
-                &LocationRecord::new(l).binlog_gtid
-            )),
-        ))
-        .await
-        .map_err(downstream("the load status"))?;
+        sink.set_load_exit_point(exit_point.as_ref())
+            .await
+            .map_err(downstream("the load status"))?;
         let mut handoff = Handoff::new(stored.location, exit_point);
         if handoff.safe_mode_until.is_some() {
             handoff.warnings.extend(keyless_warning(header));
@@ -618,7 +475,7 @@ impl Loader {
 
     async fn create_schemas(
         &self,
-        sink: &mut MySqlSink,
+        sink: &mut Sinks::Control,
         header: &DumpHeader,
     ) -> Result<(), DumpError> {
         let route_error = |error: dm_task::filter::RuleError| DumpError::Config(error.to_string());
@@ -631,10 +488,11 @@ impl Loader {
             if !created.insert(target.clone()) {
                 continue;
             }
-            let mut name = String::new();
-            write_identifier(&mut name, &target);
-            let statement = rename_created(&database.create_statement, "CREATE DATABASE ", &name)?;
-            sink.execute(&statement)
+            let object = SchemaObject::Database {
+                name: target.clone(),
+                statement: Some(database.create_statement.clone()),
+            };
+            sink.create_object(&object)
                 .await
                 .map_err(downstream(format!("database {target}")))?;
         }
@@ -647,17 +505,21 @@ impl Loader {
             if !created.insert(target.clone()) {
                 continue;
             }
-            let mut database = String::new();
-            write_identifier(&mut database, &target.schema);
-            sink.execute(&format!("CREATE DATABASE IF NOT EXISTS {database}"))
+            let database = SchemaObject::Database {
+                name: target.schema.clone(),
+                statement: None,
+            };
+            sink.create_object(&database)
                 .await
                 .map_err(downstream(format!("database {}", target.schema)))?;
-            let mut name = String::new();
-            write_table(&mut name, &target);
-            let statement = rename_created(&table.create_statement, "CREATE TABLE ", &name)?;
-            sink.execute(&statement)
+            let what = format!("table {}", target.quoted());
+            let object = SchemaObject::Table {
+                table: target,
+                statement: table.create_statement.clone(),
+            };
+            sink.create_object(&object)
                 .await
-                .map_err(downstream(format!("table {}", target.quoted())))?;
+                .map_err(downstream(what))?;
         }
         // Views may select from views: create what can be created until nothing changes.
         let mut pending: Vec<_> = header.views.iter().collect();
@@ -669,10 +531,11 @@ impl Loader {
                     .router
                     .route(&TableRef::new(&view.schema, &view.view))
                     .map_err(route_error)?;
-                let mut name = String::new();
-                write_table(&mut name, &target);
-                let statement = format!("CREATE OR REPLACE VIEW {name} AS {}", view.definition);
-                if let Err(error) = sink.execute(&statement).await {
+                let object = SchemaObject::View {
+                    view: target.clone(),
+                    select: view.definition.clone(),
+                };
+                if let Err(error) = sink.create_object(&object).await {
                     failed.push(*view);
                     last_error = Some((target, error));
                 }
@@ -689,35 +552,25 @@ impl Loader {
 
     async fn record_plan(
         &self,
-        sink: &mut MySqlSink,
+        sink: &mut Sinks::Control,
         header: &DumpHeader,
     ) -> Result<(), DumpError> {
-        let source = sql_string(&self.options.source_id);
-        let mut rows = Vec::new();
+        let mut chunks = Vec::new();
         for table in &header.tables {
             for plan in &table.chunks {
                 let text = serde_json::to_string(plan).map_err(|error| {
                     DumpError::Unexpected(format!("encoding a chunk plan: {error}"))
                 })?;
-                rows.push(format!(
-                    "({source}, {}, {}, {}, {}, 'planned')",
-                    sql_string(&table.schema),
-                    sql_string(&table.table),
-                    plan.number,
-                    sql_string(&text)
-                ));
+                chunks.push(PlannedChunk {
+                    table: TableRef::new(&table.schema, &table.table),
+                    chunk: plan.number,
+                    plan: text,
+                });
             }
         }
-        for batch in rows.chunks(500) {
-            sink.execute(&format!(
-                "INSERT IGNORE INTO {} (source_id, schema_name, table_name, chunk, plan, state) VALUES {}",
-                self.chunk_table,
-                batch.join(",")
-            ))
+        sink.plan_chunks(&chunks)
             .await
-            .map_err(downstream("the load chunks"))?;
-        }
-        Ok(())
+            .map_err(downstream("the load chunks"))
     }
 }
 
@@ -783,12 +636,8 @@ impl ChunkReader for Pieces<'_> {
 
 impl Shared {
     /// Loads chunks from the shared input with `sink` until it ends (or another worker
-    /// failed); `downstream` turns the sink's error into the loader's, naming the chunk.
-    async fn work<Sink: LoadSink>(
-        &self,
-        mut sink: Sink,
-        downstream: impl Fn(String, Sink::Error) -> DumpError,
-    ) -> Result<(), DumpError> {
+    /// failed).
+    async fn work<Sink: LoadSink>(&self, mut sink: Sink) -> Result<(), DumpError> {
         loop {
             if self.failed.load(std::sync::atomic::Ordering::Relaxed) {
                 return Ok(());
@@ -813,7 +662,7 @@ impl Shared {
             {
                 continue;
             }
-            let result = self.load_chunk(&mut sink, stream, &downstream).await;
+            let result = self.load_chunk(&mut sink, stream).await;
             if result.is_err() {
                 self.failed
                     .store(true, std::sync::atomic::Ordering::Relaxed);
@@ -826,7 +675,6 @@ impl Shared {
         &self,
         sink: &mut Sink,
         mut stream: ChunkStream,
-        downstream: &impl Fn(String, Sink::Error) -> DumpError,
     ) -> Result<(), DumpError> {
         let table = &self.header.tables[stream.table];
         let (upstream_prefix, target_prefix) = &self.targets[stream.table];
@@ -856,7 +704,7 @@ impl Shared {
                 Ok(())
             }
             Ok(ChunkOutcome::Incomplete) => Err(failure.unwrap_or(DumpError::Interrupted(what))),
-            Err(error) => Err(downstream(what, error)),
+            Err(error) => Err(downstream(what)(error)),
         }
     }
 }
@@ -864,30 +712,6 @@ impl Shared {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn created_names_are_replaced_exactly() {
-        assert_eq!(
-            rename_created(
-                "CREATE TABLE `a``b` (\n  `id` int\n)",
-                "CREATE TABLE ",
-                "`x`.`y`"
-            )
-            .unwrap(),
-            "CREATE TABLE IF NOT EXISTS `x`.`y` (\n  `id` int\n)"
-        );
-        assert_eq!(
-            rename_created(
-                "CREATE DATABASE `shop` /*!40100 DEFAULT CHARACTER SET utf8mb4 */",
-                "CREATE DATABASE ",
-                "`store`"
-            )
-            .unwrap(),
-            "CREATE DATABASE IF NOT EXISTS `store` /*!40100 DEFAULT CHARACTER SET utf8mb4 */"
-        );
-        assert!(rename_created("CREATE VIEW v", "CREATE TABLE ", "`x`").is_err());
-        assert!(rename_created("CREATE TABLE `open", "CREATE TABLE ", "`x`").is_err());
-    }
 
     #[test]
     fn duplicate_handling_reads_dm_values() {

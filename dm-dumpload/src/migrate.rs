@@ -19,6 +19,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use dm_core::Flavor;
+use dm_core::sink::LoadSinkFactory;
 use dm_task::filter::BlockAllowList;
 use tokio::sync::mpsc;
 
@@ -64,8 +65,8 @@ pub async fn dump_to_directory(
 
 /// Loads a dump directory; a load of it interrupted earlier continues with the chunks not yet
 /// loaded, and a finished one is not repeated.
-pub async fn load_directory(
-    loader: &Loader,
+pub async fn load_directory<Sinks: LoadSinkFactory>(
+    loader: &Loader<Sinks>,
     pool_size: usize,
     directory: &Path,
     progress: Arc<Progress>,
@@ -84,7 +85,7 @@ pub async fn load_directory(
         .map(|stored| stored.resume.finished)
         .unwrap_or_default();
     let origin = directory.display().to_string();
-    let mut attempt = 1;
+    let mut retries = load_retries();
     loop {
         let (sender, receiver) = mpsc::channel(pool_size.max(1));
         let (streamed, loaded) = tokio::join!(
@@ -96,8 +97,7 @@ pub async fn load_directory(
                 loader.mark_finished().await?;
                 return Ok(handoff);
             }
-            Err(error) if retry(&error, attempt).await => {
-                attempt += 1;
+            Err(error) if again(&mut retries, &error).await => {
                 finished = loader
                     .stored(dump.header.flavor)
                     .await?
@@ -113,23 +113,41 @@ pub async fn load_directory(
 /// resumes with the chunks not yet loaded, so retrying is always safe.
 const ATTEMPTS: u32 = 5;
 
-/// Whether to try again after `error` in attempt `attempt` (waits before saying yes).
-async fn retry(error: &DumpError, attempt: u32) -> bool {
-    use dm_core::{ClassifiedError, ErrorClass};
-    if error.class() != ErrorClass::Transient || attempt >= ATTEMPTS {
+/// The retries of a load: 1 s, 2 s, 4 s, 8 s between the [`ATTEMPTS`].
+fn load_retries() -> dm_core::Retry {
+    let backoff = dm_core::Backoff::doubling(
+        std::time::Duration::from_secs(1),
+        std::time::Duration::from_secs(8),
+    );
+    dm_core::Retry::new(backoff).at_most(ATTEMPTS - 1)
+}
+
+/// Whether to try again after `error` (waits before saying yes; logs the retry, which handles
+/// the error; an error returned is logged by its handler).
+async fn again(retries: &mut dm_core::Retry, error: &DumpError) -> bool {
+    use dm_core::ClassifiedError;
+    let Some(delay) = retries.next_delay(error.class()) else {
         return false;
-    }
-    tokio::time::sleep(std::time::Duration::from_millis(500 << attempt)).await;
+    };
+    tracing::warn!(
+        error = %error,
+        code = %error.code(),
+        attempt = retries.retries() + 2,
+        delay = ?delay,
+        "load failed with a transient error, resuming with the chunks not yet loaded"
+    );
+    tokio::time::sleep(delay).await;
+    retries.waited();
     true
 }
 
 /// Dumps straight into the loader, with no files. An interrupted stream load resumes with a new
 /// snapshot for the chunks not yet loaded; the hand-off then replays from the first snapshot
 /// idempotently until the newest one.
-pub async fn migrate_stream(
+pub async fn migrate_stream<Sinks: LoadSinkFactory>(
     options: &DumpOptions,
     filter: &BlockAllowList,
-    loader: &Loader,
+    loader: &Loader<Sinks>,
     dump_progress: Arc<Progress>,
     load_progress: Arc<Progress>,
 ) -> Result<Handoff, DumpError> {
@@ -144,7 +162,7 @@ pub async fn migrate_stream(
         ));
     }
     let mut resume = stored.map(|stored| stored.resume).unwrap_or_default();
-    let mut attempt = 1;
+    let mut retries = load_retries();
     loop {
         let (sender, receiver) = mpsc::channel(options.snapshot.connections.max(1));
         let (dumped, loaded) = tokio::join!(
@@ -156,8 +174,7 @@ pub async fn migrate_stream(
                 loader.mark_finished().await?;
                 return Ok(handoff);
             }
-            Err(error) if retry(&error, attempt).await => {
-                attempt += 1;
+            Err(error) if again(&mut retries, &error).await => {
                 resume = loader
                     .stored(flavor)
                     .await?

@@ -20,6 +20,8 @@
 
 use std::sync::Arc;
 
+use dm_core::sink::LoadSinkFactory;
+use dm_sink::MySqlLoadSinks;
 use dm_task::config::TaskMode;
 use dm_task::filter::BlockAllowList;
 
@@ -31,8 +33,9 @@ use crate::loader::{Handoff, LoadStage, Loader};
 use crate::migrate::{dump_to_directory, load_directory, migrate_stream};
 use crate::progress::Progress;
 
-/// The dump and load stages of one task and source.
-pub struct FullStages<'a> {
+/// The dump and load stages of one task and source, loading with `Sinks` (MySQL's by
+/// default).
+pub struct FullStages<'a, Sinks = MySqlLoadSinks> {
     /// The task's dump/load options.
     pub config: &'a DumpLoadConfig,
     /// Upstream and snapshot.
@@ -40,7 +43,7 @@ pub struct FullStages<'a> {
     /// Which tables to dump.
     pub filter: &'a BlockAllowList,
     /// The loader.
-    pub loader: &'a Loader,
+    pub loader: &'a Loader<Sinks>,
     /// Dump progress (a direct stream reports both).
     pub dump_progress: Arc<Progress>,
     /// Load progress.
@@ -49,7 +52,7 @@ pub struct FullStages<'a> {
     pub clean_dump_file: bool,
 }
 
-impl FullStages<'_> {
+impl<Sinks: LoadSinkFactory> FullStages<'_, Sinks> {
     /// Runs what `mode` asks of the dump and load stages; returns the hand-off when the mode
     /// continues with the syncer (`all`, `load&sync`).
     pub async fn run(&self, mode: TaskMode) -> Result<Option<Handoff>, DumpError> {

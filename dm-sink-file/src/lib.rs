@@ -316,6 +316,7 @@ mod tests {
             workers: 1,
             location: suite_location(100),
             row: 0,
+            replayed: None,
         };
         {
             let sinks = FileSinks::open(options(path.clone())).await.expect("open");
@@ -367,6 +368,8 @@ mod tests {
             safe_mode_exit: None,
             schema_charsets: HashMap::new(),
             ddl: None,
+            earlier_ddls: Vec::new(),
+            holds: Vec::new(),
             tables: Vec::new(),
         };
         // A change line, then a complete checkpoint line: no write cut short leaves that.

@@ -4,8 +4,9 @@
 //! {"op":"insert"|"update"|"delete", "table":{"schema","table"}, "position":"mysql-bin.000001:1234",
 //!  "gtid":"0-1-5"|null, "row":0, "commit_ts":1700000000, "before":{..}|null, "after":{..}|null}
 //! {"op":"ddl", "table":{..}|null, "schema":"..", "kind":"alter_table", "sql":"..", "position", "gtid", "statement":0}
-//! {"op":"commit", "changes":N, "worker":{"source","worker","workers","location","row"}|null}
-//! {"op":"checkpoint", "source", "location", "safe_mode_exit", "schema_charsets", "ddl", "tables"}
+//! {"op":"commit", "changes":N, "worker":{"source","worker","workers","location","row","replayed"?}|null}
+//! {"op":"checkpoint", "source", "location", "safe_mode_exit", "schema_charsets", "ddl",
+//!  "earlier_ddls"?, "holds"?, "tables"}                  (? only when there are shard DDL holds)
 //! {"op":"catalog", "tables":[..]}      the feed's first block: the tables it was created with
 //! ```
 //!
@@ -22,8 +23,8 @@ use std::sync::Arc;
 
 use dm_core::{
     BinlogPosition, DdlJob, DdlKind, DdlRecord, DdlTarget, Flavor, GlobalCheckpoint, GtidSet,
-    Location, Row, RowChange, RowChangeKind, TableCheckpoint, TableRef, TableSchema, TableSnapshot,
-    Value, WorkerCheckpoint,
+    HoldStage, Location, ReplayMark, Row, RowChange, RowChangeKind, ShardHold, TableCheckpoint,
+    TableRef, TableSchema, TableSnapshot, Value, WorkerCheckpoint,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json, json};
@@ -100,6 +101,67 @@ pub struct StoredWorker {
     workers: u32,
     location: StoredLocation,
     row: u64,
+    /// Its replay progress (shard DDL), when the batch replayed rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    replayed: Option<StoredMark>,
+}
+
+/// A worker's replay progress in a `commit` line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredMark {
+    held_at: StoredLocation,
+    location: StoredLocation,
+    row: u64,
+}
+
+/// A shard hold in a `checkpoint` line: `stage` is `held`, `replaying` or `replayed` (the last
+/// two with `until`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredHold {
+    table: TableName,
+    held_at: StoredLocation,
+    reopen_at: StoredLocation,
+    stage: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    until: Option<StoredLocation>,
+}
+
+impl StoredHold {
+    fn new(hold: &ShardHold) -> Self {
+        let (stage, until) = match &hold.stage {
+            HoldStage::Held => ("held", None),
+            HoldStage::Replaying { until } => ("replaying", Some(StoredLocation::new(until))),
+            HoldStage::Replayed { until } => ("replayed", Some(StoredLocation::new(until))),
+        };
+        StoredHold {
+            table: TableName::from(&hold.table),
+            held_at: StoredLocation::new(&hold.held_at),
+            reopen_at: StoredLocation::new(&hold.reopen_at),
+            stage: stage.to_owned(),
+            until,
+        }
+    }
+
+    fn hold(&self, flavor: Flavor) -> Result<ShardHold, String> {
+        let until = || match &self.until {
+            Some(until) => until.location(flavor),
+            None => Err(format!(
+                "the hold of {} has no replay end",
+                self.table.table
+            )),
+        };
+        Ok(ShardHold {
+            table: self.table.clone().into(),
+            held_at: self.held_at.location(flavor)?,
+            reopen_at: self.reopen_at.location(flavor)?,
+            stage: match self.stage.as_str() {
+                "held" => HoldStage::Held,
+                "replaying" => HoldStage::Replaying { until: until()? },
+                "replayed" => HoldStage::Replayed { until: until()? },
+                other => return Err(format!("unknown hold stage `{other}`")),
+            },
+        })
+    }
 }
 
 /// A `commit` line: the end of a batch's block.
@@ -126,6 +188,10 @@ pub struct CheckpointLine {
     safe_mode_exit: Option<StoredLocation>,
     schema_charsets: HashMap<String, String>,
     ddl: Option<DdlRecord>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    earlier_ddls: Vec<DdlRecord>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    holds: Vec<StoredHold>,
     tables: Vec<StoredTable>,
 }
 
@@ -320,6 +386,11 @@ pub fn push_commit(out: &mut Vec<u8>, changes: usize, checkpoint: Option<&Worker
             workers: checkpoint.workers,
             location: StoredLocation::new(&checkpoint.location),
             row: checkpoint.row,
+            replayed: checkpoint.replayed.as_ref().map(|mark| StoredMark {
+                held_at: StoredLocation::new(&mark.held_at),
+                location: StoredLocation::new(&mark.location),
+                row: mark.row,
+            }),
         }),
     };
     push_line(
@@ -381,6 +452,8 @@ pub fn push_checkpoint(out: &mut Vec<u8>, checkpoint: &GlobalCheckpoint) {
         safe_mode_exit: checkpoint.safe_mode_exit.as_ref().map(StoredLocation::new),
         schema_charsets: checkpoint.schema_charsets.clone(),
         ddl: checkpoint.ddl.clone(),
+        earlier_ddls: checkpoint.earlier_ddls.clone(),
+        holds: checkpoint.holds.iter().map(StoredHold::new).collect(),
         tables: checkpoint
             .tables
             .iter()
@@ -409,6 +482,14 @@ impl CommitLine {
             workers: worker.workers,
             location: worker.location.location(flavor)?,
             row: worker.row,
+            replayed: match &worker.replayed {
+                Some(mark) => Some(ReplayMark {
+                    held_at: mark.held_at.location(flavor)?,
+                    location: mark.location.location(flavor)?,
+                    row: mark.row,
+                }),
+                None => None,
+            },
         }))
     }
 }
@@ -425,6 +506,12 @@ impl CheckpointLine {
             },
             schema_charsets: self.schema_charsets.clone(),
             ddl: self.ddl.clone(),
+            earlier_ddls: self.earlier_ddls.clone(),
+            holds: self
+                .holds
+                .iter()
+                .map(|hold| hold.hold(flavor))
+                .collect::<Result<_, _>>()?,
             tables: self
                 .tables
                 .iter()

@@ -15,8 +15,11 @@
 //! injected-event suffix; offsets are BIGINT so files past 4 GiB fit. What the syncer keeps
 //! beside the global point is JSON in DM's `table_info` columns: in the global row the schemas'
 //! default character sets and a running DDL statement's record (`{"version":1,
-//! "schema_charsets":{..},"ddl":{"position","statement","sql","before"}}`), in each table row
-//! the table's structure (`dm_core::TableSnapshot`). [`CheckpointTables::save_statements`] and
+//! "schema_charsets":{..},"ddl":{"position","statement","sql","before"}}`), and, for shard DDL,
+//! `"earlier_ddls":[..]` and `"holds":[{"table","held_at","reopen_at","stage","until"}]`; in each
+//! table row the table's structure (`dm_core::TableSnapshot`); in a worker row's `replay_info`
+//! (added to tables of earlier versions at start) its replay progress
+//! (`{"held_at","location","row"}`) or NULL. [`CheckpointTables::save_statements`] and
 //! [`CheckpointTables::load`] convert the typed values; [`GlobalRow`] and [`TableRow`] are the
 //! rows as stored.
 //!
@@ -28,8 +31,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use dm_core::{
-    BinlogPosition, DdlRecord, Flavor, GlobalCheckpoint, GtidSet, Location, SourceCheckpoints,
-    TableCheckpoint, TableRef, TableSnapshot,
+    BinlogPosition, DdlRecord, Flavor, GlobalCheckpoint, GtidSet, HoldStage, Location, ReplayMark,
+    ShardHold, SourceCheckpoints, TableCheckpoint, TableRef, TableSnapshot,
 };
 use serde::{Deserialize, Serialize};
 
@@ -171,6 +174,7 @@ impl CheckpointTables {
             " (source VARCHAR(32) NOT NULL, worker INT UNSIGNED NOT NULL, workers INT UNSIGNED NOT NULL, \
              binlog_name VARCHAR(128) NOT NULL, binlog_pos BIGINT UNSIGNED NOT NULL, binlog_gtid TEXT, \
              suffix INT UNSIGNED NOT NULL DEFAULT 0, row_index BIGINT UNSIGNED NOT NULL DEFAULT 0, \
+             replay_info TEXT, \
              update_time TIMESTAMP DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP, \
              PRIMARY KEY (source, worker))",
         );
@@ -194,17 +198,21 @@ impl CheckpointTables {
         let mut sql = String::from("INSERT INTO ");
         write_table(&mut sql, &self.worker_table());
         sql.push_str(&format!(
-            " (source, worker, workers, binlog_name, binlog_pos, binlog_gtid, suffix, row_index) \
-             VALUES ({}, {}, {}, {}, {}, {}) \
+            " (source, worker, workers, binlog_name, binlog_pos, binlog_gtid, suffix, row_index, replay_info) \
+             VALUES ({}, {}, {}, {}, {}, {}, {}) \
              ON DUPLICATE KEY UPDATE workers = VALUES(workers), binlog_name = VALUES(binlog_name), \
              binlog_pos = VALUES(binlog_pos), binlog_gtid = VALUES(binlog_gtid), suffix = VALUES(suffix), \
-             row_index = VALUES(row_index)",
+             row_index = VALUES(row_index), replay_info = VALUES(replay_info)",
             quote_text(&checkpoint.source),
             checkpoint.worker,
             checkpoint.workers,
             Self::location_values(&checkpoint.location),
             checkpoint.location.suffix,
-            checkpoint.row
+            checkpoint.row,
+            checkpoint
+                .replayed
+                .as_ref()
+                .map_or_else(|| "NULL".to_owned(), |mark| quote_text(&StoredMark::from(mark).text()))
         ));
         sql
     }
@@ -275,10 +283,10 @@ impl CheckpointTables {
     }
 
     /// The query of a source's worker rows: `worker, workers, binlog_name, binlog_pos,
-    /// binlog_gtid, suffix, row_index`.
+    /// binlog_gtid, suffix, row_index, replay_info`.
     pub fn worker_query(&self, source: &str) -> String {
         let mut sql = String::from(
-            "SELECT worker, workers, binlog_name, binlog_pos, binlog_gtid, suffix, row_index FROM ",
+            "SELECT worker, workers, binlog_name, binlog_pos, binlog_gtid, suffix, row_index, replay_info FROM ",
         );
         write_table(&mut sql, &self.worker_table());
         sql.push_str(&format!(
@@ -353,6 +361,25 @@ impl CheckpointTables {
             };
             sink.execute(&statement).await?;
         }
+        // Worker tables of earlier versions have no replay progress (shard DDL holds).
+        let mut query =
+            String::from("SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ");
+        query.push_str(&quote_text(&self.meta_schema));
+        query.push_str(" AND TABLE_NAME = ");
+        query.push_str(&quote_text(&self.worker_table().table));
+        query.push_str(" AND COLUMN_NAME = 'replay_info'");
+        let present = sink
+            .query(&query)
+            .await?
+            .first()
+            .and_then(|row| row.first().cloned().flatten())
+            .is_some_and(|count| count != "0");
+        if !present {
+            let mut sql = String::from("ALTER TABLE ");
+            write_table(&mut sql, &self.worker_table());
+            sql.push_str(" ADD COLUMN replay_info TEXT");
+            sink.execute(&sql).await?;
+        }
         Ok(())
     }
 
@@ -379,6 +406,12 @@ impl CheckpointTables {
                         flavor,
                     )?,
                     row: number(row.get(6), "row_index")?,
+                    replayed: match row.get(7).and_then(|value| value.as_deref()) {
+                        Some(text) if !text.is_empty() => {
+                            Some(StoredMark::parse(text)?.typed(flavor)?)
+                        }
+                        _ => None,
+                    },
                 })
             })
             .collect()
@@ -458,6 +491,158 @@ struct GlobalInfo {
     /// start.
     #[serde(default)]
     ddl: Option<DdlRecord>,
+    /// Records of earlier DDL events kept while a shard hold held the checkpoint back.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    earlier_ddls: Vec<DdlRecord>,
+    /// The shard DDL holds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    holds: Vec<StoredHold>,
+}
+
+/// A location as `table_info` JSON keeps it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct StoredLocation {
+    /// `file:offset`.
+    position: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gtid: Option<String>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    suffix: u32,
+}
+
+fn is_zero(value: &u32) -> bool {
+    *value == 0
+}
+
+impl From<&Location> for StoredLocation {
+    fn from(location: &Location) -> Self {
+        StoredLocation {
+            position: location.position.to_string(),
+            gtid: location.gtid_set.as_ref().map(|set| set.to_string()),
+            suffix: location.suffix,
+        }
+    }
+}
+
+impl StoredLocation {
+    fn typed(&self, flavor: Flavor) -> Result<Location, SinkError> {
+        let position =
+            BinlogPosition::parse(&self.position).map_err(|error| SinkError::Schema {
+                table: "checkpoint".into(),
+                reason: format!("a stored position `{}`: {error}", self.position),
+            })?;
+        location_from_row(
+            &position.file.to_string(),
+            position.offset,
+            self.gtid.as_deref(),
+            self.suffix,
+            flavor,
+        )
+    }
+}
+
+/// A shard hold as the global row's `table_info` keeps it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct StoredHold {
+    table: TableRef,
+    held_at: StoredLocation,
+    reopen_at: StoredLocation,
+    /// `held`, `replaying` or `replayed`.
+    stage: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    until: Option<StoredLocation>,
+}
+
+impl From<&ShardHold> for StoredHold {
+    fn from(hold: &ShardHold) -> Self {
+        let (stage, until) = match &hold.stage {
+            HoldStage::Held => ("held", None),
+            HoldStage::Replaying { until } => ("replaying", Some(until.into())),
+            HoldStage::Replayed { until } => ("replayed", Some(until.into())),
+        };
+        StoredHold {
+            table: hold.table.clone(),
+            held_at: (&hold.held_at).into(),
+            reopen_at: (&hold.reopen_at).into(),
+            stage: stage.to_owned(),
+            until,
+        }
+    }
+}
+
+impl StoredHold {
+    fn typed(&self, flavor: Flavor) -> Result<ShardHold, SinkError> {
+        let until = || -> Result<Location, SinkError> {
+            self.until
+                .as_ref()
+                .ok_or_else(|| SinkError::Schema {
+                    table: "checkpoint".into(),
+                    reason: format!("the hold of {} has no replay end", self.table),
+                })?
+                .typed(flavor)
+        };
+        let stage = match self.stage.as_str() {
+            "held" => HoldStage::Held,
+            "replaying" => HoldStage::Replaying { until: until()? },
+            "replayed" => HoldStage::Replayed { until: until()? },
+            other => {
+                return Err(SinkError::Schema {
+                    table: "checkpoint".into(),
+                    reason: format!(
+                        "the hold of {} is in an unknown stage `{other}`",
+                        self.table
+                    ),
+                });
+            }
+        };
+        Ok(ShardHold {
+            table: self.table.clone(),
+            held_at: self.held_at.typed(flavor)?,
+            reopen_at: self.reopen_at.typed(flavor)?,
+            stage,
+        })
+    }
+}
+
+/// A worker row's `replay_info`: its progress through a replay (shard DDL).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct StoredMark {
+    held_at: StoredLocation,
+    location: StoredLocation,
+    row: u64,
+}
+
+impl From<&ReplayMark> for StoredMark {
+    fn from(mark: &ReplayMark) -> Self {
+        StoredMark {
+            held_at: (&mark.held_at).into(),
+            location: (&mark.location).into(),
+            row: mark.row,
+        }
+    }
+}
+
+impl StoredMark {
+    fn text(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".to_owned())
+    }
+
+    fn parse(text: &str) -> Result<StoredMark, SinkError> {
+        serde_json::from_str(text).map_err(|error| SinkError::Schema {
+            table: "checkpoint".into(),
+            reason: format!(
+                "a worker row's replay_info cannot be read ({error}): it was not written by this syncer"
+            ),
+        })
+    }
+
+    fn typed(&self, flavor: Flavor) -> Result<ReplayMark, SinkError> {
+        Ok(ReplayMark {
+            held_at: self.held_at.typed(flavor)?,
+            location: self.location.typed(flavor)?,
+            row: self.row,
+        })
+    }
 }
 
 impl GlobalInfo {
@@ -505,6 +690,8 @@ impl CheckpointTables {
             version: 1,
             schema_charsets: checkpoint.schema_charsets.clone(),
             ddl: checkpoint.ddl.clone(),
+            earlier_ddls: checkpoint.earlier_ddls.clone(),
+            holds: checkpoint.holds.iter().map(StoredHold::from).collect(),
         };
         let mut statements = Vec::with_capacity(checkpoint.tables.len() + 1);
         statements.push(self.global_upsert(&GlobalRow {
@@ -558,6 +745,12 @@ impl CheckpointTables {
                 safe_mode_exit: row.safe_mode_exit,
                 schema_charsets: info.schema_charsets,
                 ddl: info.ddl,
+                earlier_ddls: info.earlier_ddls,
+                holds: info
+                    .holds
+                    .iter()
+                    .map(|hold| hold.typed(flavor))
+                    .collect::<Result<_, _>>()?,
                 tables,
             }),
             workers,
@@ -613,9 +806,10 @@ mod tests {
             workers: 16,
             location,
             row: 7,
+            replayed: None,
         });
         assert!(
-            upsert.contains("('it\\'s', 3, 16, 'mysql-bin.000003', 1234, '0-1-20', 0, 7)"),
+            upsert.contains("('it\\'s', 3, 16, 'mysql-bin.000003', 1234, '0-1-20', 0, 7, NULL)"),
             "{upsert}"
         );
         assert!(CheckpointTables::new("", "t").is_err());

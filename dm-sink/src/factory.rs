@@ -20,9 +20,9 @@ use crate::checkpoint::CheckpointTables;
 use crate::error::SinkError;
 use crate::mysql::{MySqlSink, MySqlSinkOptions};
 
-/// Where a task and source keep their state downstream: DM's checkpoint tables (and the
-/// loader's chunk table) in the task's meta schema, the source's id, and its flavour (to read
-/// GTID sets back).
+/// Where a task and source keep their syncer state downstream: DM's checkpoint tables in the
+/// task's meta schema, the source's id, and its flavour (to read GTID sets back). (The loader's
+/// tables: [`crate::LoadScope`].)
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MetaScope {
     /// The task's tables in the meta schema.

@@ -4,15 +4,19 @@
 //! turns batches of row changes into multi-row statements (exact, or idempotent in safe mode),
 //! applies each batch in one transaction with its worker checkpoint row ([`dm_core::Sink`]),
 //! keeps the task's checkpoints in DM's meta tables ([`checkpoint`], `dm_core::CheckpointStore`),
-//! runs DDL exactly once ([`ddl`], `dm_core::DdlSink`), loads chunks with their mark
-//! (`dm_core::LoadSink`), and classes the downstream's errors by MySQL error number.
-//! [`MySqlSinks`] opens the syncer's sinks of one task and source ([`factory`]).
+//! runs DDL exactly once ([`ddl`], `dm_core::DdlSink`), serves a full load: the loader's meta
+//! tables, the databases, tables and views it creates, chunks with their mark ([`load`],
+//! `dm_core::LoadSink`, `dm_core::LoadCheckpointStore`), and classes the downstream's errors by
+//! MySQL error number. [`MySqlSinks`] opens the syncer's sinks of one task and source
+//! ([`factory`]), [`MySqlLoadSinks`] the loader's ([`load`]).
 //!
 //! ```text
 //! dm-syncer --(ChangeBatch + WorkerCheckpoint)--> MySqlSink --plan (statement.rs, dm-mysql literal)--> SQL
 //!                                                     |  START TRANSACTION; ...; worker row; COMMIT
 //!           --(DdlJob)--> ddl.rs: SHOW CREATE before, the statement, SHOW CREATE after a crash
 //!           --(GlobalCheckpoint)--> checkpoint.rs: global row + table rows, one transaction
+//! dm-dumpload --(SchemaObject, LoadStatus, PlannedChunk, ChunkMark + statements)--> load.rs:
+//!                                      CREATE ... IF NOT EXISTS, <task>_load_status / _load_chunk
 //!                                                     v
 //!                                          downstream (identity keys: the batch's table
 //!                                          definitions, read by dm-mysql catalog)
@@ -33,6 +37,7 @@ pub mod checkpoint;
 pub mod ddl;
 pub mod error;
 pub mod factory;
+pub mod load;
 pub mod mysql;
 pub mod statement;
 
@@ -61,6 +66,7 @@ pub use checkpoint::{CheckpointTables, GlobalRow, TableRow, WorkerCheckpoint};
 pub use error::SinkError;
 pub use factory::{MetaScope, MySqlSinks};
 pub use introspect::load_table_schema;
+pub use load::{LoadScope, MySqlLoadSinks};
 pub use mysql::{DEFAULT_SQL_MODE, MySqlSink, MySqlSinkOptions};
 
 /// The README's Rust examples, compiled as doc tests so that they stay true.

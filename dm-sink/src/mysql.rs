@@ -21,8 +21,10 @@
 //!
 //! With a [`MetaScope`] (as [`crate::MySqlSinks`] opens them), the sink also keeps the task's
 //! checkpoints (`dm_core::CheckpointStore`: DM's checkpoint tables, `checkpoint.rs`), writes a
-//! batch's worker checkpoint row inside the batch's transaction, runs DDL exactly once
-//! (`ddl.rs`) and loads chunks with their "loaded" mark (`dm_core::LoadSink`).
+//! batch's worker checkpoint row inside the batch's transaction and runs DDL exactly once
+//! (`ddl.rs`); with a [`LoadScope`] (as [`crate::MySqlLoadSinks`] opens them) it serves a full
+//! load (`dm_core::LoadSink`, `dm_core::LoadCheckpointStore`: the loader's meta tables, the
+//! objects it creates, chunks with their "loaded" mark, `load.rs`).
 //!
 //! Statements per change kind:
 //!
@@ -44,9 +46,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dm_core::{
-    ApplyMode, ChangeBatch, CheckpointStore, ChunkMark, ChunkOutcome, ChunkPiece, ChunkReader,
-    GlobalCheckpoint, LoadSink, RowChange, RowChangeKind, Sink, SinkTable, SourceCheckpoints,
-    TableRef, TableSchema,
+    ApplyMode, ChangeBatch, CheckpointStore, GlobalCheckpoint, RowChange, RowChangeKind, Sink,
+    SinkTable, SourceCheckpoints, TableRef, TableSchema,
 };
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder};
@@ -54,14 +55,16 @@ use mysql_async::{Conn, OptsBuilder};
 use crate::error::SinkError;
 use crate::factory::MetaScope;
 use crate::introspect::{introspection_error, load_table_schema};
+use crate::load::LoadScope;
 use crate::statement::{InsertVerb, write_delete, write_insert, write_update};
 
 /// The session's `sql_mode` unless the user sets one.
 pub const DEFAULT_SQL_MODE: &str =
     "NO_AUTO_VALUE_ON_ZERO,ALLOW_INVALID_DATES,NO_ENGINE_SUBSTITUTION,IGNORE_SPACE";
 
-/// How to reach and use the downstream.
-#[derive(Clone, Debug)]
+/// How to reach and use the downstream. Its `Debug` shows the password as `"***"`
+/// ([`dm_core::Redacted`]).
+#[derive(Clone)]
 pub struct MySqlSinkOptions {
     /// Host name or address.
     pub host: String,
@@ -88,6 +91,36 @@ pub struct MySqlSinkOptions {
     pub lock: Option<String>,
     /// How long to wait for `lock`.
     pub lock_wait: Duration,
+}
+
+impl std::fmt::Debug for MySqlSinkOptions {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let MySqlSinkOptions {
+            host,
+            port,
+            user,
+            password,
+            session_variables,
+            max_rows_per_statement,
+            max_statement_bytes,
+            connect_timeout,
+            lock,
+            lock_wait,
+        } = self;
+        formatter
+            .debug_struct("MySqlSinkOptions")
+            .field("host", host)
+            .field("port", port)
+            .field("user", user)
+            .field("password", &dm_core::Redacted(password))
+            .field("session_variables", session_variables)
+            .field("max_rows_per_statement", max_rows_per_statement)
+            .field("max_statement_bytes", max_statement_bytes)
+            .field("connect_timeout", connect_timeout)
+            .field("lock", lock)
+            .field("lock_wait", lock_wait)
+            .finish()
+    }
 }
 
 impl MySqlSinkOptions {
@@ -142,8 +175,10 @@ fn identity(target: &TableSchema, layout: &TableSchema) -> Vec<usize> {
 pub struct MySqlSink {
     options: MySqlSinkOptions,
     connection: Option<Conn>,
-    /// The task and source whose checkpoints and load marks this sink writes, if any.
+    /// The task and source whose checkpoints this sink writes, if any.
     scope: Option<MetaScope>,
+    /// The task and source whose load progress and chunk marks this sink writes, if any.
+    load_scope: Option<LoadScope>,
     /// Downstream tables read by the sink itself, for batches that do not carry them.
     targets: HashMap<TableRef, Arc<TableSchema>>,
     statements: Vec<String>,
@@ -234,6 +269,7 @@ impl MySqlSink {
             options,
             connection: None,
             scope: None,
+            load_scope: None,
             targets: HashMap::new(),
             statements: Vec::new(),
             packet: String::new(),
@@ -244,6 +280,30 @@ impl MySqlSink {
     pub fn with_scope(mut self, scope: MetaScope) -> Self {
         self.scope = Some(scope);
         self
+    }
+
+    /// The sink keeps the load progress and chunk marks of `scope`'s task and source
+    /// (`load.rs`; [`crate::MySqlLoadSinks`] opens them so).
+    pub fn with_load_scope(mut self, scope: LoadScope) -> Self {
+        self.load_scope = Some(scope);
+        self
+    }
+
+    /// The load scope, or the one of the checkpoint scope's task and source.
+    pub(crate) fn load_scope(&self) -> Result<LoadScope, SinkError> {
+        if let Some(scope) = &self.load_scope {
+            return Ok(scope.clone());
+        }
+        let scope = self.scope.clone().ok_or_else(|| SinkError::Schema {
+            table: "load".into(),
+            reason:
+                "this sink was opened without a task's meta tables (MySqlSink::with_load_scope)"
+                    .into(),
+        })?;
+        Ok(LoadScope {
+            tables: scope.tables,
+            source: scope.source,
+        })
     }
 
     fn scope(&self) -> Result<MetaScope, SinkError> {
@@ -711,42 +771,5 @@ impl CheckpointStore for MySqlSink {
     async fn save(&mut self, checkpoint: &GlobalCheckpoint) -> Result<(), SinkError> {
         let statements = self.scope()?.tables.save_statements(checkpoint)?;
         self.apply(&[], |_| false, &statements, &|_| None).await
-    }
-}
-
-impl LoadSink for MySqlSink {
-    type Error = SinkError;
-
-    /// `BEGIN`, each statement, the chunk's row of the loader's chunk table set `loaded`,
-    /// `COMMIT`; anything else rolls back.
-    async fn load_chunk<Reader: ChunkReader>(
-        &mut self,
-        chunk: &ChunkMark,
-        reader: &mut Reader,
-    ) -> Result<ChunkOutcome, SinkError> {
-        let tables = self.scope()?.tables;
-        let result = async {
-            self.execute("BEGIN").await?;
-            loop {
-                match reader.next_piece().await {
-                    Some(ChunkPiece::Statement(sql)) => self.execute(&sql).await?,
-                    Some(ChunkPiece::End { rows, bytes }) => {
-                        self.execute(&tables.chunk_loaded(chunk, rows, bytes))
-                            .await?;
-                        self.execute("COMMIT").await?;
-                        return Ok(ChunkOutcome::Loaded { rows, bytes });
-                    }
-                    None => {
-                        self.execute("ROLLBACK").await?;
-                        return Ok(ChunkOutcome::Incomplete);
-                    }
-                }
-            }
-        }
-        .await;
-        if result.is_err() {
-            let _ = self.execute("ROLLBACK").await;
-        }
-        result
     }
 }

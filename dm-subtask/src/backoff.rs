@@ -10,6 +10,8 @@
 use std::hash::BuildHasher;
 use std::time::Duration;
 
+use dm_core::Backoff;
+
 /// When a subtask paused by a transient error resumes by itself.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AutoResume {
@@ -43,16 +45,18 @@ impl Default for AutoResume {
 }
 
 impl AutoResume {
+    /// The exponential part of the policy, without the jitter (dm-core's [`Backoff`]).
+    pub fn exponential(&self) -> Backoff {
+        Backoff {
+            initial: self.backoff_min,
+            max: self.backoff_max,
+            factor: self.factor,
+        }
+    }
+
     /// The wait before resume `attempt` (1 for the first since the backoff was reset).
     pub fn backoff(&self, attempt: u32) -> Duration {
-        let mut backoff = self.backoff_min;
-        for _ in 1..attempt.max(1) {
-            backoff = backoff.saturating_mul(self.factor.max(1));
-            if backoff >= self.backoff_max {
-                break;
-            }
-        }
-        let backoff = backoff.min(self.backoff_max);
+        let backoff = self.exponential().delay(attempt);
         if !self.jitter {
             return backoff;
         }

@@ -20,6 +20,11 @@
 //! flight roll back; a finished chunk is never loaded again) or when the subtask itself is
 //! dropped; the sync unit always ends through its stop signal, so its checkpoints are written.
 //! No lock is held: the status is the driver's own, published by `send_replace`.
+//!
+//! Logging: the task runs in the span `subtask{task, source}`, so every event of the units it
+//! drives carries both. Start, stop, pause, resume, auto-resume, unit changes and binlog
+//! operators are `info`; a unit's error is logged here, once, when it pauses the subtask
+//! (`warn` when it resumes by itself, `error` otherwise): the units return errors, not log them.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,6 +35,7 @@ use dm_dumpload::{FullStages, Handoff, Loader, Progress};
 use dm_syncer::{StopRequest, SyncerSettings, SyncerStatus};
 use dm_task::config::TaskMode;
 use tokio::sync::{mpsc, watch};
+use tracing::Instrument;
 
 use crate::error::SubtaskError;
 use crate::handle::{BinlogOperation, COMMAND_QUEUE, Command, Envelope, SubtaskHandle};
@@ -82,7 +88,14 @@ impl Subtask {
             operators,
             resolved: Resolved::default(),
         };
-        let task = tokio::spawn(driver.run());
+        // The task's name: every event of the subtask and of the units it drives carries
+        // `subtask{task, source}`.
+        let span = tracing::info_span!(
+            "subtask",
+            task = %driver.spec.task.name,
+            source = %driver.spec.source.source_id,
+        );
+        let task = tokio::spawn(driver.run().instrument(span));
         SubtaskHandle {
             name,
             commands,
@@ -199,6 +212,18 @@ impl Report {
         self.sender.send_replace(self.status.clone());
     }
 
+    /// `unit` runs now (logged when it changes).
+    fn enter(&mut self, unit: Unit) {
+        if self.status.unit != Some(unit) {
+            tracing::info!(
+                unit = unit.name(),
+                from = self.status.unit.map_or("none", Unit::name),
+                "unit started"
+            );
+            self.status.unit = Some(unit);
+        }
+    }
+
     /// The dump's and load's counters into the status, and which of the two runs.
     fn refresh_full(&mut self) {
         let dumped = self.dump.status();
@@ -208,7 +233,7 @@ impl Report {
             TaskMode::Dump => false,
             _ => loaded.chunks_total > 0 || dumped.percent >= 100.0,
         };
-        self.status.unit = Some(if loading { Unit::Load } else { Unit::Dump });
+        self.enter(if loading { Unit::Load } else { Unit::Dump });
         if let Some(dump) = &mut self.status.dump {
             *dump = dumped;
         }
@@ -219,7 +244,7 @@ impl Report {
     }
 
     fn sync(&mut self, sync: SyncerStatus) {
-        self.status.unit = Some(Unit::Sync);
+        self.enter(Unit::Sync);
         self.status.sync = Some(sync);
         self.publish();
     }
@@ -287,6 +312,11 @@ fn register(
         BinlogOperation::Replace(sql) => Operator::Replace(statements(sql)),
         BinlogOperation::Inject(sql) => Operator::Inject(statements(sql)),
     };
+    tracing::info!(
+        operation = operator_name(&operator),
+        at = %position,
+        "binlog operator registered"
+    );
     operators.retain(|(known, _)| *known != position);
     operators.push((position, operator));
     report.publish();
@@ -335,6 +365,7 @@ impl Driver {
         } else {
             Phase::Full
         };
+        tracing::info!(mode = self.spec.mode.name(), "subtask started");
         loop {
             self.report.status.stage = Stage::Running;
             self.report.status.result = None;
@@ -354,6 +385,7 @@ impl Driver {
                 Outcome::Stopped => return self.end(Stage::Stopped),
                 Outcome::Restart => continue,
                 Outcome::Paused => {
+                    tracing::info!("subtask paused");
                     self.report.status.result = Some(ProcessResult {
                         is_canceled: true,
                         errors: Vec::new(),
@@ -366,6 +398,28 @@ impl Driver {
                         Phase::Sync => Unit::Sync,
                     });
                     let report = ProcessError::of(&error, unit, position);
+                    // The one place a unit's error is logged: the units return it, the subtask
+                    // handles it by pausing.
+                    let at = report.position.as_ref().map(ToString::to_string);
+                    if error.class() == ErrorClass::Transient && self.spec.auto_resume.enabled {
+                        tracing::warn!(
+                            unit = unit.name(),
+                            error = %error,
+                            code = %error.code(),
+                            at,
+                            "subtask paused by a transient error; it resumes by itself"
+                        );
+                    } else {
+                        tracing::error!(
+                            unit = unit.name(),
+                            error = %error,
+                            code = %error.code(),
+                            class = %error.class(),
+                            at,
+                            workaround = error.workaround(),
+                            "subtask paused by an error"
+                        );
+                    }
                     self.report.status.result = Some(ProcessResult {
                         is_canceled: false,
                         errors: vec![report.clone()],
@@ -384,6 +438,7 @@ impl Driver {
     }
 
     fn end(&mut self, stage: Stage) -> SubtaskStatus {
+        tracing::info!(stage = stage.name(), "subtask ended");
         self.report.status.stage = stage;
         self.report.status.auto_resume.backoff = None;
         self.report.publish();
@@ -401,7 +456,10 @@ impl Driver {
             };
             let (answer, after) = match command {
                 Command::Pause => (Ok(()), None),
-                Command::Resume => (Ok(()), Some(AfterPause::Resume)),
+                Command::Resume => {
+                    tracing::info!("subtask resumed");
+                    (Ok(()), Some(AfterPause::Resume))
+                }
                 Command::Stop(_) => (Ok(()), Some(AfterPause::Stop)),
                 Command::Binlog { operation, at } => {
                     match register(operation, at, &mut self.report, &mut self.operators) {
@@ -435,12 +493,17 @@ impl Driver {
         };
         self.report.status.stage = Stage::Paused;
         self.report.publish();
+        let attempt = self.report.status.auto_resume.attempts;
+        tracing::info!(attempt, backoff = ?wait, "auto-resume scheduled");
         let deadline = tokio::time::sleep(wait);
         tokio::pin!(deadline);
         loop {
             // Cancel safety: `Sleep` and `mpsc::Receiver::recv` are cancel-safe.
             let envelope = tokio::select! {
-                _ = &mut deadline => return AfterPause::Resume,
+                _ = &mut deadline => {
+                    tracing::info!(attempt, "subtask auto-resumed");
+                    return AfterPause::Resume;
+                }
                 envelope = self.commands.recv() => envelope,
             };
             let Some(Envelope { command, reply }) = envelope else {
@@ -448,6 +511,7 @@ impl Driver {
             };
             match command {
                 Command::Resume => {
+                    tracing::info!("subtask resumed before its auto-resume");
                     let _ = reply.send(Ok(()));
                     return AfterPause::Resume;
                 }
@@ -456,6 +520,7 @@ impl Driver {
                     return AfterPause::Stop;
                 }
                 Command::Pause => {
+                    tracing::info!("subtask paused; auto-resume cancelled");
                     let _ = reply.send(Ok(()));
                     self.report.status.auto_resume.backoff = None;
                     return self.paused().await;
@@ -544,7 +609,7 @@ impl Driver {
         let (progress, mut updates) =
             watch::channel(report.status.sync.clone().unwrap_or_default());
         let registered = operators.clone();
-        report.status.unit = Some(Unit::Sync);
+        report.enter(Unit::Sync);
         report.status.sync.get_or_insert_with(SyncerStatus::default);
         report.publish();
         let mut requested: Option<Request> = None;

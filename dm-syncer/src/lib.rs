@@ -16,8 +16,9 @@
 //!
 //! ```text
 //! StreamController --> event loop (filters, routes, SchemaTracker, decode_rows)
-//!                        |-- rows (also inside MySQL 8 compressed payloads)
-//!                        |       --> CausalityDetector (deterministic) --> worker w --> Sink::apply_batch
+//!                        |-- rows (also inside MySQL 8 compressed payloads): dispatch
+//!                        |       --> CausalityDetector (deterministic), SafeMode (idempotent?)
+//!                        |       --> worker w --> Sink::apply_batch
 //!                        |                 ChangeBatch + WorkerCheckpoint, all or nothing
 //!                        |-- Query --> ddl::plan_query --> DDL: drain --> decide per statement
 //!                        |       --> checkpoint with the statement's DdlRecord --> DdlSink: once
@@ -30,7 +31,7 @@
 //! | [`ddl`] | a Query event read once: control, DML-as-statement, DDL plan per object, ignored |
 //! | [`tracker`] | the schema tracker: each table's structure at the current position |
 //! | [`watermark`] | the global watermark from the workers' acknowledgements |
-//! | [`syncer`] | the event loop, the DDL barrier, the workers, stop requests, in-place retries, status, settings and connections from a task, fault points |
+//! | [`syncer`] | one file per concern: resume from the checkpoints, the event loop, table targets, dispatch of row changes, safe mode, acknowledgements, the global checkpoint, the DDL barrier, the workers, settings and connections from a task, status, stop requests, in-place retries, fault points |
 //! | [`metrics`] | Prometheus metrics with DM's names |
 //! | [`error`] | the crate's errors, classed, with codes |
 //! | [`config`], [`filter`], [`expression`] | `dm-task`'s modules, re-exported: the syncer's API takes their types |
@@ -57,14 +58,17 @@
 //! that caused it ([`SyncerStatus::stopped_at`]), for `binlog skip` (`dm-subtask` builds
 //! pause, resume and auto-resume on these).
 //!
-//! Safe mode runs when configured, and after a fresh start until the exit point a dump recorded
-//! ([`SyncerSettings::safe_mode_until`]), kept in the global checkpoint until passed.
+//! Safe mode runs when configured, for [`SyncerSettings::safe_mode_duration`] after each start,
+//! and after a fresh start until the exit point a dump recorded
+//! ([`SyncerSettings::safe_mode_until`]), kept in the global checkpoint until passed; it is
+//! decided once per change, by the event loop, and carried with the change to its worker.
 //!
 //! Not yet: online-DDL tools (the task stops when a ghost table appears), shard DDL coordination
 //! (today every shard's DDL runs on the routed table, "already applied" errors ignored there).
 
 pub mod ddl;
 pub mod error;
+pub mod holds;
 pub mod metrics;
 pub mod syncer;
 pub mod tracker;

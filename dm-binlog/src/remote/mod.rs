@@ -43,8 +43,9 @@ pub use server_id::{
 };
 pub use wire::ServerError;
 
-/// How to reach the upstream and how to replicate from it.
-#[derive(Clone, Debug)]
+/// How to reach the upstream and how to replicate from it. Its `Debug` shows the password as
+/// `"***"` ([`dm_core::Redacted`]).
+#[derive(Clone)]
 pub struct RemoteOptions {
     /// Host name or address.
     pub host: String,
@@ -79,6 +80,42 @@ pub struct RemoteOptions {
     /// Refuse an upstream whose `binlog_row_image` is not FULL (on by default: partial images
     /// cannot identify and complete rows). DM's precheck item `binlog_row_image`.
     pub require_full_row_image: bool,
+}
+
+impl std::fmt::Debug for RemoteOptions {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let RemoteOptions {
+            host,
+            port,
+            user,
+            password,
+            server_id,
+            heartbeat_period,
+            read_timeout,
+            connect_timeout,
+            stop_at_end,
+            annotate_rows,
+            replica_name,
+            require_row_format,
+            require_full_row_image,
+        } = self;
+        formatter
+            .debug_struct("RemoteOptions")
+            .field("host", host)
+            .field("port", port)
+            .field("user", user)
+            .field("password", &dm_core::Redacted(password))
+            .field("server_id", server_id)
+            .field("heartbeat_period", heartbeat_period)
+            .field("read_timeout", read_timeout)
+            .field("connect_timeout", connect_timeout)
+            .field("stop_at_end", stop_at_end)
+            .field("annotate_rows", annotate_rows)
+            .field("replica_name", replica_name)
+            .field("require_row_format", require_row_format)
+            .field("require_full_row_image", require_full_row_image)
+            .finish()
+    }
 }
 
 static REPLICA_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -603,6 +640,17 @@ fn replica_uuid(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_hides_the_password() {
+        let options = RemoteOptions::new("db", 3306, "repl", "s3cr3t-Pa55", 7);
+        let shown = format!("{options:?} {options:#?}");
+        assert!(!shown.contains("s3cr3t-Pa55"), "{shown}");
+        assert!(
+            shown.contains("password: \"***\"") && shown.contains("\"repl\""),
+            "{shown}"
+        );
+    }
 
     #[test]
     fn log_positions_widen_past_four_gibibytes() {

@@ -41,6 +41,7 @@ async fn a_worker_checkpoint_commits_with_its_batch_or_not_at_all() {
         workers: 4,
         location: at(offset),
         row: 1,
+        replayed: None,
     };
 
     sink.apply_changes_with(
@@ -169,6 +170,7 @@ async fn tables_of_an_earlier_version_are_brought_up_to_date() {
         workers: 1,
         location: at.clone(),
         row: (7 << 32) | 3,
+        replayed: None,
     };
     // Two tables whose names differ only in case.
     let upper = TableRow {

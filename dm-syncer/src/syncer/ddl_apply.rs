@@ -259,10 +259,7 @@ impl<Control: ControlSink> EventLoop<Control> {
             }
             _ => None,
         };
-        let replaying_dump = self
-            .safe_until
-            .as_ref()
-            .is_some_and(|exit| locations.start.compare(exit) == Some(std::cmp::Ordering::Less));
+        let replaying_dump = self.safe_mode.before_exit(&locations.start);
         // Several sources (or shards) may create or drop the same downstream database.
         let shared_database = matches!(
             planned.statement.kind,

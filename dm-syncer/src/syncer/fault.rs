@@ -8,7 +8,7 @@
 //! ```
 //!
 //! Built only with the `fault-points` feature (dm-syncer's own tests turn it on); without it
-//! [`step`] does nothing and costs nothing.
+//! `step` does nothing and costs nothing.
 
 #[cfg(feature = "fault-points")]
 use std::collections::HashMap;

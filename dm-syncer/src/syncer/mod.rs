@@ -2,19 +2,42 @@
 //! `docs/design/checkpoint.md` describes.
 //!
 //! ```text
-//! SinkFactory: open_control -> control.load() (stored worker count) -> open_worker x N (each
-//!              takes its lock) -> control.load() (checkpoints, tracker's tables, DDL record)
-//! StreamController --events--> event loop: filters, routes, SchemaTracker, decode_rows
-//!    |                              | row changes: CausalityDetector (deterministic) -> worker w
-//!    |                              |        worker w: ChangeBatch (compacted per row, grouped by
-//!    |                              |        table and kind when no key repeats, with the sink's
-//!    |                              |        table definitions) + its WorkerCheckpoint:
-//!    |                              |        Sink::apply_batch, all or nothing
-//!    |                              |        <- acknowledgement (w, sequence) -> Watermark
-//!    |                              | DDL: drain every worker, track, DdlSink: once, checkpoint
-//!    |                              | CheckpointStore::save: global checkpoint at the watermark
+//! resume:  SinkFactory: open_control -> control.load() (stored worker count) -> open_worker x N
+//!          (each takes its lock) -> control.load() (checkpoints, tracker's tables, DDL record)
+//! worker:  spawn_workers: one task and one bounded queue per worker sink
+//! StreamController --events--> event_loop: stop, transaction ends, dispatch by event kind
+//!    |     TableMap --> targets: filters per table map; routed target, tracked schema, the
+//!    |                  sink's definition per table
+//!    |     Rows -----> dispatch: filters, decode_rows, CausalityDetector (deterministic),
+//!    |                  byte budget, SafeMode::idempotent_at --> worker w
+//!    |                  worker w: ChangeBatch (compacted per row, grouped by table and kind when
+//!    |                  no key repeats, with the sink's table definitions) + its
+//!    |                  WorkerCheckpoint: Sink::apply_batch, all or nothing
+//!    |                  <- acknowledgements (w, sequence) -> Watermark
+//!    |     Query ----> ddl_apply: drain every worker, track, DdlSink: once, checkpoint
+//!    |     transaction end --> checkpoint: CheckpointStore::save at the watermark
 //!    +-- resumes at the global checkpoint; changes a worker already committed are not sent again
 //! ```
+//!
+//! | module | concern |
+//! |---|---|
+//! | this one | the entry points ([`run`], [`run_with`]) and the wiring: resume, spawn the workers, build and run the loop, join the workers |
+//! | `resume` | opening the sinks in the order that shuts out an earlier run; the stored checkpoints turned into a start (location, worker checkpoints, tracker, pending DDL, safe-mode exit) |
+//! | `event_loop` | the loop: read, stop, transaction ends, dispatch of each event by its kind |
+//! | `targets` | table maps with the filters' decisions; each table's routed target and the sink's definition of it |
+//! | `dispatch` | a rows event's changes to the workers: filters, decoding, causality, byte budget, queues |
+//! | `safe_mode` | whether a change is written idempotently (and whether a DDL replays a dump), decided in one place |
+//! | `acknowledgements` | the workers' acknowledgements and the loop's waits on them |
+//! | `checkpoint` | the global checkpoint at the watermark |
+//! | `ddl_apply` | Query events: the DDL barrier and its exactly-once execution |
+//! | `worker` | the DML workers: batches, compaction, the worker checkpoint, retries |
+//! | `settings` | [`SyncerSettings`] and the connections' options from a task |
+//! | `status` | [`SyncerStatus`] and the gauges set from it |
+//! | `stop` | [`StopRequest`] and [`StopSignal`] |
+//! | `retry` | transient failures retried in place |
+//! | [`fault`] | pause points in the DDL barrier for crash tests |
+//!
+//! Metrics are recorded where things happen, through `crate::metrics`.
 //!
 //! [`run`] drives `dm-sink`'s MySQL sinks ([`MySqlSinks`]) from `MySqlSinkOptions`; [`run_with`]
 //! drives any [`SinkFactory`] (a change feed, the tests' recording fake): the loop only ever
@@ -31,22 +54,20 @@
 //! after a restart only when its worker's checkpoint is before it; the global checkpoint only
 //! names transaction ends before which every change is committed; a DDL runs when every worker
 //! is idle, each of its statements at most once across crashes (`ddl_apply`), and the checkpoint
-//! is written past it right after (inside a transaction, at the transaction's end).
+//! is written past it right after (inside a transaction, at the transaction's end); safe mode
+//! is decided once per change (`safe_mode`) and travels with it.
 
 use std::collections::HashMap;
 use std::time::Instant;
 
 use dm_binlog::{BinlogSource, ReconnectPolicy, StreamController};
 use dm_causality::CausalityDetector;
-use dm_core::{
-    ApplyMode, CheckpointStore, DdlSink, Location, Sink, SinkFactory, SourceCheckpoints,
-};
+use dm_core::{CheckpointStore, DdlSink, Location, Sink, SinkFactory};
 use dm_sink::{CheckpointTables, MetaScope, MySqlSinkOptions, MySqlSinks};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use crate::ddl::ServerVersion;
 use crate::error::SyncerError;
-use crate::tracker::SchemaTracker;
 use crate::watermark::Watermark;
 use dm_task::InstanceRules;
 
@@ -70,13 +91,19 @@ macro_rules! with_retry {
     }};
 }
 
+mod acknowledgements;
+mod checkpoint;
 mod ddl_apply;
+mod dispatch;
 mod event_loop;
 pub mod fault;
+mod resume;
 pub(crate) mod retry;
+mod safe_mode;
 mod settings;
 mod status;
 mod stop;
+mod targets;
 mod worker;
 
 pub use settings::{SyncerSettings, remote_options, sink_options};
@@ -84,7 +111,9 @@ pub use status::{MAX_WARNINGS, SyncerStatus};
 pub use stop::{StopRequest, StopSignal};
 
 use event_loop::EventLoop;
-use worker::{Ack, Work, WorkerLinks, run_worker};
+use resume::{Resumed, resume};
+use safe_mode::SafeMode;
+use worker::{Ack, Work, Workers, spawn_workers};
 
 /// What the event loop needs of its sink: table definitions, DDL and the global checkpoint
 /// (a [`SinkFactory`]'s `Control`).
@@ -148,15 +177,6 @@ pub async fn run_with<Source: BinlogSource, Sinks: SinkFactory>(
     result
 }
 
-/// Loads what `control` stores, retrying transient failures for at most `limit`.
-async fn load_checkpoints<Control: ControlSink>(
-    control: &mut Control,
-    limit: Option<std::time::Duration>,
-) -> Result<SourceCheckpoints, SyncerError> {
-    use dm_core::ClassifiedError;
-    with_retry!(limit, *control, sink => sink.load().await)
-}
-
 /// [`run_with`], without the exit metric.
 async fn run_syncer<Source: BinlogSource, Sinks: SinkFactory>(
     settings: SyncerSettings,
@@ -167,99 +187,30 @@ async fn run_syncer<Source: BinlogSource, Sinks: SinkFactory>(
     stop: StopSignal,
     progress: watch::Sender<SyncerStatus>,
 ) -> Result<SyncerStatus, SyncerError> {
-    let mut control = sinks
-        .open_control()
-        .await
-        .map_err(|error| SyncerError::sink(&error))?;
-    // The worker count the stored checkpoints were written with wins until a clean restart.
-    let workers = load_checkpoints(&mut control, settings.retry_transient_for)
-        .await?
-        .workers
-        .first()
-        .map_or(settings.workers.max(1), |row| row.workers.max(1) as usize);
-    // Each worker's sink shuts out the sinks of an earlier run (MySQL: a named lock per worker
-    // connection). A previous run that crashed may still have a worker transaction executing
-    // downstream (sent whole, it runs on without its client); the checkpoints are read only
-    // once every worker's sink is open, so nothing old can change them after.
-    let mut worker_sinks = Vec::with_capacity(workers);
-    for worker in 0..workers {
-        worker_sinks.push(
-            sinks
-                .open_worker(worker, workers)
-                .await
-                .map_err(|error| SyncerError::sink(&error))?,
-        );
-    }
-    let stored = load_checkpoints(&mut control, settings.retry_transient_for).await?;
-    if stored
-        .workers
-        .iter()
-        .any(|row| row.workers as usize != workers)
-    {
-        return Err(SyncerError::State(format!(
-            "the worker checkpoints of source {} disagree on the worker count",
-            settings.source_id
-        )));
-    }
-    let mut applied: Vec<Option<(Location, u64)>> = vec![None; workers];
-    for row in stored.workers {
-        if let Some(slot) = applied.get_mut(row.worker as usize) {
-            *slot = Some((row.location, row.row));
-        }
-    }
-    let global = stored.global;
-    let safe_until = match &global {
-        Some(global) => global.safe_mode_exit.clone(),
-        None => settings.safe_mode_until.clone(),
-    };
-    // The tracker resumes with the structures in force at the checkpoint, stored with it; a
-    // DDL statement the previous run was executing is checked when its event comes again.
-    let mut tracker = SchemaTracker::new(settings.case_sensitive);
-    let mut pending_ddl = None;
-    let start = match global {
-        Some(global) => {
-            tracker.restore_schema_charsets(global.schema_charsets);
-            pending_ddl = global.ddl;
-            for table in global.tables {
-                if let Some(snapshot) = table.snapshot {
-                    tracker.restore(snapshot);
-                }
-            }
-            global.location
-        }
-        None => start,
-    };
-
-    let (ack_sender, mut acks) = mpsc::channel::<Ack>(settings.queue_size.max(16));
-    let mut queues = Vec::with_capacity(workers);
-    let mut handles = WorkerTasks(Vec::with_capacity(workers));
-    let mode = if settings.safe_mode {
-        ApplyMode::Idempotent
-    } else {
-        ApplyMode::Exact
-    };
-    for (worker, sink) in worker_sinks.into_iter().enumerate() {
-        // The queues share `queue_size`, but each holds at least one full batch: a worker can
-        // only gather what its queue holds, and small batches cost the downstream far more.
-        let capacity = (settings.queue_size / workers).max(settings.batch).max(8);
-        let (sender, receiver) = mpsc::channel::<Work>(capacity);
-        queues.push(sender);
-        handles.0.push(tokio::spawn(run_worker(
-            worker,
-            workers,
-            settings.clone(),
-            sink,
-            mode,
-            WorkerLinks {
-                queue: receiver,
-                acks: ack_sender.clone(),
-                stop: stop.clone(),
-            },
-        )));
-    }
-    drop(ack_sender);
+    let Resumed {
+        control,
+        worker_sinks,
+        start,
+        applied,
+        tracker,
+        pending_ddl,
+        safe_mode_exit,
+    } = resume(&mut sinks, &settings, start).await?;
+    let workers = worker_sinks.len();
+    let Workers {
+        queues,
+        mut acks,
+        tasks,
+    } = spawn_workers(&settings, worker_sinks, &stop);
 
     let flavor = settings.flavor;
+    let started = Instant::now();
+    let safe_mode = SafeMode::new(
+        settings.safe_mode,
+        settings.safe_mode_duration,
+        started,
+        safe_mode_exit,
+    );
     let metrics = settings
         .metrics
         .as_ref()
@@ -282,8 +233,8 @@ async fn run_syncer<Source: BinlogSource, Sinks: SinkFactory>(
         keys: Vec::new(),
         progress,
         last_timestamp: 0,
-        safe_until,
-        started: Instant::now(),
+        safe_mode,
+        started,
         last_publish: Instant::now(),
         last_upstream_check: None,
         last_consumed: None,
@@ -308,27 +259,13 @@ async fn run_syncer<Source: BinlogSource, Sinks: SinkFactory>(
     let result = state.run(&mut controller, &mut acks).await;
     // Stop the workers (closing their queues) and wait for them.
     state.queues.clear();
-    for handle in std::mem::take(&mut handles.0) {
-        let _ = handle.await;
-    }
+    tasks.join().await;
     match result {
         Ok(()) => Ok(state.status),
         Err(error) => {
             // The caller keeps the last status, with where the error stopped the syncer.
             state.progress.send_replace(state.status.clone());
             Err(error)
-        }
-    }
-}
-
-/// The worker tasks: aborted if the syncer is dropped before it stopped them (a crash of the
-/// syncer takes its workers with it; their open transactions roll back downstream).
-struct WorkerTasks(Vec<tokio::task::JoinHandle<()>>);
-
-impl Drop for WorkerTasks {
-    fn drop(&mut self) {
-        for handle in &self.0 {
-            handle.abort();
         }
     }
 }

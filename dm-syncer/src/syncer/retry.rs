@@ -6,26 +6,19 @@
 
 use std::time::Duration;
 
-use dm_core::ErrorClass;
-use tokio::time::Instant;
+use dm_core::{Backoff, ErrorClass};
 
-/// The in-place retries of one operation.
-pub(crate) struct Retry {
-    /// Give up once failing for this long (`None`: never).
-    limit: Option<Duration>,
-    /// When the first failure happened.
-    first_failure: Option<Instant>,
-    backoff: Duration,
-}
+/// 100 ms doubling up to 5 s.
+const BACKOFF: Backoff = Backoff::doubling(Duration::from_millis(100), Duration::from_secs(5));
+
+/// The in-place retries of one operation: dm-core's [`dm_core::Retry`] with the syncer's
+/// backoff and limit.
+pub(crate) struct Retry(dm_core::Retry);
 
 impl Retry {
     /// Retries for at most `limit` (`None`: as long as it takes).
     pub(crate) fn new(limit: Option<Duration>) -> Self {
-        Retry {
-            limit,
-            first_failure: None,
-            backoff: Duration::from_millis(100),
-        }
+        Retry(dm_core::Retry::new(BACKOFF).give_up_after(limit))
     }
 
     /// After a failure of `class`: waits the backoff and says `true` to try again, or says
@@ -33,19 +26,7 @@ impl Retry {
     ///
     /// Cancel-safe: the backoff grows only after the wait.
     pub(crate) async fn again(&mut self, class: ErrorClass) -> bool {
-        if class != ErrorClass::Transient {
-            return false;
-        }
-        let first_failure = *self.first_failure.get_or_insert_with(Instant::now);
-        if self
-            .limit
-            .is_some_and(|limit| first_failure.elapsed() >= limit)
-        {
-            return false;
-        }
-        tokio::time::sleep(self.backoff).await;
-        self.backoff = (self.backoff * 2).min(Duration::from_secs(5));
-        true
+        self.0.again(class).await
     }
 }
 

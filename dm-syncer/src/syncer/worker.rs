@@ -1,16 +1,21 @@
-//! A DML worker: gathers a batch from its queue (compacted per row, grouped by table and kind
+//! The DML workers: [`spawn_workers`] starts one task per worker sink, each with its bounded
+//! queue; a worker gathers a batch from its queue (compacted per row, grouped by table and kind
 //! when no key repeats), applies it with its own [`WorkerCheckpoint`] through
 //! [`Sink::apply_batch`] (all or nothing), and acknowledges `(worker, sequence)` to the event
 //! loop.
 //!
 //! ```text
-//! queue (bounded) --Work::Change--> WorkerBatch: Compactor -> BatchPlanner::group
+//! dispatch --Work::Change (bounded queue)--> WorkerBatch: Compactor -> BatchPlanner::group
 //!   --> ChangeBatch { changes, the sink's definitions of their tables, WorkerCheckpoint }
 //!   --> Sink::apply_batch (transient errors retried with backoff) --> Ack::Done | Ack::Failed
+//!   --> acknowledgements (event loop)
 //! ```
 //!
-//! Invariant: the checkpoint a batch carries is the location of the last change *pushed* into
-//! it, so a committed batch moves the worker's checkpoint exactly past what it applied.
+//! Invariants: the checkpoint a batch carries is the location of the last change *pushed* into
+//! it, so a committed batch moves the worker's checkpoint exactly past what it applied; safe
+//! mode is the `idempotent` flag each change carries, decided once by the event loop
+//! (`SafeMode`): the worker passes it on and the compactor obeys it (it only adds idempotence
+//! where a merge of its own needs it).
 //!
 //! Stop `Now` ([`StopSignal`]): a worker finishes the batch in flight (it commits, or fails and
 //! rolls back) and takes nothing more from its queue; one waiting to retry a failed batch gives
@@ -22,8 +27,8 @@ use std::time::Instant;
 
 use dm_causality::{BatchPlanner, Compactor, PendingChange, TableKeys};
 use dm_core::{
-    ApplyMode, ChangeBatch, ClassifiedError, ErrorReport, Location, RowChange, Sink, TableRef,
-    TableSchema, WorkerCheckpoint,
+    ChangeBatch, ClassifiedError, ErrorReport, Location, RowChange, Sink, TableRef, TableSchema,
+    WorkerCheckpoint,
 };
 use tokio::sync::mpsc;
 
@@ -40,7 +45,8 @@ pub(super) enum Work {
         target: Arc<TableSchema>,
         sequence: u64,
         row: u64,
-        /// Write it idempotently (safe mode).
+        /// Write it idempotently: safe mode as the event loop decided it for this change
+        /// (`SafeMode::idempotent_at`); the worker and the compactor only obey it.
         idempotent: bool,
         /// When its rows event started to be dispatched (`None` without metrics): where DM's
         /// `dml-exec` timing starts.
@@ -70,12 +76,78 @@ pub(super) struct WorkerLinks {
     pub(super) stop: StopSignal,
 }
 
-pub(super) async fn run_worker<Worker: Sink>(
+/// The running workers, as the event loop sees them.
+pub(super) struct Workers {
+    /// Each worker's queue, in worker order (bounded: see [`spawn_workers`]).
+    pub(super) queues: Vec<mpsc::Sender<Work>>,
+    /// The acknowledgements of every worker (bounded by `queue_size`, at least 16).
+    pub(super) acks: mpsc::Receiver<Ack>,
+    /// The tasks, aborted when dropped.
+    pub(super) tasks: WorkerTasks,
+}
+
+/// Starts one worker task per sink. The queues share `queue_size`, but each holds at least one
+/// full batch (and 8 changes): a worker can only gather what its queue holds, and small
+/// batches cost the downstream far more. Memory bound per queue: its capacity in changes, and
+/// all queues together at most `max_in_flight_bytes` of row images (the event loop's budget).
+pub(super) fn spawn_workers<Worker: Sink + 'static>(
+    settings: &SyncerSettings,
+    sinks: Vec<Worker>,
+    stop: &StopSignal,
+) -> Workers {
+    let workers = sinks.len();
+    let (ack_sender, acks) = mpsc::channel::<Ack>(settings.queue_size.max(16));
+    let mut queues = Vec::with_capacity(workers);
+    let mut tasks = WorkerTasks(Vec::with_capacity(workers));
+    for (worker, sink) in sinks.into_iter().enumerate() {
+        let capacity = (settings.queue_size / workers).max(settings.batch).max(8);
+        let (sender, receiver) = mpsc::channel::<Work>(capacity);
+        queues.push(sender);
+        tasks.0.push(tokio::spawn(run_worker(
+            worker,
+            workers,
+            settings.clone(),
+            sink,
+            WorkerLinks {
+                queue: receiver,
+                acks: ack_sender.clone(),
+                stop: stop.clone(),
+            },
+        )));
+    }
+    Workers {
+        queues,
+        acks,
+        tasks,
+    }
+}
+
+/// The worker tasks: aborted if the syncer is dropped before it stopped them (a crash of the
+/// syncer takes its workers with it; their open transactions roll back downstream).
+pub(super) struct WorkerTasks(Vec<tokio::task::JoinHandle<()>>);
+
+impl WorkerTasks {
+    /// Waits for every worker to end (their queues closed first).
+    pub(super) async fn join(mut self) {
+        for handle in std::mem::take(&mut self.0) {
+            let _ = handle.await;
+        }
+    }
+}
+
+impl Drop for WorkerTasks {
+    fn drop(&mut self) {
+        for handle in &self.0 {
+            handle.abort();
+        }
+    }
+}
+
+async fn run_worker<Worker: Sink>(
     worker: usize,
     workers: usize,
     settings: SyncerSettings,
     mut sink: Worker,
-    mode: ApplyMode,
     links: WorkerLinks,
 ) {
     let WorkerLinks {
@@ -110,12 +182,7 @@ pub(super) async fn run_worker<Worker: Sink>(
                         metrics.pushed(&change, dispatched);
                     }
                     last = Some((sequence, change.location().clone(), row));
-                    batch.push(
-                        change,
-                        keys,
-                        target,
-                        idempotent || mode == ApplyMode::Idempotent,
-                    );
+                    batch.push(change, keys, target, idempotent);
                     if batch.is_full() {
                         break;
                     }
@@ -130,6 +197,7 @@ pub(super) async fn run_worker<Worker: Sink>(
                 workers: workers as u32,
                 location,
                 row,
+                replayed: None,
             });
             let mut retry = Retry::new(settings.retry_transient_for);
             loop {

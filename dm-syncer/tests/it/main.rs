@@ -5,6 +5,7 @@ mod conformance;
 mod ddl_corpus;
 mod ddl_crash;
 mod filters;
+mod hold_model;
 mod mysql_payload;
 mod replication;
 mod serverless;

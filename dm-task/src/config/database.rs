@@ -15,8 +15,9 @@ use serde::{Deserialize, Deserializer};
 use super::password::{PasswordText, decrypt_dm_password, password_of};
 use super::{ConfigRefusal, ConfigWarning, null_as_default};
 
-/// `target-database` (and `from` in a source file).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+/// `target-database` (and `from` in a source file). Its `Debug` shows the password as `"***"`
+/// ([`dm_core::Redacted`]).
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct DatabaseConfig {
     /// Host.
@@ -26,8 +27,9 @@ pub struct DatabaseConfig {
     /// User.
     pub user: String,
     /// Password: plain, or a DM ciphertext (`dmctl encrypt`) decrypted when the file is read
-    /// ([`super::password`]).
-    #[serde(default)]
+    /// ([`super::password`]). A value that is not a string (`password: 123456`) is refused
+    /// without being echoed: quote it.
+    #[serde(default, deserialize_with = "password_text")]
     pub password: String,
     /// Session variables for every connection (values as the server reads `SET SESSION`).
     #[serde(default, deserialize_with = "session_values")]
@@ -38,6 +40,45 @@ pub struct DatabaseConfig {
     /// Deprecated in DM (the driver reads the server's value); accepted with a warning.
     #[serde(default)]
     pub max_allowed_packet: Option<u64>,
+}
+
+impl std::fmt::Debug for DatabaseConfig {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let DatabaseConfig {
+            host,
+            port,
+            user,
+            password,
+            session,
+            security,
+            max_allowed_packet,
+        } = self;
+        formatter
+            .debug_struct("DatabaseConfig")
+            .field("host", host)
+            .field("port", port)
+            .field("user", user)
+            .field("password", &dm_core::Redacted(password))
+            .field("session", session)
+            .field("security", security)
+            .field("max_allowed_packet", max_allowed_packet)
+            .finish()
+    }
+}
+
+/// A password: a YAML string (or nothing). Anything else is refused without the value, which
+/// serde's own message would quote: error messages end up in logs and statuses.
+fn password_text<'de, D>(deserializer: D) -> Result<String, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    match Option::<serde_norway::Value>::deserialize(deserializer)? {
+        None | Some(serde_norway::Value::Null) => Ok(String::new()),
+        Some(serde_norway::Value::String(text)) => Ok(text),
+        Some(_) => Err(serde::de::Error::custom(
+            "a password is a string: write it in quotes (the value is not shown)",
+        )),
+    }
 }
 
 /// DM's `security` section.
@@ -251,6 +292,30 @@ impl DatabaseConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_password_shows_in_no_debug_output_or_error() {
+        let database: DatabaseConfig =
+            serde_norway::from_str("host: h\nport: 1\nuser: u\npassword: s3cr3t-Pa55\n")
+                .expect("database");
+        assert_eq!(database.password, "s3cr3t-Pa55");
+        let shown = format!("{database:?} {database:#?}");
+        assert!(!shown.contains("s3cr3t-Pa55"), "{shown}");
+        assert!(shown.contains("password: \"***\""), "{shown}");
+        let absent: DatabaseConfig =
+            serde_norway::from_str("host: h\nport: 1\nuser: u\npassword:\n").expect("database");
+        assert_eq!(absent.password, "");
+        for text in ["password: 98765432123", "password: [s3cr3t-Pa55]"] {
+            let error = serde_norway::from_str::<DatabaseConfig>(&format!("host: h\n{text}\n"))
+                .expect_err("not a string");
+            let message = format!("{error} {error:?}");
+            assert!(message.contains("write it in quotes"), "{message}");
+            assert!(
+                !message.contains("98765432123") && !message.contains("s3cr3t"),
+                "{message}"
+            );
+        }
+    }
 
     #[test]
     fn the_sink_leaves_out_the_session_time_zone() {

@@ -31,8 +31,8 @@ const DM_BUILT_IN_KEY: [u8; 32] = [
 /// The length of AES's block, and so of the initialisation vector in front of a ciphertext.
 const IV_LENGTH: usize = 16;
 
-/// What a password text in a DM file is.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a password text in a DM file is. Its `Debug` does not show the decrypted password.
+#[derive(Clone, PartialEq, Eq)]
 pub enum PasswordText {
     /// Not a DM ciphertext: the text is the password.
     Plain,
@@ -42,6 +42,19 @@ pub enum PasswordText {
     /// custom key (`secret-key-path`), or a plain password that happens to look like one. The
     /// text is used as the password.
     NotDecryptable,
+}
+
+impl std::fmt::Debug for PasswordText {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PasswordText::Plain => formatter.write_str("Plain"),
+            PasswordText::Decrypted(password) => formatter
+                .debug_tuple("Decrypted")
+                .field(&dm_core::Redacted(password))
+                .finish(),
+            PasswordText::NotDecryptable => formatter.write_str("NotDecryptable"),
+        }
+    }
 }
 
 /// Reads a password text as DM does (see the module documentation).
