@@ -35,6 +35,22 @@ pub enum BinlogError {
         /// What is wrong.
         reason: String,
     },
+    /// An event (or a replication packet) claims more bytes than MySQL's own limit: no event is
+    /// larger than `max_allowed_packet`, at most 1 GiB. The claim comes from a damaged or
+    /// hostile length field; nothing is allocated for it.
+    #[error(
+        "{what} at {position} claims {size} bytes, more than the {limit}-byte limit of a MySQL event (max_allowed_packet)"
+    )]
+    EventTooLarge {
+        /// `file:offset`, or the upstream's `host:port`.
+        position: String,
+        /// What claims it: `QUERY event`, `a packet from the upstream`.
+        what: String,
+        /// The length claimed.
+        size: u64,
+        /// The limit ([`crate::event::MAXIMUM_EVENT_SIZE`]).
+        limit: u64,
+    },
     /// A row image cannot be decoded with the table's map and tracked schema.
     #[error("cannot decode a row of {table}: {reason}")]
     UndecodableRow {
@@ -113,6 +129,16 @@ pub enum BinlogError {
         /// What and why.
         reason: String,
     },
+    /// TLS to the upstream cannot be set up: a certificate or key file that cannot be read or
+    /// used, a server without TLS, or a server certificate the checks refuse (the reason
+    /// names the CA).
+    #[error("TLS to the upstream {address} failed: {reason}")]
+    Tls {
+        /// `host:port`.
+        address: String,
+        /// What failed.
+        reason: String,
+    },
     /// Reading a file failed.
     #[error("could not read {path}: {source}")]
     Io {
@@ -151,6 +177,8 @@ impl ClassifiedError for BinlogError {
             BinlogError::ServerIdInUse { .. } => 11009,
             BinlogError::Unsupported { .. } => 11010,
             BinlogError::BinlogFormatNotRow { .. } => 11011,
+            BinlogError::Tls { .. } => 11020,
+            BinlogError::EventTooLarge { .. } => 11012,
         })
     }
 
@@ -159,6 +187,9 @@ impl ClassifiedError for BinlogError {
             BinlogError::NotABinlog { .. } => "point the reader at a binlog or relay log file",
             BinlogError::ChecksumMismatch { .. } => {
                 "the binlog is damaged at this position: re-fetch it from the upstream (purge the relay log from here) or skip the event with the binlog operator"
+            }
+            BinlogError::EventTooLarge { .. } => {
+                "the length field is damaged: re-fetch the binlog from the upstream from this position (purge the relay log from here), or check the network path to the upstream"
             }
             BinlogError::Malformed { .. } => {
                 "report the event bytes (mysqlbinlog --hexdump at this position) with the server version"
@@ -191,6 +222,9 @@ impl ClassifiedError for BinlogError {
                 "on the upstream run SET GLOBAL binlog_format = ROW and SET GLOBAL binlog_row_image = FULL, put both in its my.cnf, and reconnect its clients (sessions keep their format until they reconnect); changes written before in another format cannot be replicated exactly: start the task from a full dump taken after the change"
             }
             BinlogError::Unsupported { .. } => "see the reason; it names what to change",
+            BinlogError::Tls { .. } => {
+                "check the source's security section (ssl-ca, ssl-cert, ssl-key, ssl-mode) against the server's certificate: it must be signed by the CA and, with ssl-mode verify-identity (the default), name the host connected to; the server needs TLS on"
+            }
             BinlogError::UndecodableRow { .. } => {
                 "check that the tracked schema matches the upstream table and binlog_row_image=FULL; report types not decoded yet"
             }

@@ -10,6 +10,9 @@
 //! flags). [`EventDecoder`] keeps the format learned from the last FORMAT_DESCRIPTION event and
 //! verifies each event's CRC32 when the format says events carry one. Decoding never panics: bytes
 //! that do not follow the format are [`BinlogError::Malformed`], naming the event's position.
+//! Lengths are bounds, not allocations: [`frame`] refuses an event larger than
+//! [`MAXIMUM_EVENT_SIZE`], a compressed part inflates only as far as its claim (at most 1 GiB)
+//! and its real data go, and a zstd frame's window is lowered to the content it claims.
 //!
 //! Decoded here: format description, rotate, query, xid, stop, heartbeat, MySQL GTID / tagged GTID / anonymous
 //! GTID / PREVIOUS_GTIDS (untagged and 8.3+ tagged), MariaDB GTID / GTID_LIST / BINLOG_CHECKPOINT /
@@ -25,6 +28,11 @@ use crate::error::BinlogError;
 
 /// The length of the v4 event header.
 pub const HEADER_LENGTH: usize = 19;
+/// The largest event MySQL and MariaDB write or send: `max_allowed_packet` (and
+/// `slave_max_allowed_packet`) are at most 1 GiB. A header that claims more is damaged; readers
+/// refuse it ([`crate::BinlogError::EventTooLarge`]) instead of waiting for, or allocating, its
+/// bytes.
+pub const MAXIMUM_EVENT_SIZE: u64 = 1 << 30;
 /// The header flag a server sets on a binlog's format description while the file is open.
 pub const BINLOG_IN_USE: u8 = 0x01;
 /// Header flag: the server made this event up (fake ROTATE, ...); it is not in the binlog file.
@@ -224,8 +232,9 @@ pub enum Frame {
     Partial,
 }
 
-/// Finds the next event at the start of `buffer`. An event size below the header length is
-/// malformed (returned as the reason).
+/// Finds the next event at the start of `buffer`. An event size below the header length or
+/// above [`MAXIMUM_EVENT_SIZE`] is malformed (returned as the reason): a caller never waits for
+/// the bytes of an impossible event.
 pub fn frame(buffer: &[u8]) -> Result<Frame, String> {
     let Some(header) = EventHeader::parse(buffer) else {
         return Ok(Frame::Partial);
@@ -234,6 +243,11 @@ pub fn frame(buffer: &[u8]) -> Result<Frame, String> {
     if length < HEADER_LENGTH {
         return Err(format!(
             "event size {length} is smaller than the {HEADER_LENGTH}-byte header"
+        ));
+    }
+    if u64::from(header.event_size) > MAXIMUM_EVENT_SIZE {
+        return Err(format!(
+            "event size {length} is more than the {MAXIMUM_EVENT_SIZE}-byte limit of a MySQL event"
         ));
     }
     Ok(if buffer.len() >= length {
@@ -843,8 +857,14 @@ impl EventDecoder {
         let events_bytes = match compression {
             0 => {
                 use std::io::Read as _;
-                let mut decoder = ruzstd::decoding::StreamingDecoder::new(payload)
-                    .map_err(|error| format!("the payload is not a zstd frame: {error}"))?;
+                // The decoder reserves the frame's window up front: a window larger than the
+                // claimed content is lowered to it, so a damaged header reserves nothing more.
+                let (payload, window) = bounded_zstd_window(payload, expected)?;
+                let mut decoder = ruzstd::decoding::StreamingDecoder::new_with_max_window_size(
+                    &payload[..],
+                    window,
+                )
+                .map_err(|error| format!("the payload is not a zstd frame: {error}"))?;
                 let mut inflated =
                     Vec::with_capacity((expected as usize).min(INITIAL_INFLATE_CAPACITY));
                 (&mut decoder)
@@ -984,6 +1004,66 @@ impl EventDecoder {
     }
 }
 
+/// The zstd frame magic number.
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+/// The largest window a zstd decoder accepts by default (`ZSTD_WINDOWLOG_LIMIT_DEFAULT`, 2^27:
+/// compression level 22's window); zstd's own tools refuse larger frames unless told.
+const MAXIMUM_ZSTD_WINDOW: u64 = 1 << 27;
+
+/// A zstd frame whose window never exceeds what its content needs. A decoder only looks back
+/// over bytes it already produced, so a frame whose content is at most `content` bytes decodes
+/// the same with a window of `content` bytes; MySQL compresses without telling zstd the size, so
+/// its frames declare the compression level's window (2 MiB at the default level 3, 128 MiB at
+/// level 22) whatever the transaction's size. The window descriptor of a copy of the frame is
+/// lowered to the smallest window that holds `content` bytes; a single-segment frame (whose
+/// window is its declared content size) must declare no more than `content`. Returns the frame
+/// and the window to allow.
+fn bounded_zstd_window(
+    payload: &[u8],
+    content: u64,
+) -> Result<(std::borrow::Cow<'_, [u8]>, u64), String> {
+    use std::borrow::Cow;
+    // 1 KiB: the smallest window a frame can declare.
+    let needed = content.max(1 << 10);
+    let Some((magic, rest)) = payload.split_first_chunk::<4>() else {
+        return Ok((Cow::Borrowed(payload), needed.min(MAXIMUM_ZSTD_WINDOW)));
+    };
+    let Some(&descriptor) = rest.first() else {
+        return Ok((Cow::Borrowed(payload), needed.min(MAXIMUM_ZSTD_WINDOW)));
+    };
+    if *magic != ZSTD_MAGIC {
+        // Not a zstd frame: the decoder says so.
+        return Ok((Cow::Borrowed(payload), needed.min(MAXIMUM_ZSTD_WINDOW)));
+    }
+    let single_segment = descriptor & 0x20 != 0;
+    if single_segment {
+        // The window is the declared content size, which the decoder checks against `needed`.
+        return Ok((Cow::Borrowed(payload), needed.min(MAXIMUM_ZSTD_WINDOW)));
+    }
+    let Some(&window_descriptor) = rest.get(1) else {
+        return Ok((Cow::Borrowed(payload), needed.min(MAXIMUM_ZSTD_WINDOW)));
+    };
+    let window_of = |descriptor: u8| {
+        let base = 1u64 << (10 + u32::from(descriptor >> 3));
+        base + (base / 8) * u64::from(descriptor & 7)
+    };
+    let declared = window_of(window_descriptor);
+    if declared > MAXIMUM_ZSTD_WINDOW {
+        return Err(format!(
+            "the payload's zstd window is {declared} bytes, more than zstd's {MAXIMUM_ZSTD_WINDOW}-byte limit"
+        ));
+    }
+    let Some(lowered) = (0..=u8::MAX).find(|candidate| window_of(*candidate) >= needed) else {
+        return Ok((Cow::Borrowed(payload), declared));
+    };
+    if window_of(lowered) >= declared {
+        return Ok((Cow::Borrowed(payload), declared));
+    }
+    let mut frame = payload.to_vec();
+    frame[5] = lowered;
+    Ok((Cow::Owned(frame), window_of(lowered)))
+}
+
 /// GTID_TAGGED (MySQL 8.3+): a message of MySQL's serialization format: format version, message
 /// size, last non-ignorable field id, then fields by id: 0 flags, 1 source uuid (16 varints),
 /// 2 transaction number, 3 tag, 4 last committed, 5 sequence number (signed ones zig-zag),
@@ -1089,4 +1169,40 @@ fn decode_previous_gtids(reader: &mut ByteReader<'_>) -> Result<MySqlGtidSet, St
         }
     }
     MySqlGtidSet::parse(&text.join(",")).map_err(|error| error.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_sizes_above_mysql_limit_are_malformed_not_awaited() {
+        let mut header = [0u8; HEADER_LENGTH];
+        header[4] = event_type::QUERY;
+        header[9..13].copy_from_slice(&((1u32 << 30) + 1).to_le_bytes());
+        let reason = frame(&header).expect_err("too large");
+        assert!(reason.contains("limit"), "{reason}");
+        header[9..13].copy_from_slice(&(1u32 << 30).to_le_bytes());
+        assert_eq!(frame(&header), Ok(Frame::Partial));
+    }
+
+    #[test]
+    fn zstd_windows_shrink_to_the_content_claimed() {
+        // Magic, a descriptor without single segment, a 2^27 (128 MiB) window, then anything.
+        let frame_bytes = [0x28, 0xb5, 0x2f, 0xfd, 0x00, 17 << 3, 1, 2, 3];
+        let (lowered, window) = bounded_zstd_window(&frame_bytes, 500).expect("bounded");
+        assert_eq!(window, 1 << 10);
+        assert_eq!(lowered[5], 0);
+        assert_eq!(&lowered[6..], &frame_bytes[6..]);
+        // A window that already fits is left alone; one past zstd's limit is refused.
+        let (kept, window) = bounded_zstd_window(&frame_bytes, 1 << 27).expect("bounded");
+        assert_eq!((&kept[..], window), (&frame_bytes[..], 1 << 27));
+        let mut huge = frame_bytes;
+        huge[5] = 18 << 3;
+        assert!(bounded_zstd_window(&huge, 500).is_err());
+        // Single segment: the window is the declared content size, which the decoder bounds.
+        let single = [0x28, 0xb5, 0x2f, 0xfd, 0x20, 0xff];
+        let (same, window) = bounded_zstd_window(&single, 500).expect("bounded");
+        assert_eq!((&same[..], window), (&single[..], 1 << 10));
+    }
 }

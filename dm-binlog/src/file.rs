@@ -9,14 +9,22 @@
 //! The reader frames events by their header's size. A last event that is not complete yet is
 //! [`Read::Partial`] (call `read_next` again later: the reader re-reads from that event's start), never
 //! an error: a relay reader tails files another task is appending to. Every complete event is
-//! checked and decoded by an [`EventDecoder`].
+//! checked and decoded by an [`EventDecoder`]. A header claiming more than MySQL's 1 GiB event
+//! limit is [`BinlogError::EventTooLarge`], and a body is buffered only as far as the file has
+//! it, so a damaged length costs no memory.
 
 use std::fs::File;
 use std::io::{Read as _, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use crate::error::BinlogError;
-use crate::event::{Event, EventDecoder, Frame, MAGIC, frame};
+use crate::event::{
+    Event, EventDecoder, EventHeader, HEADER_LENGTH, MAGIC, MAXIMUM_EVENT_SIZE, event_type_name,
+};
+
+/// What the reader reserves for an event's body before its bytes are read; a larger body grows
+/// the buffer as its bytes arrive.
+const INITIAL_BODY_CAPACITY: usize = 1 << 20;
 
 /// The outcome of one read.
 #[derive(Debug)]
@@ -125,6 +133,10 @@ impl BinlogFileReader {
     }
 
     /// Reads the next event.
+    ///
+    /// Memory: the header's length is checked against [`MAXIMUM_EVENT_SIZE`] before anything
+    /// else, and the body is read incrementally: the buffer holds at most what the file really
+    /// has of the event (times the vector's growth factor), whatever its header claims.
     pub fn read_next(&mut self) -> Result<Read, BinlogError> {
         let io_error = |source| BinlogError::Io {
             path: self.path.display().to_string(),
@@ -134,42 +146,50 @@ impl BinlogFileReader {
             .seek(SeekFrom::Start(self.offset))
             .map_err(io_error)?;
         self.buffer.clear();
-        self.buffer.resize(crate::event::HEADER_LENGTH, 0);
+        self.buffer.resize(HEADER_LENGTH, 0);
         let header_bytes = read_up_to(&mut self.file, &mut self.buffer).map_err(io_error)?;
         if header_bytes == 0 {
             return Ok(Read::End);
         }
         self.buffer.truncate(header_bytes);
-        let length = match frame(&self.buffer) {
-            Ok(Frame::Partial) if header_bytes < crate::event::HEADER_LENGTH => {
-                return Ok(Read::Partial {
-                    offset: self.offset,
-                    available: header_bytes as u64,
-                });
-            }
-            Ok(Frame::Complete { length }) => length,
-            Ok(Frame::Partial) => {
-                let length = crate::event::EventHeader::parse(&self.buffer)
-                    .map_or(0, |header| header.event_size as usize);
-                self.buffer.resize(length, 0);
-                let more = read_up_to(&mut self.file, &mut self.buffer[header_bytes..])
-                    .map_err(io_error)?;
-                if header_bytes + more < length {
-                    return Ok(Read::Partial {
-                        offset: self.offset,
-                        available: (header_bytes + more) as u64,
-                    });
-                }
-                length
-            }
-            Err(reason) => {
-                return Err(BinlogError::Malformed {
-                    position: format!("{}:{}", self.path.display(), self.offset),
-                    event_type: "?".into(),
-                    reason,
-                });
-            }
+        let Some(header) = EventHeader::parse(&self.buffer) else {
+            return Ok(Read::Partial {
+                offset: self.offset,
+                available: header_bytes as u64,
+            });
         };
+        let position = || format!("{}:{}", self.path.display(), self.offset);
+        if u64::from(header.event_size) > MAXIMUM_EVENT_SIZE {
+            return Err(BinlogError::EventTooLarge {
+                position: position(),
+                what: format!("{} event", event_type_name(header.event_type)),
+                size: u64::from(header.event_size),
+                limit: MAXIMUM_EVENT_SIZE,
+            });
+        }
+        let length = header.event_size as usize;
+        if length < HEADER_LENGTH {
+            return Err(BinlogError::Malformed {
+                position: position(),
+                event_type: event_type_name(header.event_type).into(),
+                reason: format!(
+                    "event size {length} is smaller than the {HEADER_LENGTH}-byte header"
+                ),
+            });
+        }
+        // Read the rest as it comes: a file that ends early costs only what it holds.
+        let wanted = length - HEADER_LENGTH;
+        self.buffer.reserve(wanted.min(INITIAL_BODY_CAPACITY));
+        let more = (&mut self.file)
+            .take(wanted as u64)
+            .read_to_end(&mut self.buffer)
+            .map_err(io_error)?;
+        if more < wanted {
+            return Ok(Read::Partial {
+                offset: self.offset,
+                available: (HEADER_LENGTH + more) as u64,
+            });
+        }
         let offset = self.offset;
         let event = self.decoder.decode(&self.buffer[..length], offset)?;
         self.offset += length as u64;

@@ -57,25 +57,51 @@ pub enum JsonValue {
 }
 
 /// Decodes a binary JSON document; an empty one is JSON `null` (as MySQL reads it).
+///
+/// Memory: offsets may point anywhere in a container, so damaged bytes could make many
+/// entries share one large value (or one container nest itself through shared offsets) and
+/// decode to a tree exponentially larger than the document. Every decoded value is charged one
+/// unit plus the bytes of its string, key or opaque data against a budget of the document's
+/// length: a document MySQL wrote stores each value once, in at least that many bytes, so it
+/// never runs out; a document that does is malformed.
 pub fn decode_json(bytes: &[u8]) -> Result<JsonValue, String> {
     if bytes.is_empty() {
         return Ok(JsonValue::Null);
     }
     let mut reader = ByteReader::new(bytes);
     let value_type = reader.u8("JSON type")?;
-    decode_value(value_type, &bytes[1..], 0)
+    let mut budget = Budget(bytes.len());
+    decode_value(value_type, &bytes[1..], 0, &mut budget)
 }
 
-fn decode_value(value_type: u8, data: &[u8], depth: usize) -> Result<JsonValue, String> {
+/// What is left to decode of a document: see [`decode_json`].
+struct Budget(usize);
+
+impl Budget {
+    fn charge(&mut self, units: usize) -> Result<(), String> {
+        self.0 = self.0.checked_sub(units.saturating_add(1)).ok_or_else(|| {
+            "JSON values share bytes: the document decodes to more than it stores".to_owned()
+        })?;
+        Ok(())
+    }
+}
+
+fn decode_value(
+    value_type: u8,
+    data: &[u8],
+    depth: usize,
+    budget: &mut Budget,
+) -> Result<JsonValue, String> {
     if depth > MAX_DEPTH {
         return Err(format!("JSON nested deeper than {MAX_DEPTH} levels"));
     }
+    budget.charge(0)?;
     let mut reader = ByteReader::new(data);
     Ok(match value_type {
-        0x00 => container(data, false, true, depth)?,
-        0x01 => container(data, true, true, depth)?,
-        0x02 => container(data, false, false, depth)?,
-        0x03 => container(data, true, false, depth)?,
+        0x00 => container(data, false, true, depth, budget)?,
+        0x01 => container(data, true, true, depth, budget)?,
+        0x02 => container(data, false, false, depth, budget)?,
+        0x03 => container(data, true, false, depth, budget)?,
         0x04 => literal(reader.u8("JSON literal")?)?,
         0x05 => JsonValue::Int(i64::from(reader.u16("JSON int16")? as i16)),
         0x06 => JsonValue::UInt(u64::from(reader.u16("JSON uint16")?)),
@@ -87,6 +113,7 @@ fn decode_value(value_type: u8, data: &[u8], depth: usize) -> Result<JsonValue, 
         0x0c => {
             let length = variable_length(&mut reader)?;
             let bytes = reader.take(length, "JSON string")?;
+            budget.charge(bytes.len())?;
             JsonValue::String(
                 std::str::from_utf8(bytes)
                     .map_err(|error| format!("JSON string is not UTF-8: {error}"))?
@@ -96,7 +123,9 @@ fn decode_value(value_type: u8, data: &[u8], depth: usize) -> Result<JsonValue, 
         0x0f => {
             let field_type = reader.u8("JSON opaque type")?;
             let length = variable_length(&mut reader)?;
-            opaque(field_type, reader.take(length, "JSON opaque value")?)?
+            let bytes = reader.take(length, "JSON opaque value")?;
+            budget.charge(bytes.len())?;
+            opaque(field_type, bytes)?
         }
         other => return Err(format!("unknown JSON value type {other:#04x}")),
     })
@@ -124,7 +153,13 @@ fn variable_length(reader: &mut ByteReader<'_>) -> Result<usize, String> {
     Err("JSON length longer than 5 bytes".into())
 }
 
-fn container(data: &[u8], large: bool, object: bool, depth: usize) -> Result<JsonValue, String> {
+fn container(
+    data: &[u8],
+    large: bool,
+    object: bool,
+    depth: usize,
+    budget: &mut Budget,
+) -> Result<JsonValue, String> {
     let width = if large { 4 } else { 2 };
     let mut reader = ByteReader::new(data);
     let count = reader.uint(width, "JSON element count")? as usize;
@@ -151,6 +186,7 @@ fn container(data: &[u8], large: bool, object: bool, depth: usize) -> Result<Jso
             let key = data
                 .get(offset..offset + length)
                 .ok_or_else(|| format!("JSON key at {offset}+{length} is outside the object"))?;
+            budget.charge(key.len())?;
             keys.push(
                 std::str::from_utf8(key)
                     .map_err(|error| format!("JSON key is not UTF-8: {error}"))?
@@ -165,13 +201,13 @@ fn container(data: &[u8], large: bool, object: bool, depth: usize) -> Result<Jso
             matches!(value_type, 0x04..=0x06) || (large && matches!(value_type, 0x07 | 0x08));
         if inlined {
             let bytes = reader.take(width, "JSON inlined value")?;
-            values.push(decode_value(value_type, bytes, depth + 1)?);
+            values.push(decode_value(value_type, bytes, depth + 1, budget)?);
         } else {
             let offset = reader.uint(width, "JSON value offset")? as usize;
             let bytes = data
                 .get(offset..)
                 .ok_or_else(|| format!("JSON value at {offset} is outside the container"))?;
-            values.push(decode_value(value_type, bytes, depth + 1)?);
+            values.push(decode_value(value_type, bytes, depth + 1, budget)?);
         }
     }
     Ok(if object {

@@ -22,6 +22,10 @@
 //! Invariants:
 //! - decoding never panics: malformed bytes are [`BinlogError::Malformed`] naming `file:offset`;
 //!   a damaged event (CRC32 mismatch) is [`BinlogError::ChecksumMismatch`], never decoded;
+//! - no length field is trusted before its bytes are there: an event or replication packet
+//!   claiming more than MySQL's 1 GiB limit is [`BinlogError::EventTooLarge`], bodies are
+//!   buffered as their bytes arrive, and decoded values (rows, JSON, table-map metadata) take
+//!   memory in proportion to the bytes they come from (`tests/it/fuzz.rs` measures it);
 //! - an event not yet completely written is [`Read::Partial`] ("wait"), not an error;
 //! - positions are `u64` file offsets tracked by the stream (files may pass 4 GiB);
 //! - across reconnects, no real event is delivered twice and none is skipped; a position only

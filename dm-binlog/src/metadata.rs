@@ -295,8 +295,19 @@ pub fn schema_from_table_map(map: &TableMap) -> Result<TableSchema, BinlogError>
                     ColumnType::Text { max_bytes }
                 }
             }
+            // BIT(M): M / 8 whole bytes in the second byte, M % 8 bits in the first.
             16 => ColumnType::Bit {
-                width: meta[1] * 8 + meta[0],
+                width: u8::try_from(u16::from(meta[1]) * 8 + u16::from(meta[0]))
+                    .ok()
+                    .filter(|width| *width <= 64)
+                    .ok_or_else(|| {
+                        undecodable(format!(
+                            "column {} is BIT with {} bytes and {} bits, more than BIT(64)",
+                            index + 1,
+                            meta[1],
+                            meta[0]
+                        ))
+                    })?,
             },
             // MySQL 9 VECTOR: float32 values, kept as bytes.
             242 => ColumnType::Blob {

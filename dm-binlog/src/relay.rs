@@ -35,7 +35,7 @@ use std::time::{Duration, SystemTime};
 use dm_core::{BinlogFileName, BinlogPosition, Flavor, GtidSet, Location};
 
 use crate::error::BinlogError;
-use crate::event::{ARTIFICIAL, EventData, MAGIC, event_type};
+use crate::event::{ARTIFICIAL, EventData, MAGIC, MAXIMUM_EVENT_SIZE, event_type};
 use crate::file::{BinlogFileReader, Read};
 use crate::location::LocationTracker;
 use crate::stream::{EventStream, StartPoint, StreamEvent};
@@ -513,17 +513,17 @@ impl RelayWriter {
         }
         if offset > file.length {
             let gap = offset - file.length;
-            let filler =
-                gap_filler(gap, offset, self.checksum).ok_or_else(|| BinlogError::Unsupported {
+            let filled = write_gap_fillers(&mut file.writer, gap, offset, self.checksum)
+                .map_err(io_error(&file.path))?;
+            if !filled {
+                return Err(BinlogError::Unsupported {
                     address: self.root.display().to_string(),
                     reason: format!(
-                        "a gap of {gap} bytes before {} is too small to fill with an event",
+                        "a gap of {gap} bytes before {} is too small or too large to fill with events",
                         event.position
                     ),
-                })?;
-            file.writer
-                .write_all(&filler)
-                .map_err(io_error(&file.path))?;
+                });
+            }
             file.length = offset;
         }
         file.writer
@@ -636,26 +636,65 @@ fn read_range(
     Ok(bytes)
 }
 
-/// An IGNORABLE event of exactly `gap` bytes ending at `end` (None when the gap is too small).
-fn gap_filler(gap: u64, end: u64, checksum: bool) -> Option<Vec<u8>> {
+/// The IGNORABLE events that fill exactly `gap` bytes ending at `end`, as (size, end position)
+/// each; none when the gap is too small for one event or larger than 4 GiB. Each event is at
+/// most [`MAXIMUM_EVENT_SIZE`], so that readers accept it.
+fn gap_fillers(gap: u64, end: u64, checksum: bool) -> Option<Vec<(u64, u64)>> {
     let minimum = crate::event::HEADER_LENGTH as u64 + if checksum { 4 } else { 0 };
     if gap < minimum || gap > u64::from(u32::MAX) {
         return None;
     }
-    let mut event = Vec::with_capacity(gap as usize);
-    event.extend_from_slice(&0u32.to_le_bytes());
-    event.push(IGNORABLE_EVENT);
-    event.extend_from_slice(&0u32.to_le_bytes());
-    event.extend_from_slice(&(gap as u32).to_le_bytes());
-    event.extend_from_slice(&(end as u32).to_le_bytes());
-    event.extend_from_slice(&(IGNORABLE | ARTIFICIAL).to_le_bytes());
-    let body = gap as usize - event.len() - if checksum { 4 } else { 0 };
-    event.resize(event.len() + body, 0);
-    if checksum {
-        let crc = crc32fast::hash(&event);
-        event.extend_from_slice(&crc.to_le_bytes());
+    let mut fillers = Vec::new();
+    let mut start = end - gap;
+    let mut remaining = gap;
+    while remaining > 0 {
+        let mut size = remaining.min(MAXIMUM_EVENT_SIZE);
+        if remaining - size != 0 && remaining - size < minimum {
+            size = remaining - minimum;
+        }
+        start += size;
+        remaining -= size;
+        fillers.push((size, start));
     }
-    Some(event)
+    Some(fillers)
+}
+
+/// Writes the IGNORABLE events that fill `gap` bytes ending at `end` ([`gap_fillers`]); false
+/// when the gap cannot be filled. Their zero bodies are written in pieces: nothing the size of
+/// the gap (which an upstream's `log_pos` decides) is allocated.
+fn write_gap_fillers(
+    writer: &mut impl Write,
+    gap: u64,
+    end: u64,
+    checksum: bool,
+) -> std::io::Result<bool> {
+    static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+    let Some(fillers) = gap_fillers(gap, end, checksum) else {
+        return Ok(false);
+    };
+    for (size, end) in fillers {
+        let mut header = Vec::with_capacity(crate::event::HEADER_LENGTH);
+        header.extend_from_slice(&0u32.to_le_bytes());
+        header.push(IGNORABLE_EVENT);
+        header.extend_from_slice(&0u32.to_le_bytes());
+        header.extend_from_slice(&(size as u32).to_le_bytes());
+        header.extend_from_slice(&(end as u32).to_le_bytes());
+        header.extend_from_slice(&(IGNORABLE | ARTIFICIAL).to_le_bytes());
+        let mut hasher = crc32fast::Hasher::new();
+        hasher.update(&header);
+        writer.write_all(&header)?;
+        let mut body = size - header.len() as u64 - if checksum { 4 } else { 0 };
+        while body > 0 {
+            let piece = &ZEROS[..body.min(ZEROS.len() as u64) as usize];
+            hasher.update(piece);
+            writer.write_all(piece)?;
+            body -= piece.len() as u64;
+        }
+        if checksum {
+            writer.write_all(&hasher.finalize().to_le_bytes())?;
+        }
+    }
+    Ok(true)
 }
 
 /// Reads a relay directory as an event stream, following files still being written.
@@ -980,11 +1019,22 @@ mod tests {
 
     #[test]
     fn gap_fillers_have_the_exact_size_and_a_valid_checksum() {
-        let filler = gap_filler(60, 1000, true).expect("fits");
+        let mut filler = Vec::new();
+        assert!(write_gap_fillers(&mut filler, 60, 1000, true).expect("writes"));
         assert_eq!(filler.len(), 60);
         let mut decoder = crate::event::EventDecoder::for_stream("relay", true);
         let event = decoder.decode(&filler, 940).expect("decodes");
         assert_eq!(event.header.log_position, 1000);
-        assert!(gap_filler(10, 1000, true).is_none());
+        assert!(!write_gap_fillers(&mut Vec::new(), 10, 1000, true).expect("writes"));
+        // Over 1 GiB: events of at most the limit, none too small, ending at the gap's end.
+        let gap = 2 * MAXIMUM_EVENT_SIZE + 10;
+        let fillers = gap_fillers(gap, gap + 4, true).expect("fits");
+        assert_eq!(fillers.iter().map(|(size, _)| size).sum::<u64>(), gap);
+        assert!(
+            fillers
+                .iter()
+                .all(|(size, _)| (23..=MAXIMUM_EVENT_SIZE).contains(size))
+        );
+        assert_eq!(fillers.last().map(|(_, end)| *end), Some(gap + 4));
     }
 }

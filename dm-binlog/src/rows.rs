@@ -149,6 +149,7 @@ fn decode_all(
     let mut rows = Vec::new();
     let mut before_documents = Vec::new();
     while reader.remaining() > 0 {
+        let remaining = reader.remaining();
         // A partial update's after image may hold JSON diffs against the before image's
         // documents: keep those (only then).
         let capture = (event.partial_json).then_some(&mut before_documents);
@@ -180,6 +181,16 @@ fn decode_all(
                 (Some(first), Some(second))
             }
         });
+        // A row of a table without columns takes no bytes: the rest would decode to rows
+        // forever.
+        if reader.remaining() == remaining {
+            return Err(format!(
+                "a row of {}.{} takes no bytes ({} left over): a table map without columns",
+                map.schema,
+                map.table,
+                reader.remaining()
+            ));
+        }
     }
     Ok(rows)
 }

@@ -10,6 +10,13 @@
 //! with exponential backoff (dm-core's `retry`, which logs each retry). A malformed endpoint or rejected credentials is
 //! [`CoordError::Refused`], naming the endpoint: retrying cannot help.
 //!
+//! TLS: [`EtcdOptions::tls`] (a [`dm_core::TlsConfig`], the `security` keys DM's master and
+//! worker read) makes every endpoint `https://`, trusts only its CA, checks the member's name
+//! and presents the client certificate. A TLS failure at connect (a file that cannot be read, a
+//! certificate the CA did not sign, `verify-ca` or `cert-allowed-cn`, which tonic cannot
+//! check) is [`CoordError::Refused`] naming the CA, not retried as an unreachable cluster; an
+//! `http://` endpoint with TLS set is refused too.
+//!
 //! A watch survives a broken stream (a member restarting, a network blip): its feeder re-creates
 //! the etcd watch from the revision after the last event it delivered, so events arrive in
 //! order, none missed, none repeated. If that revision was compacted meanwhile the watch ends
@@ -43,6 +50,8 @@ pub struct EtcdOptions {
     pub connect_timeout: Duration,
     /// How long one request may take.
     pub request_timeout: Duration,
+    /// TLS to the members; `None`: plain gRPC.
+    pub tls: Option<dm_core::TlsConfig>,
 }
 
 impl std::fmt::Debug for EtcdOptions {
@@ -52,6 +61,7 @@ impl std::fmt::Debug for EtcdOptions {
             user,
             connect_timeout,
             request_timeout,
+            tls,
         } = self;
         let user = user
             .as_ref()
@@ -62,6 +72,7 @@ impl std::fmt::Debug for EtcdOptions {
             .field("user", &user)
             .field("connect_timeout", connect_timeout)
             .field("request_timeout", request_timeout)
+            .field("tls", tls)
             .finish()
     }
 }
@@ -78,8 +89,55 @@ impl EtcdOptions {
             user: None,
             connect_timeout: Duration::from_secs(2),
             request_timeout: Duration::from_secs(5),
+            tls: None,
         }
     }
+}
+
+/// etcd-client's (tonic's) TLS options for `tls`, or why it cannot be honoured.
+fn tls_options(tls: &dm_core::TlsConfig) -> Result<etcd_client::TlsOptions, String> {
+    use dm_core::{PemSource, TlsVerification};
+    if !tls.allowed_common_names.is_empty() {
+        return Err(
+            "cert-allowed-cn is not supported by the etcd client (it cannot check a \
+                    certificate's common name); remove it"
+                .into(),
+        );
+    }
+    if tls.verification != TlsVerification::Identity {
+        return Err(
+            "ssl-mode verify-ca is not supported by the etcd client: give the members \
+                    certificates that name the hosts in the endpoints"
+                .into(),
+        );
+    }
+    let read = |source: &PemSource| match source {
+        PemSource::File(path) => {
+            std::fs::read(path).map_err(|error| format!("cannot read {source}: {error}"))
+        }
+        PemSource::Inline { pem, .. } => Ok(pem.clone()),
+    };
+    let mut options = etcd_client::TlsOptions::new()
+        .ca_certificate(etcd_client::Certificate::from_pem(read(&tls.ca)?));
+    if let Some(identity) = &tls.client_identity {
+        options = options.identity(etcd_client::Identity::from_pem(
+            read(&identity.certificate)?,
+            read(&identity.key)?,
+        ));
+    }
+    Ok(options)
+}
+
+/// The messages of an error and of its sources, for a TLS failure buried in a transport error.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// A coordination store on etcd.
@@ -205,17 +263,42 @@ impl EtcdCoordStore {
         if let Some((user, password)) = &options.user {
             connect_options = connect_options.with_user(user.clone(), password.clone());
         }
+        if let Some(tls) = &options.tls {
+            let tls_options = tls_options(tls).map_err(|reason| CoordError::Refused {
+                endpoint: endpoints.clone(),
+                reason,
+            })?;
+            connect_options = connect_options.with_tls(tls_options);
+        }
+        // With TLS, a certificate refused is the configuration's fault: not retried.
+        let failed = |error: etcd_client::Error| {
+            let chain = error_chain(&error);
+            match &options.tls {
+                Some(tls)
+                    if chain.contains("certificate")
+                        || chain.contains("UnknownIssuer")
+                        || chain.contains("tls") =>
+                {
+                    CoordError::Refused {
+                        endpoint: endpoints.clone(),
+                        reason: format!(
+                            "TLS failed: {chain} (the members' certificates are verified \
+                             against the CA in {})",
+                            tls.ca
+                        ),
+                    }
+                }
+                _ => classify(&endpoints, error),
+            }
+        };
         let client = Client::connect(&options.endpoints, Some(connect_options))
             .await
-            .map_err(|error| classify(&endpoints, error))?;
-        let store = EtcdCoordStore { client, endpoints };
-        store
-            .client
-            .clone()
-            .status()
-            .await
-            .map_err(|error| classify(&store.endpoints, error))?;
-        Ok(store)
+            .map_err(failed)?;
+        client.clone().status().await.map_err(failed)?;
+        Ok(EtcdCoordStore {
+            client,
+            endpoints: endpoints.clone(),
+        })
     }
 
     /// Compacts the cluster's history up to `revision` (watches from before it then fail).

@@ -4,7 +4,8 @@
 //! traits ([`Sink`], [`DdlSink`], [`CheckpointStore`], [`SinkFactory`], [`LoadSink`], [`LoadCheckpointStore`], [`LoadSinkFactory`]: how to
 //! write a sink is in [`sink`]), the typed [`checkpoint`] values they carry, the
 //! [`ShardCoordinator`] seam that decides each DDL when shards merge ([`shard`]; [`NoSharding`]), and the error
-//! classes, the [`retry()`] helper with its [`Backoff`], and [`Redacted`] for passwords in `Debug`.
+//! classes, the [`retry()`] helper with its [`Backoff`], [`Redacted`] for passwords in `Debug`,
+//! and [`TlsConfig`], the TLS settings every connector reads ([`tls`]).
 //! No I/O and no database client: every other crate depends on this one, and this one on
 //! nothing but `thiserror`, `tracing` (the retries it logs) and tokio's clock (the retries'
 //! waits; behind features, `serde`, and tokio's `sync` for the test suite).
@@ -51,6 +52,7 @@ pub mod shard;
 pub mod sink;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
+pub mod tls;
 pub mod value;
 
 pub use checkpoint::{
@@ -80,4 +82,5 @@ pub use sink::{
     DdlCheck, DdlJob, DdlSink, LoadCheckpoint, LoadCheckpointStore, LoadSink, LoadSinkFactory,
     LoadStage, LoadStatus, PlannedChunk, SchemaObject, Sink, SinkFactory, SinkTable, StoredChunk,
 };
+pub use tls::{ClientIdentity, PemSource, TlsConfig, TlsVerification};
 pub use value::{Date, DateTime, Decimal, Time, Timestamp, Value};

@@ -528,7 +528,8 @@ impl DumpLoadConfig {
 }
 
 impl DumpLoadConfig {
-    /// How to dump `from` (a source's `from` section) with these options.
+    /// How to dump `from` (a source's `from` section) with these options; its `security`
+    /// section gives the connections' TLS (failing closed: `DatabaseConfig::tls_settings`).
     pub fn dump_options(&self, from: &DatabaseConfig, flavor: Flavor) -> DumpOptions {
         DumpOptions {
             snapshot: SnapshotOptions {
@@ -536,6 +537,7 @@ impl DumpLoadConfig {
                 port: from.port,
                 user: from.user.clone(),
                 password: from.password.clone(),
+                tls: from.tls_settings("from"),
                 connections: self.threads,
                 consistency: self.consistency,
                 flavor,
@@ -547,12 +549,14 @@ impl DumpLoadConfig {
         }
     }
 
-    /// How to load `task`'s target for `instance` with these options.
+    /// How to load `task`'s target for `instance` with these options (TLS from
+    /// `target-database.security`).
     pub fn load_options(&self, task: &TaskConfig, instance: &InstanceConfig) -> LoadOptions {
         let target = &task.target_database;
         LoadOptions {
             sink: MySqlSinkOptions {
                 session_variables: target.session_variables(),
+                tls: target.tls_settings("target-database"),
                 ..MySqlSinkOptions::new(&target.host, target.port, &target.user, &target.password)
             },
             task: task.name.clone(),

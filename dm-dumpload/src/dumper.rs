@@ -38,6 +38,7 @@ use crate::plan::{ChunkKey, ChunkLimits, ChunkPlan, plan_chunks};
 use crate::progress::Progress;
 use crate::selection::{DumpSelection, DumpTimeZone};
 use crate::snapshot::{Consistency, SnapshotOptions, connect, open_snapshot_locking};
+use crate::tally::Tallies;
 
 /// How to dump.
 #[derive(Clone, Debug)]
@@ -123,6 +124,18 @@ pub async fn dump(
         }
     }
     progress.begin(header.chunk_count(), done_before, estimated_bytes);
+    let mut chunks_to_do = vec![0u64; header.tables.len()];
+    for (table, _) in &jobs {
+        chunks_to_do[*table] += 1;
+    }
+    let tallies = Arc::new(Tallies::new(chunks_to_do));
+    tracing::info!(
+        tables = header.tables.len(),
+        chunks = jobs.len(),
+        chunks_done_before = done_before,
+        location = %header.location,
+        "dump started"
+    );
     let jobs = Arc::new(Mutex::new(jobs));
     let failed = Arc::new(AtomicBool::new(false));
     let readings = Arc::new(readings);
@@ -139,6 +152,7 @@ pub async fn dump(
             output: output.clone(),
             progress: progress.clone(),
             statement_bytes: options.statement_bytes,
+            tallies: tallies.clone(),
         };
         readers.spawn(reader.run(connection));
     }
@@ -155,10 +169,12 @@ pub async fn dump(
             first_error.get_or_insert(error);
         }
     }
-    match first_error {
-        Some(error) => Err(error),
-        None => Ok(header),
+    if let Some(error) = first_error {
+        return Err(error);
     }
+    let (tables, rows, bytes) = tallies.totals();
+    tracing::info!(tables, rows, bytes, "dump finished");
+    Ok(header)
 }
 
 /// The base tables the filter and the selection let through, for `consistency: lock`.
@@ -193,6 +209,8 @@ struct Reader {
     output: mpsc::Sender<DumpItem>,
     progress: Arc<Progress>,
     statement_bytes: usize,
+    /// Per-table counts, for the logs.
+    tallies: Arc<Tallies>,
 }
 
 impl Reader {
@@ -218,6 +236,15 @@ impl Reader {
             let Some((table, plan)) = self.jobs.lock().await.pop_front() else {
                 break;
             };
+            if self.tallies.start(table)
+                && let Some(dump) = self.header.tables.get(table)
+            {
+                tracing::debug!(
+                    table = %format_args!("{}.{}", dump.schema, dump.table),
+                    chunks = dump.chunks.len(),
+                    "table dump started"
+                );
+            }
             let (sender, messages) = mpsc::channel(CHUNK_CHANNEL);
             let stream = ChunkStream {
                 table,
@@ -368,6 +395,14 @@ impl Reader {
             .await
             .map_err(|_| stopped())?;
         self.progress.chunk_done(rows);
+        if let Some((rows, bytes)) = self.tallies.finish(table_index, rows, bytes) {
+            tracing::debug!(
+                table = %format_args!("{}.{}", table.schema, table.table),
+                rows,
+                bytes,
+                "table dumped"
+            );
+        }
         Ok(())
     }
 }

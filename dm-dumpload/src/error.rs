@@ -64,6 +64,15 @@ pub enum DumpError {
     /// The load state stored downstream does not fit this load.
     #[error("{0}")]
     State(String),
+    /// TLS to the upstream cannot be set up as its `from.security` asks (a file that cannot be
+    /// read, a server without TLS, a certificate the checks refuse: the reason names the CA).
+    #[error("TLS to the upstream {address} failed: {reason}")]
+    Tls {
+        /// `host:port`.
+        address: String,
+        /// What failed.
+        reason: String,
+    },
     /// The dump ended before it delivered a chunk (its own error is reported separately).
     #[error("the dump stopped before {0} was complete")]
     Interrupted(String),
@@ -92,6 +101,7 @@ impl ClassifiedError for DumpError {
             DumpError::Config(_) => ErrorCode(15007),
             DumpError::State(_) => ErrorCode(15008),
             DumpError::Interrupted(_) => ErrorCode(15009),
+            DumpError::Tls { .. } => ErrorCode(15020),
         }
     }
 
@@ -112,6 +122,9 @@ impl ClassifiedError for DumpError {
                 "start the task with --remove-meta to forget the earlier load, or load the same dump again"
             }
             DumpError::Interrupted(_) => "see the dump's error; resuming loads the rest",
+            DumpError::Tls { .. } => {
+                "check the source's from.security (ssl-ca, ssl-cert, ssl-key) against the server's certificate: it must be signed by the CA and name the host connected to; the server needs TLS on"
+            }
         }
     }
 }

@@ -33,6 +33,11 @@
 //!   dump's session time zone (`skip-tz-utc`, `timezone`).
 //! - [`task`]: task modes `all`, `full`, `dump`, `load`, `load&sync`, `incremental`.
 //!
+//! Logs (`tracing`): a dump and a load each log their start and end at info (tables, rows,
+//! bytes), and each table's start and end at debug (table, rows, bytes); the loader's events
+//! name the task and the source, the dumper's carry them from the subtask's span
+//! (`subtask{task, source}`). Errors are returned, not logged: the subtask logs them once.
+//!
 //! Invariants: every chunk's rows commit downstream together with the record that it is
 //! loaded; a load is finished only when every planned chunk is; the hand-off location is the
 //! snapshot's, and rows newer than it (a `consistency: none` dump, a resumed stream) are
@@ -51,6 +56,7 @@ pub mod plan;
 pub mod progress;
 pub mod selection;
 pub mod snapshot;
+mod tally;
 pub mod task;
 
 pub use config::DumpLoadConfig;

@@ -52,6 +52,7 @@ use crate::error::DumpError;
 use crate::item::{ChunkMessage, ChunkStream, DumpHeader, DumpItem};
 use crate::plan::ChunkPlan;
 use crate::progress::Progress;
+use crate::tally::Tallies;
 
 /// What the loader does with a row whose key is already downstream (DM's
 /// `on-duplicate-logical`).
@@ -346,6 +347,24 @@ impl<Sinks: LoadSinkFactory> Loader<Sinks> {
             .map(|table| table.estimated_bytes)
             .sum();
         progress.begin(header.chunk_count(), finished.len() as u64, total_bytes);
+        let tallies = Tallies::new(header.tables.iter().map(|table| {
+            table
+                .chunks
+                .iter()
+                .filter(|plan| {
+                    !finished.contains(&(table.schema.clone(), table.table.clone(), plan.number))
+                })
+                .count() as u64
+        }));
+        tracing::info!(
+            task = %self.settings.task,
+            source = %self.settings.source_id,
+            origin,
+            tables = header.tables.len(),
+            chunks = header.chunk_count(),
+            chunks_done_before = finished.len(),
+            "load started"
+        );
         let targets = header
             .tables
             .iter()
@@ -369,8 +388,10 @@ impl<Sinks: LoadSinkFactory> Loader<Sinks> {
             finished,
             input: Mutex::new(input),
             progress,
+            task: self.settings.task.clone(),
             source_id: self.settings.source_id.clone(),
             failed: std::sync::atomic::AtomicBool::new(false),
+            tallies,
         });
         let workers_count = self.settings.pool_size.max(1);
         let mut workers = tokio::task::JoinSet::new();
@@ -409,6 +430,16 @@ impl<Sinks: LoadSinkFactory> Loader<Sinks> {
         if left > 0 {
             return Err(DumpError::Interrupted(format!("{left} chunks")));
         }
+        let (tables, rows, bytes) = shared.tallies.totals();
+        tracing::info!(
+            task = %self.settings.task,
+            source = %self.settings.source_id,
+            tables,
+            rows,
+            bytes,
+            location = %handoff.location,
+            "load finished"
+        );
         Ok(handoff)
     }
 
@@ -582,9 +613,13 @@ struct Shared {
     finished: HashSet<(String, String, u32)>,
     input: Mutex<mpsc::Receiver<DumpItem>>,
     progress: Arc<Progress>,
+    /// The task, for the logs.
+    task: String,
     /// The source whose chunks are marked.
     source_id: String,
     failed: std::sync::atomic::AtomicBool,
+    /// Per-table counts, for the logs.
+    tallies: Tallies,
 }
 
 /// The pieces of one chunk as the sink reads them: each statement routed, its bytes counted
@@ -676,8 +711,9 @@ impl Shared {
         sink: &mut Sink,
         mut stream: ChunkStream,
     ) -> Result<(), DumpError> {
-        let table = &self.header.tables[stream.table];
-        let (upstream_prefix, target_prefix) = &self.targets[stream.table];
+        let table_index = stream.table;
+        let table = &self.header.tables[table_index];
+        let (upstream_prefix, target_prefix) = &self.targets[table_index];
         let what = format!(
             "{}.{} chunk {} from {}",
             table.schema, table.table, stream.chunk, stream.origin
@@ -696,11 +732,29 @@ impl Shared {
             last_bytes: 0,
             failure: None,
         };
+        if self.tallies.start(table_index) {
+            tracing::debug!(
+                task = %self.task,
+                source = %self.source_id,
+                table = %format_args!("{}.{}", table.schema, table.table),
+                "table load started"
+            );
+        }
         let outcome = sink.load_chunk(&mark, &mut pieces).await;
         let failure = pieces.failure.take();
         match outcome {
-            Ok(ChunkOutcome::Loaded { rows, .. }) => {
+            Ok(ChunkOutcome::Loaded { rows, bytes }) => {
                 self.progress.chunk_done(rows);
+                if let Some((rows, bytes)) = self.tallies.finish(table_index, rows, bytes) {
+                    tracing::debug!(
+                        task = %self.task,
+                        source = %self.source_id,
+                        table = %format_args!("{}.{}", table.schema, table.table),
+                        rows,
+                        bytes,
+                        "table loaded"
+                    );
+                }
                 Ok(())
             }
             Ok(ChunkOutcome::Incomplete) => Err(failure.unwrap_or(DumpError::Interrupted(what))),

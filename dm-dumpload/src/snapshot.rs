@@ -56,8 +56,9 @@ impl Consistency {
     }
 }
 
-/// Where and how to take the snapshot.
-#[derive(Debug, Clone)]
+/// Where and how to take the snapshot. Its `Debug` shows the password as `"***"`
+/// ([`dm_core::Redacted`]).
+#[derive(Clone)]
 pub struct SnapshotOptions {
     /// Upstream host.
     pub host: String,
@@ -67,12 +68,40 @@ pub struct SnapshotOptions {
     pub user: String,
     /// Password.
     pub password: String,
+    /// TLS to the upstream (the source's `from.security`); `None`: plain TCP.
+    pub tls: Option<dm_core::TlsConfig>,
     /// Connections that read in parallel, all in the same snapshot.
     pub connections: usize,
     /// How to make it consistent.
     pub consistency: Consistency,
     /// The upstream's flavour (which GTID variable to read).
     pub flavor: Flavor,
+}
+
+impl std::fmt::Debug for SnapshotOptions {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let SnapshotOptions {
+            host,
+            port,
+            user,
+            password,
+            tls,
+            connections,
+            consistency,
+            flavor,
+        } = self;
+        formatter
+            .debug_struct("SnapshotOptions")
+            .field("host", host)
+            .field("port", port)
+            .field("user", user)
+            .field("password", &dm_core::Redacted(password))
+            .field("tls", tls)
+            .field("connections", connections)
+            .field("consistency", consistency)
+            .field("flavor", flavor)
+            .finish()
+    }
 }
 
 /// Open snapshot transactions and the location they correspond to.
@@ -99,15 +128,34 @@ fn denied(error: &DumpError) -> Option<String> {
 }
 
 pub(crate) async fn connect(options: &SnapshotOptions) -> Result<Conn, DumpError> {
-    let builder = OptsBuilder::default()
+    let address = format!("{}:{}", options.host, options.port);
+    let mut builder = OptsBuilder::default()
         .ip_or_hostname(options.host.clone())
         .tcp_port(options.port)
         .user(Some(options.user.clone()))
         .pass(Some(options.password.clone()))
         .prefer_socket(false);
-    let mut connection = Conn::new(builder)
-        .await
-        .map_err(|error| server_error("connect", error))?;
+    if let Some(tls) = &options.tls {
+        // The same TLS options as the downstream's (dm-sink): the CA only, the name checked.
+        let ssl = dm_sink::ssl_options(tls).map_err(|reason| DumpError::Tls {
+            address: address.clone(),
+            reason,
+        })?;
+        builder = builder.ssl_opts(ssl);
+    }
+    let mut connection = match Conn::new(builder).await {
+        Ok(connection) => connection,
+        Err(error) => {
+            if let Some(reason) = options
+                .tls
+                .as_ref()
+                .and_then(|tls| dm_sink::tls_connect_error(tls, &error))
+            {
+                return Err(DumpError::Tls { address, reason });
+            }
+            return Err(server_error("connect", error));
+        }
+    };
     // Table definitions (TIMESTAMP defaults) are read in UTC, as the loader runs them; readers
     // then switch to the dump's time zone (TIMESTAMP values are read as instants). A slow
     // loader must not make the server drop a connection that waits to send the next rows.

@@ -47,6 +47,15 @@ pub enum SinkError {
         /// Why.
         reason: String,
     },
+    /// TLS to the downstream cannot be set up as configured: a file that cannot be read, a
+    /// server without TLS, or a server certificate the checks refuse (the reason names the CA).
+    #[error("TLS to the downstream {address} failed: {reason}")]
+    Tls {
+        /// `host:port`.
+        address: String,
+        /// What failed.
+        reason: String,
+    },
     /// Another session holds the named lock this connection must own (another syncer of the
     /// same task and source, or a crashed one's transaction still running).
     #[error("the downstream lock `{name}` is still held by another session after {seconds} s")]
@@ -76,6 +85,7 @@ impl ClassifiedError for SinkError {
             SinkError::Schema { .. } => 13003,
             SinkError::Value { .. } => 13004,
             SinkError::Locked { .. } => 13005,
+            SinkError::Tls { .. } => 13020,
         })
     }
 
@@ -104,6 +114,9 @@ impl ClassifiedError for SinkError {
                 "create or fix the downstream table so that it has every column the upstream writes"
             }
             SinkError::Value { .. } => "see the reason; report it with the column type",
+            SinkError::Tls { .. } => {
+                "check target-database.security (ssl-ca, ssl-cert, ssl-key) against the server's certificate: it must be signed by the CA and name the host connected to; the server needs TLS on"
+            }
         }
     }
 }

@@ -67,7 +67,7 @@ pub use error::SinkError;
 pub use factory::{MetaScope, MySqlSinks};
 pub use introspect::load_table_schema;
 pub use load::{LoadScope, MySqlLoadSinks};
-pub use mysql::{DEFAULT_SQL_MODE, MySqlSink, MySqlSinkOptions};
+pub use mysql::{DEFAULT_SQL_MODE, MySqlSink, MySqlSinkOptions, ssl_options, tls_connect_error};
 
 /// The README's Rust examples, compiled as doc tests so that they stay true.
 #[cfg(doctest)]

@@ -4,8 +4,8 @@
 //! and pauses by command are never resumed by themselves.
 //!
 //! DM's task checker looks every 5 s, so its waits round up to that; here the resume comes
-//! when the backoff ends. The source file's `checker` section is not read yet (it is named in
-//! a warning); these are DM's defaults.
+//! when the backoff ends. These are DM's defaults; the source file's `checker` section sets
+//! `enabled` (`check-enable`), `backoff_max` and `rollback` (`SubtaskSpec::new`).
 
 use std::hash::BuildHasher;
 use std::time::Duration;

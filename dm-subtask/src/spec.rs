@@ -175,7 +175,7 @@ impl SubtaskSpec {
             syncer,
             remote,
             start: SyncStart::Meta,
-            auto_resume: AutoResume::default(),
+            auto_resume: auto_resume(source.checker.as_ref()),
             warnings,
             task_file: task_file.to_owned(),
             source_file: source_file.to_owned(),
@@ -233,6 +233,20 @@ impl SubtaskSpec {
             location.gtid_set = Some(Arc::new(set));
         }
         Ok(Some(location))
+    }
+
+    /// Whether the downstream holds a global checkpoint of this task and source (the syncer
+    /// then resumes there, whatever the start point says).
+    pub async fn has_checkpoint(&self, flavor: Flavor) -> Result<bool, SubtaskError> {
+        let tables = dm_sink::CheckpointTables::new(&self.syncer.meta_schema, &self.syncer.task)
+            .map_err(|error| SubtaskError::Sync(error.into()))?;
+        let mut sink = dm_sink::MySqlSink::new(self.sink.clone())
+            .map_err(|error| SubtaskError::Sync(error.into()))?;
+        let stored = tables
+            .load(&mut sink, &self.syncer.source_id, flavor)
+            .await
+            .map_err(|error| SubtaskError::Sync(error.into()))?;
+        Ok(stored.global.is_some())
     }
 
     /// Where an incremental sync starts without a checkpoint ([`SyncStart`]).
@@ -337,5 +351,55 @@ impl SubtaskSpec {
             .pass(Some(password.to_owned()))
             .prefer_socket(false);
         mysql_async::Conn::new(options).await
+    }
+}
+
+/// DM's task checker as the source file's `checker` sets it: `check-enable`, `backoff-max` and
+/// `backoff-rollback` are read; DM resets `check-interval`, `backoff-min`, `backoff-jitter` and
+/// `backoff-factor` to its defaults whatever the file says, and so does this.
+fn auto_resume(checker: Option<&dm_task::config::CheckerConfig>) -> AutoResume {
+    let mut resume = AutoResume::default();
+    let Some(checker) = checker else {
+        return resume;
+    };
+    let duration = |text: &Option<String>| {
+        text.as_deref()
+            .and_then(|text| dm_task::config::parse_duration(text).ok())
+    };
+    if let Some(enabled) = checker.check_enable {
+        resume.enabled = enabled;
+    }
+    if let Some(maximum) = duration(&checker.backoff_max) {
+        resume.backoff_max = maximum;
+    }
+    if let Some(rollback) = duration(&checker.backoff_rollback) {
+        resume.rollback = rollback;
+    }
+    resume
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_source_files_checker_sets_the_auto_resume() {
+        let checker = dm_task::config::CheckerConfig {
+            check_enable: Some(false),
+            backoff_max: Some("30s".into()),
+            backoff_rollback: Some("2m".into()),
+            backoff_min: Some("10s".into()),
+            ..Default::default()
+        };
+        let resume = auto_resume(Some(&checker));
+        assert!(!resume.enabled);
+        assert_eq!(resume.backoff_max, Duration::from_secs(30));
+        assert_eq!(resume.rollback, Duration::from_secs(120));
+        assert_eq!(
+            resume.backoff_min,
+            Duration::from_secs(1),
+            "DM resets backoff-min"
+        );
+        assert_eq!(auto_resume(None), AutoResume::default());
     }
 }

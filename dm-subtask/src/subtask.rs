@@ -173,7 +173,22 @@ impl Resolved {
         if let Some(start) = &self.start {
             return Ok(start.clone());
         }
-        let start = spec.start_location(flavor).await?;
+        let start = match spec.start_location(flavor).await {
+            Ok(start) => start,
+            // No start point, but a checkpoint: the syncer resumes there and never reads the
+            // start (DM too needs no meta once the task has a checkpoint).
+            Err(error @ SubtaskError::StartPoint { .. }) => {
+                if spec.has_checkpoint(flavor).await? {
+                    Location::from_position(BinlogPosition::new(
+                        dm_core::BinlogFileName::parse("mysql-bin.000001").map_err(|_| error)?,
+                        4,
+                    ))
+                } else {
+                    return Err(error);
+                }
+            }
+            Err(error) => return Err(error),
+        };
         self.start = Some(start.clone());
         Ok(start)
     }

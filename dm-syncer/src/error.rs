@@ -29,6 +29,9 @@ pub enum SyncerError {
     /// workaround).
     #[error(transparent)]
     Sink(ErrorReport),
+    /// The shard DDL coordinator failed (its own class and code).
+    #[error("shard DDL coordination: {0}")]
+    Coordinator(ErrorReport),
     /// A DDL could not be followed.
     #[error(transparent)]
     Tracker(#[from] TrackerError),
@@ -85,7 +88,7 @@ impl ClassifiedError for SyncerError {
         match self {
             SyncerError::Binlog(error) => error.class(),
             SyncerError::Event { source, .. } => source.class(),
-            SyncerError::Sink(error) => error.class(),
+            SyncerError::Sink(error) | SyncerError::Coordinator(error) => error.class(),
             SyncerError::Task(error) => error.class(),
             _ => ErrorClass::Definite,
         }
@@ -95,7 +98,7 @@ impl ClassifiedError for SyncerError {
         match self {
             SyncerError::Binlog(error) => error.code(),
             SyncerError::Event { source, .. } => source.code(),
-            SyncerError::Sink(error) => error.code(),
+            SyncerError::Sink(error) | SyncerError::Coordinator(error) => error.code(),
             SyncerError::Tracker(_) => ErrorCode(14001),
             SyncerError::Task(error) => error.code(),
             SyncerError::Filtered { .. } => ErrorCode(14003),
@@ -110,7 +113,7 @@ impl ClassifiedError for SyncerError {
         match self {
             SyncerError::Binlog(error) => error.workaround(),
             SyncerError::Event { source, .. } => source.workaround(),
-            SyncerError::Sink(error) => error.workaround(),
+            SyncerError::Sink(error) | SyncerError::Coordinator(error) => error.workaround(),
             SyncerError::Tracker(_) => {
                 "check the table's structure downstream; skip or replace the DDL with the binlog operator"
             }

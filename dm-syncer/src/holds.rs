@@ -127,6 +127,11 @@ impl HoldKeeper {
         self.live.as_ref()
     }
 
+    /// Whether any table is held (a resolution is awaited).
+    pub fn any_held(&self) -> bool {
+        self.holds.iter().any(|hold| hold.stage == HoldStage::Held)
+    }
+
     /// The hold of `table` in stage `Held`, if any.
     pub fn held(&self, table: &TableRef) -> Option<&ShardHold> {
         self.holds

@@ -31,6 +31,7 @@
 //! | [`ddl`] | a Query event read once: control, DML-as-statement, DDL plan per object, ignored |
 //! | [`tracker`] | the schema tracker: each table's structure at the current position |
 //! | [`watermark`] | the global watermark from the workers' acknowledgements |
+//! | [`holds`] | held tables and rewinds (shard DDL): what becomes of each change, where the checkpoint may be |
 //! | [`syncer`] | one file per concern: resume from the checkpoints, the event loop, table targets, dispatch of row changes, safe mode, acknowledgements, the global checkpoint, the DDL barrier, the workers, settings and connections from a task, status, stop requests, in-place retries, fault points |
 //! | [`metrics`] | Prometheus metrics with DM's names |
 //! | [`error`] | the crate's errors, classed, with codes |
@@ -63,8 +64,16 @@
 //! ([`SyncerSettings::safe_mode_until`]), kept in the global checkpoint until passed; it is
 //! decided once per change, by the event loop, and carried with the change to its worker.
 //!
-//! Not yet: online-DDL tools (the task stops when a ghost table appears), shard DDL coordination
-//! (today every shard's DDL runs on the routed table, "already applied" errors ignored there).
+//! Shard DDL: [`run_coordinated`] asks a `dm_core::ShardCoordinator` about every DDL it would
+//! run (execute these statements, skip, or hold); a held table's rows after its DDL wait while
+//! every other table goes on, and once resolved the stream is rewound to the held DDL, which
+//! runs, and the table's rows are replayed up to where the reading was, exactly once across
+//! crashes ([`holds`]: the pure decisions; `docs/design/checkpoint.md`, "Held tables and
+//! rewinds"; a model property test checks them). [`run`] and [`run_with`] use
+//! `dm_core::NoSharding` (every DDL runs as it comes). The coordinators themselves (DM's
+//! pessimistic and optimistic modes) are `dm-shardddl`'s, not built yet.
+//!
+//! Not yet: online-DDL tools (the task stops when a ghost table appears).
 
 pub mod ddl;
 pub mod error;
@@ -81,6 +90,6 @@ pub use dm_task::{config, expression, filter};
 pub use error::SyncerError;
 pub use metrics::SyncerMetrics;
 pub use syncer::{
-    StopRequest, StopSignal, SyncerSettings, SyncerStatus, remote_options, run, run_with,
-    sink_options,
+    StopRequest, StopSignal, SyncerSettings, SyncerStatus, remote_options, run, run_coordinated,
+    run_with, sink_options,
 };

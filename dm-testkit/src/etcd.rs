@@ -22,6 +22,8 @@ struct Member {
     name: String,
     client_port: u16,
     peer_port: u16,
+    /// With TLS: the plain HTTP port of `/health` (the client port speaks TLS only).
+    metrics_port: Option<u16>,
     process: ServerProcess,
 }
 
@@ -31,7 +33,12 @@ impl Member {
     }
 
     fn client_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.client_port)
+        let scheme = if self.metrics_port.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.client_port)
     }
 }
 
@@ -60,6 +67,9 @@ pub struct EtcdCluster {
     etcd: PathBuf,
     timing: EtcdTiming,
     members: Vec<Member>,
+    /// `--cert-file`, `--key-file`, `--trusted-ca-file` (clients must present a certificate the
+    /// CA signed), when started with [`EtcdCluster::start_with_tls`].
+    tls: Option<[PathBuf; 3]>,
 }
 
 /// A single-node etcd.
@@ -71,10 +81,33 @@ impl EtcdCluster {
         EtcdCluster::start_cluster(1, EtcdTiming::default()).await
     }
 
+    /// Starts one etcd node whose clients must use TLS with a client certificate: the server
+    /// certificate of `certificates` (`127.0.0.1`), clients checked against its CA. Endpoints
+    /// stay `127.0.0.1:port` (a client with TLS options uses https).
+    pub async fn start_with_tls(
+        certificates: &crate::tls::TestCertificates,
+    ) -> Result<EtcdCluster, TestkitError> {
+        let (certificate, key) = certificates.server();
+        EtcdCluster::start_members(
+            1,
+            EtcdTiming::default(),
+            Some([certificate, key, certificates.ca()]),
+        )
+        .await
+    }
+
     /// Starts `size` members that form one cluster; returns when every member is healthy.
     pub async fn start_cluster(
         size: usize,
         timing: EtcdTiming,
+    ) -> Result<EtcdCluster, TestkitError> {
+        EtcdCluster::start_members(size, timing, None).await
+    }
+
+    async fn start_members(
+        size: usize,
+        timing: EtcdTiming,
+        tls: Option<[PathBuf; 3]>,
     ) -> Result<EtcdCluster, TestkitError> {
         let etcd = find_binary("etcd", "DM_TEST_ETCD")?;
         let mut members = Vec::with_capacity(size);
@@ -93,17 +126,28 @@ impl EtcdCluster {
                 client_port = free_port()?;
                 peer_port = free_port()?;
             }
+            let metrics_port = match &tls {
+                None => None,
+                Some(_) => loop {
+                    let port = free_port()?;
+                    if port != client_port && port != peer_port {
+                        break Some(port);
+                    }
+                },
+            };
             members.push(Member {
                 process: ServerProcess::new(format!("etcd {name}"), directory),
                 name,
                 client_port,
                 peer_port,
+                metrics_port,
             });
         }
         let mut cluster = EtcdCluster {
             etcd,
             timing,
             members,
+            tls,
         };
         for index in 0..size {
             cluster.spawn_member(index, "new")?;
@@ -126,6 +170,7 @@ impl EtcdCluster {
         let initial_cluster = self.initial_cluster();
         let etcd = self.etcd.clone();
         let timing = self.timing;
+        let tls = self.tls.clone();
         let member = self.member_mut(index)?;
         let mut command = Command::new(etcd);
         command.args([
@@ -157,6 +202,15 @@ impl EtcdCluster {
             "--election-timeout".to_owned(),
             timing.election_timeout_milliseconds.to_string(),
         ]);
+        if let (Some([certificate, key, ca]), Some(metrics_port)) = (&tls, member.metrics_port) {
+            command.args([
+                format!("--cert-file={}", certificate.display()),
+                format!("--key-file={}", key.display()),
+                format!("--trusted-ca-file={}", ca.display()),
+                "--client-cert-auth".to_owned(),
+                format!("--listen-metrics-urls=http://127.0.0.1:{metrics_port}"),
+            ]);
+        }
         member.process.spawn(command, "etcd.log")
     }
 
@@ -179,7 +233,7 @@ impl EtcdCluster {
                     log_tail: log_tail(&member.process.directory().join("etcd.log"), 15),
                 });
             }
-            let port = member.client_port;
+            let port = member.metrics_port.unwrap_or(member.client_port);
             if health(port).await {
                 return Ok(());
             }

@@ -1,12 +1,19 @@
 //! A scripted MySQL 8 replication source on loopback, for testing the MySQL-flavour client paths
 //! without a MySQL server (none can be installed here). It speaks the MySQL protocol's
-//! handshake with `caching_sha2_password` (fast path, verifying the client's scramble), answers
-//! the queries a replica sends, records every command, and on `COM_BINLOG_DUMP(_GTID)` streams
-//! a fake ROTATE followed by the events of a real MySQL binlog file, byte for byte.
+//! handshake with `caching_sha2_password` (the fast path, verifying the client's scramble, or
+//! full authentication), or switches to `sha256_password`; with TLS when the script gives it a
+//! certificate. It answers the queries a replica sends, records every command and how each
+//! login went, and on `COM_BINLOG_DUMP(_GTID)` streams a fake ROTATE followed by the events of
+//! a real MySQL binlog file, byte for byte.
 //!
 //! ```text
-//! client --TCP--> FakeMySqlSource: HandshakeV10 (8.0.36, caching_sha2_password)
+//! client --TCP--> FakeMySqlSource: HandshakeV10 (8.0.36, caching_sha2_password[, CLIENT_SSL])
+//!                 [<- SSL request -> TLS handshake (the script's certificate)]
 //!                 <- response (scramble checked) -> 01 03 (fast auth ok), OK | ERR 1045
+//!                    CachingSha2Full: -> 01 04; <- password NUL (TLS) | 02 -> 01 <public key PEM>
+//!                                     <- RSA-OAEP(password NUL xor nonce) -> OK | ERR 1045
+//!                    Sha256: -> FE sha256_password <nonce>; <- password NUL (TLS) | 01
+//!                                     -> 01 <public key PEM>; <- RSA-OAEP(...) -> OK | ERR 1045
 //!                 COM_QUERY -> canned result sets / OK;  COM_REGISTER_SLAVE -> OK
 //!                 COM_BINLOG_DUMP_GTID -> 00 <fake rotate> 00 <event> ... [FE if non-blocking]
 //! ```
@@ -19,12 +26,34 @@
 //! answers (`binlog_format`, `binlog_row_image`, the checksum of the file) and which server ids
 //! `SHOW SLAVE HOSTS` lists.
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
+
+/// The fake's RSA key pair (2048 bits, made for these tests; not a secret), for the password
+/// exchange without TLS.
+const RSA_PRIVATE_KEY_PEM: &str = include_str!("fake_mysql_rsa_key.pem");
+
+/// How the fake source authenticates a login.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FakeAuthentication {
+    /// `caching_sha2_password` with the user in the server's cache: the scramble is checked
+    /// (`01 03`, then OK).
+    #[default]
+    CachingSha2Fast,
+    /// `caching_sha2_password` whose cache misses (after a server restart or
+    /// `FLUSH PRIVILEGES`): the scramble is checked, then `01 04` asks for the password: in
+    /// clear inside TLS, or RSA-encrypted after the client asks for the public key (`02`).
+    CachingSha2Full,
+    /// The handshake proposes `caching_sha2_password` and the server switches to
+    /// `sha256_password`: the password in clear inside TLS, or RSA-encrypted after the client
+    /// asks for the public key (`01`).
+    Sha256,
+}
 
 /// What the fake source serves.
 #[derive(Clone, Debug)]
@@ -33,8 +62,11 @@ pub struct FakeMySqlScript {
     pub server_version: String,
     /// The replication user's password (any user name is accepted).
     pub password: String,
-    /// When set, the fast path is refused and full authentication requested (TLS/RSA).
-    pub require_full_authentication: bool,
+    /// How logins are checked.
+    pub authentication: FakeAuthentication,
+    /// A certificate and key (PEM files): the source offers TLS (`CLIENT_SSL`) with them. A
+    /// client may still log in without TLS.
+    pub tls: Option<(PathBuf, PathBuf)>,
     /// `@@server_id`.
     pub server_id: u32,
     /// `@@server_uuid`.
@@ -88,7 +120,8 @@ impl FakeMySqlScript {
         FakeMySqlScript {
             server_version: "8.0.36".into(),
             password: password.into(),
-            require_full_authentication: false,
+            authentication: FakeAuthentication::CachingSha2Fast,
+            tls: None,
             server_id: 77,
             server_uuid: "3e11fa47-71ca-11e1-9e33-c80aa9429562".into(),
             file_name: file_name.into(),
@@ -107,6 +140,7 @@ impl FakeMySqlScript {
 pub struct FakeMySqlSource {
     port: u16,
     commands: Arc<Mutex<Vec<Vec<u8>>>>,
+    logins: Arc<Mutex<Vec<String>>>,
     task: JoinHandle<()>,
 }
 
@@ -116,21 +150,38 @@ impl FakeMySqlSource {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let port = listener.local_addr()?.port();
         let commands = Arc::new(Mutex::new(Vec::new()));
-        let recorded = commands.clone();
+        let logins = Arc::new(Mutex::new(Vec::new()));
+        let tls = match &script.tls {
+            None => None,
+            Some((certificate, key)) => Some(tokio_rustls::TlsAcceptor::from(
+                crate::tls::server_config(certificate, key)
+                    .map_err(|error| std::io::Error::other(error.to_string()))?,
+            )),
+        };
+        let recorded = Recorded {
+            commands: commands.clone(),
+            logins: logins.clone(),
+        };
         let task = tokio::spawn(async move {
             let mut connection_id = 100;
             while let Ok((stream, _)) = listener.accept().await {
                 connection_id += 1;
                 let script = script.clone();
                 let recorded = recorded.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    let _ = serve(stream, &script, connection_id, &recorded).await;
+                    if let Err(error) =
+                        serve(stream, &script, tls.as_ref(), connection_id, &recorded).await
+                    {
+                        recorded.login(format!("connection ended: {error}"));
+                    }
                 });
             }
         });
         Ok(FakeMySqlSource {
             port,
             commands,
+            logins,
             task,
         })
     }
@@ -143,6 +194,16 @@ impl FakeMySqlSource {
     /// Every command payload received so far, in order (first byte = command).
     pub fn commands(&self) -> Vec<Vec<u8>> {
         self.commands
+            .lock()
+            .map(|list| list.clone())
+            .unwrap_or_default()
+    }
+
+    /// How each login went, in order: `caching_sha2_password fast`, `caching_sha2_password
+    /// full: clear inside TLS`, `... full: RSA`, `sha256_password: clear inside TLS`,
+    /// `sha256_password: RSA`, or what refused it (`refused: ...`, `connection ended: ...`).
+    pub fn logins(&self) -> Vec<String> {
+        self.logins
             .lock()
             .map(|list| list.clone())
             .unwrap_or_default()
@@ -164,9 +225,29 @@ impl Drop for FakeMySqlSource {
     }
 }
 
+/// What the connections record for the test.
+#[derive(Clone)]
+struct Recorded {
+    commands: Arc<Mutex<Vec<Vec<u8>>>>,
+    logins: Arc<Mutex<Vec<String>>>,
+}
+
+impl Recorded {
+    fn login(&self, what: String) {
+        if let Ok(mut list) = self.logins.lock() {
+            list.push(what);
+        }
+    }
+}
+
+/// A socket, plain or TLS.
+trait Duplex: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Duplex for T {}
+
 struct Packets {
-    stream: TcpStream,
+    stream: Box<dyn Duplex>,
     sequence: u8,
+    tls: bool,
 }
 
 impl Packets {
@@ -417,19 +498,87 @@ fn ends_transaction(event: &[u8], checksum: bool) -> bool {
     }
 }
 
+/// `CLIENT_SSL`.
+const CLIENT_SSL: u32 = 2048;
+
+/// Reads the password of a full authentication: in clear inside TLS, or, after the client
+/// sends `key_request` (`02` for caching_sha2_password, `01` for sha256_password), RSA-OAEP
+/// encrypted with the fake's public key. Whether it matches the script's password.
+async fn full_authentication(
+    packets: &mut Packets,
+    script: &FakeMySqlScript,
+    nonce: &[u8],
+    key_request: u8,
+    plugin: &str,
+    recorded: &Recorded,
+) -> std::io::Result<bool> {
+    let answer = packets.read().await?;
+    if packets.tls {
+        let mut expected = script.password.as_bytes().to_vec();
+        expected.push(0);
+        let matches = answer == expected;
+        recorded.login(if matches {
+            format!("{plugin}: clear inside TLS")
+        } else {
+            format!("refused: {plugin} with a wrong password inside TLS")
+        });
+        return Ok(matches);
+    }
+    if answer != [key_request] {
+        // A password in clear over a plain socket, or anything else.
+        recorded.login(format!(
+            "refused: {plugin} got {} bytes without TLS instead of a public key request",
+            answer.len()
+        ));
+        return Ok(false);
+    }
+    use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey};
+    let key = rsa::RsaPrivateKey::from_pkcs8_pem(RSA_PRIVATE_KEY_PEM)
+        .map_err(|error| std::io::Error::other(error.to_string()))?;
+    let public = rsa::RsaPublicKey::from(&key)
+        .to_public_key_pem(rsa::pkcs8::LineEnding::LF)
+        .map_err(|error| std::io::Error::other(error.to_string()))?;
+    let mut more_data = vec![0x01];
+    more_data.extend_from_slice(public.as_bytes());
+    packets.write(&more_data).await?;
+    let encrypted = packets.read().await?;
+    let decrypted = key
+        .decrypt(rsa::Oaep::new::<sha1::Sha1>(), &encrypted)
+        .unwrap_or_default();
+    let clear: Vec<u8> = decrypted
+        .iter()
+        .enumerate()
+        .map(|(index, byte)| byte ^ nonce[index % nonce.len()])
+        .collect();
+    let mut expected = script.password.as_bytes().to_vec();
+    expected.push(0);
+    let matches = clear == expected;
+    recorded.login(if matches {
+        format!("{plugin}: RSA")
+    } else {
+        format!("refused: {plugin} with a wrong RSA-encrypted password")
+    });
+    Ok(matches)
+}
+
 async fn serve(
     stream: TcpStream,
     script: &FakeMySqlScript,
+    tls: Option<&tokio_rustls::TlsAcceptor>,
     connection_id: u32,
-    recorded: &Mutex<Vec<Vec<u8>>>,
+    recorded: &Recorded,
 ) -> std::io::Result<()> {
     let mut packets = Packets {
-        stream,
+        stream: Box::new(stream),
         sequence: 0,
+        tls: false,
     };
     let nonce: Vec<u8> = (0..20u8).map(|index| b'a' + index).collect();
     // PROTOCOL_41 | SECURE_CONNECTION | PLUGIN_AUTH | PLUGIN_AUTH_LENENC | LONG_PASSWORD | TRANSACTIONS
-    let capabilities: u32 = 512 | 32768 | (1 << 19) | (1 << 21) | 1 | 8192;
+    let mut capabilities: u32 = 512 | 32768 | (1 << 19) | (1 << 21) | 1 | 8192;
+    if tls.is_some() {
+        capabilities |= CLIENT_SSL;
+    }
     let mut handshake = vec![10];
     handshake.extend_from_slice(script.server_version.as_bytes());
     handshake.push(0);
@@ -447,11 +596,29 @@ async fn serve(
     handshake.extend_from_slice(b"caching_sha2_password\0");
     packets.write(&handshake).await?;
 
-    let response = packets.read().await?;
+    let mut response = packets.read().await?;
+    let client_capabilities = response.get(..4).map_or(0, |bytes| {
+        u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
+    });
+    if response.len() == 32 && client_capabilities & CLIENT_SSL != 0 {
+        // An SSL request: TLS on this socket, then the handshake response inside it.
+        let Some(acceptor) = tls else {
+            recorded.login("refused: an SSL request, and this source has no TLS".into());
+            return Ok(());
+        };
+        let sequence = packets.sequence;
+        let stream = acceptor.accept(packets.stream).await?;
+        packets = Packets {
+            stream: Box::new(stream),
+            sequence,
+            tls: true,
+        };
+        response = packets.read().await?;
+    }
     // capabilities(4) max packet(4) charset(1) filler(23) user NUL, lenenc auth response
-    let user_end = response[32..]
-        .iter()
-        .position(|byte| *byte == 0)
+    let user_end = response
+        .get(32..)
+        .and_then(|rest| rest.iter().position(|byte| *byte == 0))
         .unwrap_or(0)
         + 32;
     let auth_length = usize::from(*response.get(user_end + 1).unwrap_or(&0));
@@ -472,25 +639,62 @@ async fn serve(
             .map(|(a, b)| a ^ b)
             .collect::<Vec<u8>>()
     };
-    if auth != expected {
-        packets
-            .write(&error_packet(
-                1045,
-                "Access denied for user (using password: YES)",
-            ))
-            .await?;
+    let denied = error_packet(1045, "Access denied for user (using password: YES)");
+    let accepted = match script.authentication {
+        FakeAuthentication::CachingSha2Fast => {
+            if auth == expected {
+                packets.write(&[0x01, 0x03]).await?;
+                recorded.login("caching_sha2_password fast".into());
+                true
+            } else {
+                recorded.login("refused: wrong scramble".into());
+                false
+            }
+        }
+        FakeAuthentication::CachingSha2Full => {
+            if auth == expected {
+                packets.write(&[0x01, 0x04]).await?;
+                full_authentication(
+                    &mut packets,
+                    script,
+                    &nonce,
+                    2,
+                    "caching_sha2_password full",
+                    recorded,
+                )
+                .await?
+            } else {
+                recorded.login("refused: wrong scramble".into());
+                false
+            }
+        }
+        FakeAuthentication::Sha256 => {
+            let switch_nonce: Vec<u8> = (0..20u8).map(|index| b'A' + index).collect();
+            let mut switch = vec![0xfe];
+            switch.extend_from_slice(b"sha256_password\0");
+            switch.extend_from_slice(&switch_nonce);
+            switch.push(0);
+            packets.write(&switch).await?;
+            full_authentication(
+                &mut packets,
+                script,
+                &switch_nonce,
+                1,
+                "sha256_password",
+                recorded,
+            )
+            .await?
+        }
+    };
+    if !accepted {
+        packets.write(&denied).await?;
         return Ok(());
     }
-    if script.require_full_authentication {
-        packets.write(&[0x01, 0x04]).await?;
-        return Ok(());
-    }
-    packets.write(&[0x01, 0x03]).await?;
     packets.write(&OK).await?;
 
     loop {
         let command = packets.read().await?;
-        if let Ok(mut list) = recorded.lock() {
+        if let Ok(mut list) = recorded.commands.lock() {
             list.push(command.clone());
         }
         packets.sequence = 1;

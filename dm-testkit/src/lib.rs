@@ -33,6 +33,7 @@ pub mod fixtures;
 pub mod mariadb;
 pub mod process;
 pub mod sql;
+pub mod tls;
 pub mod workloads;
 
 use std::future::Future;
@@ -45,6 +46,7 @@ pub use fixtures::shared_fixture;
 pub use mariadb::{MariaDb, MariaDbOptions};
 pub use process::process_alive;
 pub use sql::{SchemaDifference, TableChecksum, compare_schemas, compare_tables};
+pub use tls::TestCertificates;
 
 /// Whether the tests run in CI (`CI=true` or `CI=1`), where a missing server binary fails.
 pub fn is_ci() -> bool {

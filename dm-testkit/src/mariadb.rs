@@ -42,6 +42,10 @@ pub struct MariaDbOptions {
     pub mariadbd: Option<PathBuf>,
     /// A name for messages and the temp directory (`upstream`, `downstream`...).
     pub name: Option<String>,
+    /// The CA of the server's certificate, when it was started with TLS
+    /// ([`MariaDbOptions::with_tls`]): the test's own connections ([`MariaDb::opts`]) verify
+    /// the server with it.
+    pub tls_ca: Option<PathBuf>,
 }
 
 impl MariaDbOptions {
@@ -51,6 +55,20 @@ impl MariaDbOptions {
             name: Some(name.to_owned()),
             ..MariaDbOptions::default()
         }
+    }
+
+    /// Starts the server with TLS: `--ssl-ca`, `--ssl-cert`, `--ssl-key` from the test's
+    /// certificates (the server certificate names `127.0.0.1`). The test's own connections use
+    /// TLS too, so `--require-secure-transport=ON` can be added.
+    pub fn with_tls(mut self, certificates: &crate::tls::TestCertificates) -> Self {
+        let (certificate, key) = certificates.server();
+        self.extra_args.extend([
+            format!("--ssl-ca={}", certificates.ca().display()),
+            format!("--ssl-cert={}", certificate.display()),
+            format!("--ssl-key={}", key.display()),
+        ]);
+        self.tls_ca = Some(certificates.ca());
+        self
     }
 
     /// Adds one server option.
@@ -249,14 +267,24 @@ impl MariaDb {
         format!("mysql://root@127.0.0.1:{}", self.port)
     }
 
-    /// Connection options for `mysql_async`.
+    /// Connection options for `mysql_async` (as root, over TLS verified with the test's CA
+    /// when the server was started [`MariaDbOptions::with_tls`]).
     pub fn opts(&self) -> Opts {
-        OptsBuilder::default()
+        let builder = OptsBuilder::default()
             .ip_or_hostname("127.0.0.1")
             .tcp_port(self.port)
             .user(Some("root"))
-            .prefer_socket(false)
-            .into()
+            .prefer_socket(false);
+        match &self.options.tls_ca {
+            None => builder.into(),
+            Some(ca) => builder
+                .ssl_opts(
+                    mysql_async::SslOpts::default()
+                        .with_root_certs(vec![ca.clone().into()])
+                        .with_disable_built_in_roots(true),
+                )
+                .into(),
+        }
     }
 
     /// Opens a connection.

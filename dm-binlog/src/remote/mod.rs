@@ -1,7 +1,8 @@
 //! `RemoteSource`: read the binlog from a live MySQL or MariaDB server as a replica.
 //!
 //! ```text
-//! connect + login (mysql_native_password | caching_sha2_password fast path)
+//! connect [+ SSL request, TLS handshake: `tls`]
+//!   login (mysql_native_password | caching_sha2_password, fast or full | sha256_password)
 //!   SELECT @@server_id, @@global.binlog_checksum, ...      flavour, checksum, server id check
 //!   SELECT @@global.binlog_format, binlog_row_image        ROW and FULL, or refused (skippable)
 //!   SHOW SLAVE HOSTS                                       another replica with our server-id?
@@ -18,6 +19,9 @@
 //!   the first event, so the first fake ROTATE's name never keeps 4 CRC bytes, mysql_async#189);
 //! - positions are tracked as `u64`: an event's end is its header's 32-bit `log_pos` widened
 //!   next to the previous end, so files past 4 GiB keep exact offsets;
+//! - with [`RemoteOptions::tls`] set, the connection is TLS or nothing: a server without TLS, a
+//!   certificate the CA does not sign or (verify-identity) that does not name the host is
+//!   [`BinlogError::Tls`] (definite); a password never crosses a plain socket in clear;
 //! - a start the upstream no longer has is [`BinlogError::BinlogPurged`] (definite), a network
 //!   failure [`BinlogError::Network`] (transient), a server-id used by another replica
 //!   [`BinlogError::ServerIdInUse`] (definite for a fixed id; an automatic one is replaced, see
@@ -27,17 +31,19 @@
 mod connection;
 mod row_format;
 pub mod server_id;
+mod tls;
 pub mod wire;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use dm_core::{BinlogFileName, BinlogPosition, Flavor, GtidSet};
+use dm_core::{BinlogFileName, BinlogPosition, Flavor, GtidSet, TlsConfig};
 
 use crate::error::BinlogError;
 use crate::event::{ARTIFICIAL, EventData, EventDecoder, event_type};
 use crate::stream::{EventStream, StartPoint, StreamEvent};
-use connection::Connection;
+use connection::{Connection, Login};
 pub use server_id::{
     AUTOMATIC_SERVER_ID_BASE, AUTOMATIC_SERVER_ID_COUNT, ServerIdChoice, choose_server_id,
 };
@@ -55,6 +61,9 @@ pub struct RemoteOptions {
     pub user: String,
     /// Its password.
     pub password: String,
+    /// TLS to the upstream (DM's `from.security`): `None` connects in plain TCP. Shared: the
+    /// options are cloned for every reconnect, and kept small inside `AnyBinlogSource`.
+    pub tls: Option<Arc<TlsConfig>>,
     /// This replica's server id: unique among the upstream's replicas and not the upstream's
     /// own. A fixed one is refused when taken; an automatic one is replaced (and the
     /// [`crate::BinlogSource`] implementation stores the replacement here).
@@ -89,6 +98,7 @@ impl std::fmt::Debug for RemoteOptions {
             port,
             user,
             password,
+            tls,
             server_id,
             heartbeat_period,
             read_timeout,
@@ -105,6 +115,7 @@ impl std::fmt::Debug for RemoteOptions {
             .field("port", port)
             .field("user", user)
             .field("password", &dm_core::Redacted(password))
+            .field("tls", tls)
             .field("server_id", server_id)
             .field("heartbeat_period", heartbeat_period)
             .field("read_timeout", read_timeout)
@@ -136,6 +147,7 @@ impl RemoteOptions {
             port,
             user: user.into(),
             password: password.into(),
+            tls: None,
             server_id: ServerIdChoice::Fixed(server_id),
             heartbeat_period: Duration::from_secs(30),
             read_timeout: None,
@@ -158,14 +170,15 @@ impl RemoteOptions {
     }
 
     async fn open_connection(&self) -> Result<Connection, BinlogError> {
-        Connection::open(
-            &self.host,
-            self.port,
-            &self.user,
-            &self.password,
-            self.connect_timeout,
-            self.effective_read_timeout(),
-        )
+        Connection::open(Login {
+            host: &self.host,
+            port: self.port,
+            user: &self.user,
+            password: &self.password,
+            tls: self.tls.as_deref(),
+            connect_timeout: self.connect_timeout,
+            read_timeout: self.effective_read_timeout(),
+        })
         .await
     }
 

@@ -6,8 +6,12 @@
 //! ```text
 //! server                          replica (this crate)
 //!   HandshakeV10      ---------->  parse_handshake
-//!                     <----------  handshake_response (mysql_native_password / caching_sha2_password)
+//!                     <----------  [ssl_request, then TLS]
+//!                     <----------  handshake_response (mysql_native_password / caching_sha2_password
+//!                                  / sha256_password)
 //!   OK | ERR | AuthSwitch | AuthMoreData
+//!   (full authentication: the password in clear inside TLS, or `encrypt_password` with the
+//!    server's RSA public key: OAEP, the password XOR the nonce)
 //!                     <----------  COM_QUERY "SET @master_binlog_checksum=..." ...
 //!                     <----------  COM_REGISTER_SLAVE, COM_BINLOG_DUMP(_GTID)
 //!   00 <event> | 00 <event> | ... | FE (end, non-blocking) | FF ERR
@@ -34,7 +38,7 @@ pub mod capability {
     pub const CONNECT_WITH_DB: u32 = 8;
     /// The 4.1 protocol.
     pub const PROTOCOL_41: u32 = 512;
-    /// TLS (the server offers it; this client does not request it).
+    /// TLS: offered by the server, requested by the client with an SSL request packet.
     pub const SSL: u32 = 2048;
     /// Transactions flag in status.
     pub const TRANSACTIONS: u32 = 8192;
@@ -68,6 +72,24 @@ pub const DUMP_THROUGH_GTID: u16 = 0x04;
 
 /// The largest payload of one physical packet; a payload this long continues in the next one.
 pub const MAX_PACKET_PAYLOAD: usize = 0xff_ff_ff;
+
+/// The largest logical packet a replica accepts: one event of at most
+/// [`crate::event::MAXIMUM_EVENT_SIZE`] behind its one-byte OK marker (a server's
+/// `max_allowed_packet` is at most 1 GiB).
+pub const MAXIMUM_LOGICAL_PACKET: u64 = crate::event::MAXIMUM_EVENT_SIZE + 1;
+
+/// The payload length a physical packet's header announces, when the logical packet it
+/// continues (`received` bytes so far) stays within [`MAXIMUM_LOGICAL_PACKET`]; otherwise the
+/// total the packet would reach. A reader checks this before reading the payload, and reads it
+/// as it arrives: a header alone never makes it allocate.
+pub fn packet_length(header: [u8; 4], received: usize) -> Result<usize, u64> {
+    let length = u32::from_le_bytes([header[0], header[1], header[2], 0]);
+    let total = received as u64 + u64::from(length);
+    if total > MAXIMUM_LOGICAL_PACKET {
+        return Err(total);
+    }
+    Ok(length as usize)
+}
 
 /// The server's first packet.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -193,6 +215,53 @@ pub fn handshake_response(
         packet.push(0);
     }
     packet
+}
+
+/// The SSL request: the first 32 bytes of a handshake response, with `CLIENT_SSL` set. The
+/// TLS handshake follows on the same socket, then the whole handshake response.
+pub fn ssl_request(capabilities: u32) -> Vec<u8> {
+    let mut packet = Vec::with_capacity(32);
+    packet.extend_from_slice(&(capabilities | capability::SSL).to_le_bytes());
+    packet.extend_from_slice(&(MAX_PACKET_PAYLOAD as u32).to_le_bytes());
+    // utf8mb4_general_ci, as the handshake response
+    packet.push(45);
+    packet.extend_from_slice(&[0; 23]);
+    packet
+}
+
+/// The password as `caching_sha2_password` and `sha256_password` send it without TLS:
+/// `password NUL` XOR the nonce (repeated), encrypted with the server's RSA public key
+/// (`public_key_pem`, SPKI or PKCS#1 PEM) with OAEP padding (SHA-1, as MySQL 8.0.5 and later).
+pub fn encrypt_password(
+    password: &[u8],
+    nonce: &[u8],
+    public_key_pem: &[u8],
+) -> Result<Vec<u8>, String> {
+    use rsa::pkcs1::DecodeRsaPublicKey;
+    use rsa::pkcs8::DecodePublicKey;
+    let text = std::str::from_utf8(public_key_pem)
+        .map_err(|_| "the server's public key is not PEM text".to_owned())?;
+    let text = text.trim_end_matches('\0');
+    let key = rsa::RsaPublicKey::from_public_key_pem(text)
+        .or_else(|_| rsa::RsaPublicKey::from_pkcs1_pem(text))
+        .map_err(|error| format!("the server's public key is not an RSA PEM key: {error}"))?;
+    let nonce = nonce_prefix(nonce);
+    if nonce.is_empty() {
+        return Err("the server sent no nonce to encrypt the password with".into());
+    }
+    let mut message: Vec<u8> = password.to_vec();
+    message.push(0);
+    for (index, byte) in message.iter_mut().enumerate() {
+        *byte ^= nonce[index % nonce.len()];
+    }
+    key.encrypt(
+        &mut rsa::rand_core::OsRng,
+        rsa::Oaep::new::<Sha1>(),
+        &message,
+    )
+    .map_err(|error| {
+        format!("the password cannot be encrypted with the server's public key: {error}")
+    })
 }
 
 /// `mysql_native_password`: `SHA1(password) XOR SHA1(nonce + SHA1(SHA1(password)))`; empty for
@@ -468,6 +537,22 @@ mod tests {
 
     fn hex(bytes: &[u8]) -> String {
         bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+    }
+
+    #[test]
+    fn packet_lengths_stop_at_the_event_limit() {
+        assert_eq!(packet_length([3, 0, 0, 0], 0), Ok(3));
+        assert_eq!(
+            packet_length([0xff, 0xff, 0xff, 7], 0),
+            Ok(MAX_PACKET_PAYLOAD)
+        );
+        // 64 full packets are 1 GiB - 64: the 65th may carry 65 more bytes, not more.
+        let received = 64 * MAX_PACKET_PAYLOAD;
+        assert_eq!(packet_length([65, 0, 0, 0], received), Ok(65));
+        assert_eq!(
+            packet_length([66, 0, 0, 0], received),
+            Err(MAXIMUM_LOGICAL_PACKET + 1)
+        );
     }
 
     #[test]

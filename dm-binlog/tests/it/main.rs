@@ -2,9 +2,11 @@
 //! fixtures), against a live MariaDB's binlog, against files still being written, and against
 //! random bytes.
 
+mod allocation;
 mod controller;
 mod differential;
 mod fixtures;
+mod fuzz;
 mod mariadb;
 mod mysql_rows;
 mod mysql_stream;
@@ -13,4 +15,5 @@ mod relay;
 mod remote;
 mod search;
 mod source_checks;
+mod tls;
 mod values;

@@ -5,7 +5,7 @@
 //! tagged GTID events). Checked: the caching_sha2_password login, the queries and the
 //! `COM_BINLOG_DUMP_GTID` request a MySQL replica must send (the GTID set encoded as MySQL reads
 //! it), the positions and GTIDs of the streamed events, the GTID set after them, and the errors
-//! for a wrong password and for a server that demands full authentication.
+//! for a wrong password (fast and full authentication). TLS and full authentication: `tls.rs`.
 
 use dm_binlog::{BinlogError, EventData, LocationTracker, RemoteOptions, RemoteSource, StartPoint};
 use dm_core::{
@@ -184,16 +184,21 @@ async fn mysql_login_failures_say_what_to_do() {
     );
     assert_eq!(error.class(), ErrorClass::Definite);
 
+    // Full authentication (the server's cache misses) with a wrong password is refused too.
     let bytes = std::fs::read(directory.join("my80_40-prev-gtids-untagged.binlog")).expect("read");
     let mut script = FakeMySqlScript::from_binlog_file("binlog.000001", &bytes, "right");
-    script.require_full_authentication = true;
+    script.authentication = dm_testkit::fake_mysql::FakeAuthentication::Sha256;
     let strict = FakeMySqlSource::start(script).await.expect("fake");
-    let options = RemoteOptions::new("127.0.0.1", strict.port(), "repl", "right", 9);
+    let options = RemoteOptions::new("127.0.0.1", strict.port(), "repl", "wrong", 9);
     let error = RemoteSource::connect(&options, &start)
         .await
-        .expect_err("full auth");
+        .expect_err("wrong password");
     assert!(
-        error.to_string().contains("mysql_native_password"),
+        matches!(&error, BinlogError::Server { error, .. } if error.code == 1045),
         "{error}"
+    );
+    assert_eq!(
+        strict.logins(),
+        ["refused: sha256_password with a wrong RSA-encrypted password"]
     );
 }

@@ -7,3 +7,4 @@ mod embedded;
 mod etcd;
 mod keepalive;
 mod partition;
+mod tls;

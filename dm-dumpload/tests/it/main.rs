@@ -9,3 +9,4 @@ mod snapshot;
 mod support;
 mod task_files;
 mod time_zone;
+mod tls;

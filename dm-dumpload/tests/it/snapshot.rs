@@ -18,6 +18,7 @@ fn options(server: &MariaDb, user: &str, consistency: Consistency) -> SnapshotOp
         port: server.port(),
         user: user.into(),
         password: String::new(),
+        tls: None,
         connections: 4,
         consistency,
         flavor: Flavor::MariaDb,

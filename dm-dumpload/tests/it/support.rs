@@ -24,6 +24,7 @@ pub fn dump_options(upstream: &MariaDb, threads: usize, chunk_bytes: u64) -> Dum
             port: upstream.port(),
             user: "root".into(),
             password: String::new(),
+            tls: None,
             connections: threads,
             consistency: Consistency::Flush,
             flavor: Flavor::MariaDb,

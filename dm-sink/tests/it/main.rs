@@ -4,3 +4,4 @@ mod checkpoint;
 mod conformance;
 mod errors;
 mod round_trip;
+mod tls;

@@ -1,6 +1,7 @@
-//! The global checkpoint: written at the watermark, in one transaction with the tracker's
-//! tables changed since the last write, the DDL statement about to run (or one a crash
-//! interrupted, until a checkpoint passes it) and safe mode's exit point.
+//! The global checkpoint: written at the watermark (held back to the floor of the shard DDL
+//! holds, `crate::holds`), in one transaction with the tables changed at or before it, the DDL
+//! statement about to run (or one a crash interrupted, until a checkpoint passes it), the
+//! records of earlier DDLs kept while it is held back, the holds, and safe mode's exit point.
 //!
 //! ```text
 //! transaction end (every checkpoint interval) | DDL (before and after it runs) | end of run
@@ -28,16 +29,29 @@ impl<Control: ControlSink> EventLoop<Control> {
         self.write_checkpoint(None).await
     }
 
-    /// Writes the global checkpoint at the watermark, in one transaction with the tracker's
-    /// tables changed since the last write and `pending`, the DDL statement about to run.
+    /// Writes the global checkpoint at the watermark (held back to the floor of the shard DDL
+    /// holds), in one transaction with the tables changed at or before it, `pending` (the DDL
+    /// statement about to run) and the records and holds that go with it.
     pub(super) async fn write_checkpoint(
         &mut self,
         pending: Option<&DdlRecord>,
     ) -> Result<(), SyncerError> {
         self.publish().await;
-        let Some(location) = self.watermark.reached().cloned() else {
+        let Some(reached) = self.watermark.reached().cloned() else {
             return Ok(());
         };
+        // A new record replaces the one kept so far; while the checkpoint is held back, the
+        // older one is kept too (its DDL may come again after a restart at the floor).
+        if let Some(pending) = pending
+            && let Some(older) = self.pending_ddl.replace(pending.clone())
+            && older != *pending
+            && self.holds.clamped()
+        {
+            self.holds.keep_record(older);
+        }
+        let clamped = self.holds.clamped();
+        let holds = self.holds.checkpoint(Some(&reached));
+        let location = holds.location.clone().unwrap_or(reached);
         // A DDL statement recorded before it ran stays recorded until a checkpoint passes
         // the DDL: until then a restart meets the DDL again and must know what ran.
         if let Some(recorded) = &self.pending_ddl
@@ -45,37 +59,62 @@ impl<Control: ControlSink> EventLoop<Control> {
         {
             self.pending_ddl = None;
         }
-        let pending = pending.or(self.pending_ddl.as_ref()).cloned();
+        let pending = self.pending_ddl.clone();
+        // The tables the holds deferred (changed by DDLs now at or before the checkpoint),
+        // then what the tracker changed since (newer), unless the checkpoint is held back:
+        // then those wait, deferred at the reading.
+        let mut tables: Vec<TableCheckpoint> = holds.tables;
         let unsaved = self.tracker.unsaved_tables();
-        if self.status.checkpoint.as_ref() == Some(&location)
+        let saved: Vec<TableRef> = unsaved.iter().map(|(table, _)| table.clone()).collect();
+        if clamped && !unsaved.is_empty() {
+            self.holds.defer_tables(
+                self.reading.clone(),
+                unsaved
+                    .into_iter()
+                    .map(|(table, snapshot)| TableCheckpoint { table, snapshot })
+                    .collect(),
+            );
+            self.tracker.mark_saved(&saved, true);
+        } else {
+            for (table, snapshot) in unsaved {
+                tables.retain(|saved| saved.table != table);
+                tables.push(TableCheckpoint { table, snapshot });
+            }
+        }
+        let nothing_new = self.status.checkpoint.as_ref() == Some(&location)
             && self.safe_mode.exit().is_none()
             && pending.is_none()
-            && unsaved.is_empty()
-            && self.tracker.unsaved_schema_charsets().is_none()
-        {
+            && tables.is_empty()
+            && holds.holds.is_empty()
+            && holds.earlier_ddls.is_empty()
+            && self.tracker.unsaved_schema_charsets().is_none();
+        if nothing_new {
             self.last_flush = Instant::now();
             return Ok(());
         }
-        let saved: Vec<TableRef> = unsaved.iter().map(|(table, _)| table.clone()).collect();
+        self.status.tables_held = holds
+            .holds
+            .iter()
+            .filter(|hold| hold.stage == dm_core::HoldStage::Held)
+            .count() as u64;
         let checkpoint = GlobalCheckpoint {
             source: self.settings.source_id.clone(),
             location: location.clone(),
             safe_mode_exit: self.safe_mode.exit().cloned(),
             schema_charsets: self.tracker.schema_charsets().clone(),
             ddl: pending,
-            earlier_ddls: Vec::new(),
-            holds: Vec::new(),
-            tables: unsaved
-                .into_iter()
-                .map(|(table, snapshot)| TableCheckpoint { table, snapshot })
-                .collect(),
+            earlier_ddls: holds.earlier_ddls,
+            holds: holds.holds,
+            tables,
         };
         let mut started: Option<Instant>;
         with_retry!(self.settings.retry_transient_for, self.control, sink => {
             started = self.metrics.as_ref().map(|_| Instant::now());
             sink.save(&checkpoint).await
         })?;
-        self.tracker.mark_saved(&saved, true);
+        if !clamped {
+            self.tracker.mark_saved(&saved, true);
+        }
         self.status.checkpoint = Some(location);
         self.last_flush = Instant::now();
         if let (Some(metrics), Some(started)) = (&mut self.metrics, started) {

@@ -33,8 +33,8 @@ use std::time::Instant;
 
 use dm_binlog::EventLocations;
 use dm_core::{
-    ClassifiedError, DdlCheck, DdlJob, DdlKind, DdlRecord, DdlStatement, DdlTarget, SinkTable,
-    TableSchema,
+    ClassifiedError, DdlCheck, DdlDecision, DdlJob, DdlKind, DdlRecord, DdlStatement, DdlTarget,
+    Resolved, ShardDdl, SinkTable, TableRef, TableSchema,
 };
 use tokio::sync::mpsc;
 
@@ -315,6 +315,52 @@ impl<Control: ControlSink> EventLoop<Control> {
         if let Some(metrics) = &self.metrics {
             metrics.planned_query();
         }
+        // 0. Shard DDL holds (`crate::holds`): the resolved DDL a rewind reopened the stream
+        // for runs as resolved; during a rewind or a replay's pass, another table's DDL ran
+        // when it was first read; a held table's later DDL waits for its replay, untracked; a
+        // hold's own DDL that ran (replaying, replayed) is only tracked again.
+        let upstream_tables: Vec<TableRef> = plan
+            .statements
+            .iter()
+            .flat_map(|planned| planned.names.iter())
+            .filter_map(|name| match &name.object {
+                DdlTarget::Table(table) => Some(table.clone()),
+                DdlTarget::Schema(_) => None,
+            })
+            .collect();
+        let resolved = match &self.rewind {
+            Some((resolution, until))
+                if resolution.held_at.compare(&locations.start)
+                    == Some(std::cmp::Ordering::Equal) =>
+            {
+                Some((resolution.clone(), until.clone()))
+            }
+            // Before the held DDL, in the rewound stream: read before.
+            Some(_) => return Ok(()),
+            None => None,
+        };
+        let replay_pass = self.holds.live().map(|live| live.table.clone());
+        if resolved.is_none() {
+            if let Some(replayed) = &replay_pass
+                && !upstream_tables.contains(replayed)
+            {
+                return Ok(());
+            }
+            let held = upstream_tables.iter().any(|table| {
+                self.holds.held(table).is_some_and(|hold| {
+                    hold.held_at
+                        .compare(&locations.start)
+                        .is_some_and(|order| order.is_le())
+                })
+            });
+            if held {
+                return Ok(());
+            }
+        }
+        let hold_ran = resolved.is_none()
+            && upstream_tables
+                .iter()
+                .any(|table| self.holds.hold_at(table, &locations.start).is_some());
         // 1. Everything before the DDL is applied first.
         self.drain(acks).await?;
         let barrier_started = self.metrics.as_ref().map(|_| Instant::now());
@@ -397,19 +443,56 @@ impl<Control: ControlSink> EventLoop<Control> {
             .and_then(|recorded| recorded.compare_to(&locations.start));
         let replayed = match order {
             Some(std::cmp::Ordering::Equal) => self.pending_ddl.take(),
-            _ => None,
+            // A record kept while the checkpoint was held back (shard DDL).
+            _ => self.holds.record_of(&locations.start).cloned(),
         };
-        let ran_before_the_crash = order == Some(std::cmp::Ordering::Greater);
-        let mut first = true;
-        for (index, (planned, decision)) in plan.statements.iter().zip(&decisions).enumerate() {
-            let Decision::Run {
-                sql,
-                routed,
-                use_schema,
-            } = decision
-            else {
-                continue;
+        // A record of a later event says this one ran, when events ran in stream order: not
+        // for a resolved DDL nor in a replay's pass (they run after later events did).
+        let ran_before_the_crash = hold_ran
+            || (order == Some(std::cmp::Ordering::Greater)
+                && resolved.is_none()
+                && replay_pass.is_none());
+        // The coordinator decides a DDL no record covers: a resolution decides a rewound one.
+        if resolved.is_some() || (replayed.is_none() && !ran_before_the_crash) {
+            let decision = match &resolved {
+                Some((resolution, _)) => match &resolution.resolved {
+                    Resolved::Execute(indexes) => DdlDecision::Execute(indexes.clone()),
+                    Resolved::Skip => DdlDecision::Skip,
+                },
+                None => {
+                    let shard_ddl = self.shard_ddl(locations, &plan, &decisions, sql_mode)?;
+                    if shard_ddl.statements.is_empty() {
+                        DdlDecision::Execute(Vec::new())
+                    } else {
+                        let decision = self.coordinator.decide(&shard_ddl).await?;
+                        if decision == DdlDecision::Hold {
+                            return self.hold(locations, &shard_ddl).await;
+                        }
+                        decision
+                    }
+                }
             };
+            let chosen: Option<Vec<usize>> = match decision {
+                DdlDecision::Execute(indexes) => Some(indexes),
+                DdlDecision::Skip | DdlDecision::Hold => None,
+            };
+            // Statements the coordinator does not run are tracked, not run (indexes count the
+            // statements that would run, in order).
+            let mut running = 0;
+            for decision in &mut decisions {
+                if let Decision::Run { .. } = decision {
+                    let kept = chosen
+                        .as_ref()
+                        .is_some_and(|indexes| indexes.contains(&running));
+                    running += 1;
+                    if !kept {
+                        *decision = Decision::Skip { track: true };
+                    }
+                }
+            }
+        }
+        let mut first = true;
+        for (index, planned, sql, routed, use_schema) in to_run(&plan, &decisions) {
             if ran_before_the_crash
                 || matches!(&replayed, Some(recorded) if recorded.statement > index)
             {
@@ -417,9 +500,7 @@ impl<Control: ControlSink> EventLoop<Control> {
                 self.status.ddls_executed += 1;
                 continue;
             }
-            let job = self.job(
-                locations, index, planned, sql, use_schema, sql_mode, *routed,
-            )?;
+            let job = self.job(locations, index, planned, sql, use_schema, sql_mode, routed)?;
             let before = match &replayed {
                 Some(recorded) if recorded.statement == index => {
                     match self.ran(&job, &recorded.before).await? {
@@ -509,6 +590,47 @@ impl<Control: ControlSink> EventLoop<Control> {
         }
         // The tables' definitions are read again, once, when their rows come next.
         self.targets.clear();
+        if self.holds.clamped() || resolved.is_some() {
+            // The checkpoint is held back below this DDL: its tables are saved once a
+            // checkpoint passes it (`HoldKeeper::defer_tables`).
+            let unsaved = self.tracker.unsaved_tables();
+            let saved: Vec<TableRef> = unsaved.iter().map(|(table, _)| table.clone()).collect();
+            self.holds.defer_tables(
+                locations.end.clone(),
+                unsaved
+                    .into_iter()
+                    .map(|(table, snapshot)| dm_core::TableCheckpoint { table, snapshot })
+                    .collect(),
+            );
+            self.tracker.mark_saved(&saved, true);
+        }
+        if let Some((resolution, until)) = resolved {
+            // The resolved DDL ran: its table's rows are replayed up to where the reading was.
+            tracing::info!(
+                table = %resolution.table,
+                held_at = %resolution.held_at,
+                until = %until,
+                "the held DDL was resolved; replaying its table"
+            );
+            self.rewind = None;
+            if self
+                .holds
+                .begin_replay(&resolution.table, &resolution.held_at, until)
+                .is_none()
+            {
+                return Err(SyncerError::State(format!(
+                    "the resolution of {} at {} names no held table",
+                    resolution.table, resolution.held_at
+                )));
+            }
+            self.flush().await?;
+            return Ok(());
+        }
+        if replay_pass.is_some() {
+            // A DDL of the replayed table, run in its pass: the checkpoint stays.
+            self.flush().await?;
+            return Ok(());
+        }
         if locations.at_transaction_end {
             // The DDL is its own transaction: the checkpoint moves past it now.
             self.watermark.transaction_end(locations.end.clone());
@@ -529,6 +651,72 @@ impl<Control: ControlSink> EventLoop<Control> {
         Ok(())
     }
 
+    /// The DDL event as the coordinator sees it: the statements that would run, routed.
+    fn shard_ddl(
+        &self,
+        locations: &EventLocations,
+        plan: &DdlPlan,
+        decisions: &[Decision],
+        sql_mode: Option<u64>,
+    ) -> Result<ShardDdl, SyncerError> {
+        let mut tables = Vec::new();
+        let mut targets = Vec::new();
+        let mut statements = Vec::new();
+        for (index, planned, sql, routed, use_schema) in to_run(plan, decisions) {
+            for name in &planned.names {
+                if let DdlTarget::Table(table) = &name.object
+                    && !tables.contains(table)
+                {
+                    targets.push(self.rules.router.route(table)?);
+                    tables.push(table.clone());
+                }
+            }
+            let job = self.job(locations, index, planned, sql, use_schema, sql_mode, routed)?;
+            statements.push(job.statement);
+        }
+        Ok(ShardDdl {
+            source: self.settings.source_id.clone(),
+            location: locations.start.clone(),
+            tables,
+            targets,
+            statements,
+        })
+    }
+
+    /// The coordinator holds `ddl`: its tables' rows after it wait for the resolution, the
+    /// tracker does not follow it yet, and the hold is saved before anything passes it (the
+    /// workers are drained: the checkpoint is at the DDL's start).
+    async fn hold(
+        &mut self,
+        locations: &EventLocations,
+        ddl: &ShardDdl,
+    ) -> Result<(), SyncerError> {
+        if ddl.tables.is_empty() {
+            return Err(SyncerError::Coordinator(dm_core::ErrorReport {
+                class: dm_core::ErrorClass::Bug,
+                code: dm_core::ErrorCode(14009),
+                message: format!(
+                    "the shard coordinator held a DDL without tables at {}",
+                    locations.start
+                ),
+                workaround: "report a bug of the coordinator",
+            }));
+        }
+        tracing::info!(
+            position = %locations.start,
+            tables = ?ddl.tables.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "the shard coordinator holds a DDL; its tables wait"
+        );
+        for table in &ddl.tables {
+            self.holds.hold(
+                table.clone(),
+                locations.start.clone(),
+                self.transaction_start.clone(),
+            );
+        }
+        self.flush().await
+    }
+
     /// Runs one DDL statement downstream. A transient failure (a lost connection) may come
     /// after the statement ran: before running it again, the sink tells whether it ran, given
     /// `before` (what it read just before the first attempt), and it is not run again when it
@@ -547,6 +735,11 @@ impl<Control: ControlSink> EventLoop<Control> {
                     if let (Some(metrics), Some(started)) = (&self.metrics, started) {
                         metrics.ddl_statement_ran(started);
                     }
+                    tracing::info!(
+                        position,
+                        statement = %shorten(&job.statement.sql),
+                        "DDL ran downstream"
+                    );
                     return Ok(());
                 }
                 Err(error) if retry.again(error.class()).await => {
@@ -569,6 +762,34 @@ impl<Control: ControlSink> EventLoop<Control> {
             }
         }
     }
+}
+
+/// The statements to run: their index in the plan, the planned statement, its SQL (names
+/// qualified and routed), whether a route renamed a name, and the database to select first.
+fn to_run<'a>(
+    plan: &'a DdlPlan,
+    decisions: &'a [Decision],
+) -> impl Iterator<
+    Item = (
+        usize,
+        &'a PlannedStatement,
+        &'a String,
+        bool,
+        &'a Option<String>,
+    ),
+> + 'a {
+    plan.statements
+        .iter()
+        .zip(decisions)
+        .enumerate()
+        .filter_map(|(index, (planned, decision))| match decision {
+            Decision::Run {
+                sql,
+                routed,
+                use_schema,
+            } => Some((index, planned, sql, *routed, use_schema)),
+            Decision::Skip { .. } => None,
+        })
 }
 
 /// A statement shortened for messages.

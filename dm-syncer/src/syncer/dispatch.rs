@@ -6,7 +6,9 @@
 //!   --target--> decode_rows (tracked schema) --> RowChange (routed layout, row index)
 //!   --> expression filters --> causality keys --> CausalityDetector::route (a conflict waits
 //!       for the workers it names) --> (worker, sequence) --> Watermark::assigned
-//!   --> already in the worker's checkpoint? acknowledged at once, not sent again
+//!       (a held table's rows after its DDL: not decoded, not sent; HoldKeeper decides)
+//!   --> already in the worker's checkpoint (or replayed)? acknowledged at once, not sent again
+//!       (HoldKeeper::fate: the worker's checkpoint, or its replay progress for a replay)
 //!   --> byte budget (wait for acknowledgements) --> SafeMode::idempotent_at
 //!   --> Work::Change on the worker's bounded queue
 //! ```
@@ -27,6 +29,7 @@ use dm_task::filter::{FilterAction, FilterEvent};
 use tokio::sync::mpsc;
 
 use crate::error::SyncerError;
+use crate::holds::Fate;
 use crate::metrics::JobKind;
 
 use super::worker::change_bytes;
@@ -93,6 +96,14 @@ impl<Control: ControlSink> EventLoop<Control> {
                 });
             }
         }
+        // A held table's rows after its DDL wait for the replay; a replay's pass skips what is
+        // applied already: decided before decoding (the tracker may not describe them).
+        if let Some(fate) = self.holds.fate_before_decoding(&upstream, &locations.start) {
+            if fate == Fate::Dropped {
+                self.status.rows_events_held += 1;
+            }
+            return Ok(());
+        }
         let target = self.target(&upstream).await?;
         let layout = target.layout.clone();
         let images =
@@ -151,24 +162,24 @@ impl<Control: ControlSink> EventLoop<Control> {
                 }
             };
             self.watermark.assigned(worker, sequence);
-            let committed = self.applied[worker]
-                .as_ref()
-                .is_some_and(
-                    |(location, last_row)| match locations.start.compare(location) {
-                        Some(std::cmp::Ordering::Less) => true,
-                        Some(std::cmp::Ordering::Equal) => row <= *last_row,
-                        _ => false,
-                    },
-                );
-            if committed {
+            let fate = self.holds.fate(
+                &upstream,
+                &locations.start,
+                row,
+                worker,
+                self.applied[worker].as_ref(),
+            );
+            let Fate::Dispatch { replay } = fate else {
                 self.status.rows_already_applied += 1;
                 self.detector.acknowledge(worker, sequence);
                 self.watermark.acknowledge(worker, sequence);
                 self.acknowledged[worker] = self.acknowledged[worker].max(sequence);
                 continue;
+            };
+            if replay.is_none() {
+                // Past this worker's checkpoint: everything after it is new.
+                self.applied[worker] = None;
             }
-            // Past this worker's checkpoint: everything after it is new.
-            self.applied[worker] = None;
             self.status.rows_dispatched += 1;
             if let Some(metrics) = &mut self.metrics {
                 metrics.queued(worker);
@@ -198,6 +209,7 @@ impl<Control: ControlSink> EventLoop<Control> {
                     row,
                     idempotent,
                     dispatched: dispatch_started,
+                    replay,
                 })
                 .await
                 .map_err(|_| {

@@ -9,8 +9,13 @@
 //!                         Query ---------------------> ddl_apply (the DDL barrier)
 //!                         FormatDescription ---------> the server version statements are read by
 //!                         XA start, undecoded changes -> an error with the event's position
-//!   --> after each event: SafeMode::passed; at a transaction end: Watermark::transaction_end,
+//!   --> after each event: a replay that reached its end ends (drain, HoldKeeper::passed);
+//!       read in order: SafeMode::passed; at a transaction end: Watermark::transaction_end,
 //!       the global checkpoint every checkpoint interval (checkpoint), the status every second
+//!   --> at a transaction end, while a table is held: the coordinator's resolution (selected
+//!       beside the stream, which is reopened where it waited); when HoldKeeper::may_rewind:
+//!       drain, reopen the stream at the hold's reopen point (a rewind; ddl_apply runs the
+//!       held DDL as resolved and the replay starts)
 //!   --> at the end: finish the workers (acknowledgements), write the global checkpoint
 //! ```
 //!
@@ -20,23 +25,25 @@
 //! the position of the event that caused it, unless a worker's batch failed; a wait for the
 //! workers that a stop `Now` cut short ends the run as stopped, not failed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use dm_binlog::{
     BinlogSource, ControlledEvent, Event, EventData, EventLocations, QueryStatus, StreamController,
 };
 use dm_causality::CausalityDetector;
-use dm_core::{DdlRecord, Location, TableRef};
+use dm_core::{DdlRecord, HoldStage, Location, ShardResolution, TableRef};
 use tokio::sync::{mpsc, watch};
 
 use crate::ddl::ServerVersion;
 use crate::error::SyncerError;
+use crate::holds::HoldKeeper;
 use crate::metrics::LoopMetrics;
 use crate::tracker::SchemaTracker;
 use crate::watermark::Watermark;
 use dm_task::InstanceRules;
 
+use super::coordination::Coordination;
 use super::safe_mode::SafeMode;
 use super::targets::{MappedTable, Target};
 use super::{Ack, ControlSink, StopRequest, StopSignal, SyncerSettings, SyncerStatus, Work};
@@ -103,6 +110,20 @@ pub(super) struct EventLoop<Control: ControlSink> {
     pub(super) interrupted: bool,
     /// A worker reported a failure (its batch's error, not the event's being handled).
     pub(super) worker_failed: bool,
+    /// The shard DDL coordinator (`dm_core::NoSharding` without shard merge).
+    pub(super) coordinator: Box<dyn Coordination>,
+    /// The shard DDL holds and what follows from them (`crate::holds`).
+    pub(super) holds: HoldKeeper,
+    /// Resolutions received, each waiting until its rewind may start.
+    pub(super) resolutions: VecDeque<ShardResolution>,
+    /// A rewind under way, until its held DDL is met again: the resolution, and where the
+    /// reading was (the replay's end).
+    pub(super) rewind: Option<(ShardResolution, Location)>,
+    /// The last transaction end read in order (a replay reads behind it).
+    pub(super) reading: Location,
+    /// The last transaction end read (in order or not): where the event group being read
+    /// starts, a held DDL's reopen point.
+    pub(super) transaction_start: Location,
 }
 
 impl<Control: ControlSink> EventLoop<Control> {
@@ -122,16 +143,33 @@ impl<Control: ControlSink> EventLoop<Control> {
             if stop.current() == StopRequest::Now {
                 break;
             }
+            if at_transaction_end {
+                self.start_rewind(controller, acks).await?;
+            }
             if let Some(metrics) = &mut self.metrics {
                 metrics.reading();
             }
-            // Cancel safety: `StopSignal::requested` is cancel-safe. `next_event` is not (an
-            // event partly read from the connection would be lost), so once the stop branch
-            // wins the controller is never read again: this run ends, and the next one opens
-            // the stream anew at the global checkpoint.
+            // A resolution is awaited only at a transaction end read in order, while a table
+            // is held.
+            let awaiting_resolution = at_transaction_end
+                && self.rewind.is_none()
+                && self.holds.live().is_none()
+                && self.holds.any_held();
+            // Cancel safety: `StopSignal::requested` and the coordinator's `next_resolution`
+            // are cancel-safe. `next_event` is not (an event partly read from the connection
+            // would be lost): once the stop branch wins the controller is never read again
+            // (this run ends, and the next one opens the stream anew at the global
+            // checkpoint), and once a resolution wins the stream is reopened at the
+            // transaction end it waited at.
             let next = tokio::select! {
                 biased;
                 _ = stop.requested(at_transaction_end) => break,
+                resolution = self.coordinator.next_resolution(), if awaiting_resolution => {
+                    let here = controller.transaction_end().clone();
+                    controller.reset(here);
+                    self.resolutions.push_back(resolution?);
+                    continue;
+                }
                 next = controller.next_event() => next?,
             };
             let Some(event) = next else {
@@ -149,6 +187,8 @@ impl<Control: ControlSink> EventLoop<Control> {
             } else {
                 event.event.event.header.timestamp
             };
+            // A replay reads behind the reading: the watermark and the position stay.
+            let in_order = self.rewind.is_none() && self.holds.live().is_none();
             match self.handle(event, acks).await {
                 Ok(()) => {}
                 // Stopped now while waiting for the workers: not an error.
@@ -160,12 +200,30 @@ impl<Control: ControlSink> EventLoop<Control> {
                     return Err(error);
                 }
             }
-            self.status.position = Some(end.position.clone());
             at_transaction_end = at_end;
+            if at_end {
+                self.transaction_start = end.clone();
+            }
+            if self.holds.replay_ends(&end) {
+                // The replayed rows are committed before their table stops holding the
+                // checkpoint back.
+                self.drain(acks).await?;
+                self.holds.passed(&end);
+                tracing::info!(position = %end, "a replay of a held table ended");
+                self.flush().await?;
+            }
+            if !in_order {
+                if at_end && stop.current() != StopRequest::Continue {
+                    break;
+                }
+                continue;
+            }
+            self.status.position = Some(end.position.clone());
             // Past the exit point: exact writes from here; the checkpoint forgets it.
             self.safe_mode.passed(&end);
             if at_end {
                 self.status.transactions += u64::from(timestamp > 0);
+                self.reading = end.clone();
                 self.watermark.transaction_end(end);
                 if timestamp > 0 {
                     self.last_timestamp = timestamp;
@@ -182,6 +240,49 @@ impl<Control: ControlSink> EventLoop<Control> {
         }
         self.finish_workers(acks).await?;
         self.flush().await
+    }
+
+    /// Starts the rewind of a resolution that may start now (at a transaction end read in
+    /// order): drains the workers and reopens the stream at the hold's reopen point; the held
+    /// DDL, met again, runs as resolved (`ddl_apply`), and its table's rows are replayed up to
+    /// where the reading was. A resolution of a hold no longer held is dropped.
+    async fn start_rewind<Source: BinlogSource>(
+        &mut self,
+        controller: &mut StreamController<Source>,
+        acks: &mut mpsc::Receiver<Ack>,
+    ) -> Result<(), SyncerError> {
+        if self.rewind.is_some() || self.holds.live().is_some() {
+            return Ok(());
+        }
+        while let Some(resolution) = self.resolutions.front() {
+            let reopen = match self.holds.hold_at(&resolution.table, &resolution.held_at) {
+                Some(hold) if hold.stage == HoldStage::Held => hold.reopen_at.clone(),
+                _ => {
+                    self.resolutions.pop_front();
+                    continue;
+                }
+            };
+            if !self
+                .holds
+                .may_rewind(&resolution.held_at, &self.reading, &self.applied)
+            {
+                return Ok(());
+            }
+            let Some(resolution) = self.resolutions.pop_front() else {
+                return Ok(());
+            };
+            self.drain(acks).await?;
+            tracing::info!(
+                table = %resolution.table,
+                reopen = %reopen,
+                until = %self.reading,
+                "rewinding the stream for a resolved hold"
+            );
+            controller.reset(reopen);
+            self.rewind = Some((resolution, self.reading.clone()));
+            return Ok(());
+        }
+        Ok(())
     }
 
     /// Handles one event as read from the stream (a compressed payload: each event inside it).

@@ -62,9 +62,10 @@ use std::time::Instant;
 
 use dm_binlog::{BinlogSource, ReconnectPolicy, StreamController};
 use dm_causality::CausalityDetector;
-use dm_core::{CheckpointStore, DdlSink, Location, Sink, SinkFactory};
+use dm_core::{CheckpointStore, DdlSink, Location, ShardCoordinator, ShardHold, Sink, SinkFactory};
 use dm_sink::{CheckpointTables, MetaScope, MySqlSinkOptions, MySqlSinks};
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use crate::ddl::ServerVersion;
 use crate::error::SyncerError;
@@ -85,6 +86,7 @@ macro_rules! with_retry {
                     if !retry.again(error.class()).await {
                         break Err(SyncerError::sink(&error));
                     }
+                    tracing::warn!(%error, code = %error.code(), "a downstream operation failed; retrying");
                 }
             }
         }
@@ -93,6 +95,7 @@ macro_rules! with_retry {
 
 mod acknowledgements;
 mod checkpoint;
+mod coordination;
 mod ddl_apply;
 mod dispatch;
 mod event_loop;
@@ -110,6 +113,7 @@ pub use settings::{SyncerSettings, remote_options, sink_options};
 pub use status::{MAX_WARNINGS, SyncerStatus};
 pub use stop::{StopRequest, StopSignal};
 
+use coordination::Coordination;
 use event_loop::EventLoop;
 use resume::{Resumed, resume};
 use safe_mode::SafeMode;
@@ -156,7 +160,8 @@ pub async fn run<Source: BinlogSource>(
 }
 
 /// [`run`] over any sinks: the control sink, one sink per worker and the checkpoints come from
-/// `sinks` (see `dm_core::sink` for what a sink promises).
+/// `sinks` (see `dm_core::sink` for what a sink promises). Every DDL runs as it comes
+/// (`dm_core::NoSharding`); [`run_coordinated`] asks a shard coordinator.
 pub async fn run_with<Source: BinlogSource, Sinks: SinkFactory>(
     settings: SyncerSettings,
     source: Source,
@@ -166,24 +171,73 @@ pub async fn run_with<Source: BinlogSource, Sinks: SinkFactory>(
     stop: impl Into<StopSignal>,
     progress: watch::Sender<SyncerStatus>,
 ) -> Result<SyncerStatus, SyncerError> {
+    run_coordinated(
+        settings,
+        source,
+        start,
+        sinks,
+        rules,
+        dm_core::NoSharding,
+        stop,
+        progress,
+    )
+    .await
+}
+
+/// [`run_with`], asking `coordinator` about every DDL it would run (shard merge): execute it,
+/// skip it, or hold its tables until the coordinator resolves it, then replay their rows
+/// (`crate::holds`, `docs/design/checkpoint.md`, "Held tables and rewinds").
+#[allow(clippy::too_many_arguments)]
+pub async fn run_coordinated<
+    Source: BinlogSource,
+    Sinks: SinkFactory,
+    Coordinator: ShardCoordinator + 'static,
+>(
+    settings: SyncerSettings,
+    source: Source,
+    start: Location,
+    sinks: Sinks,
+    rules: InstanceRules,
+    coordinator: Coordinator,
+    stop: impl Into<StopSignal>,
+    progress: watch::Sender<SyncerStatus>,
+) -> Result<SyncerStatus, SyncerError> {
     let exits = settings
         .metrics
         .as_ref()
         .map(|metrics| metrics.exits(&settings.task, &settings.source_id));
-    let result = run_syncer(settings, source, start, sinks, rules, stop.into(), progress).await;
+    let span = tracing::info_span!(
+        "syncer",
+        task = %settings.task,
+        source = %settings.source_id
+    );
+    let result = run_syncer(
+        settings,
+        source,
+        start,
+        sinks,
+        rules,
+        Box::new(coordinator),
+        stop.into(),
+        progress,
+    )
+    .instrument(span)
+    .await;
     if let (Some(exits), Err(error)) = (&exits, &result) {
         exits.record(error);
     }
     result
 }
 
-/// [`run_with`], without the exit metric.
+/// [`run_coordinated`], without the exit metric.
+#[allow(clippy::too_many_arguments)]
 async fn run_syncer<Source: BinlogSource, Sinks: SinkFactory>(
     settings: SyncerSettings,
     source: Source,
     start: Location,
     mut sinks: Sinks,
     rules: InstanceRules,
+    mut coordinator: Box<dyn Coordination>,
     stop: StopSignal,
     progress: watch::Sender<SyncerStatus>,
 ) -> Result<SyncerStatus, SyncerError> {
@@ -192,16 +246,26 @@ async fn run_syncer<Source: BinlogSource, Sinks: SinkFactory>(
         worker_sinks,
         start,
         applied,
+        worker_starts,
+        holds,
         tracker,
         pending_ddl,
         safe_mode_exit,
     } = resume(&mut sinks, &settings, start).await?;
+    // The coordinator learns the holds the checkpoint kept before anything is read.
+    let kept: Vec<ShardHold> = holds
+        .holds()
+        .iter()
+        .filter(|hold| !matches!(hold.stage, dm_core::HoldStage::Replayed { .. }))
+        .cloned()
+        .collect();
+    coordinator.restore(&kept).await?;
     let workers = worker_sinks.len();
     let Workers {
         queues,
         mut acks,
         tasks,
-    } = spawn_workers(&settings, worker_sinks, &stop);
+    } = spawn_workers(&settings, worker_sinks, worker_starts, &stop);
 
     let flavor = settings.flavor;
     let started = Instant::now();
@@ -245,6 +309,12 @@ async fn run_syncer<Source: BinlogSource, Sinks: SinkFactory>(
         stop,
         interrupted: false,
         worker_failed: false,
+        coordinator,
+        holds,
+        resolutions: std::collections::VecDeque::new(),
+        rewind: None,
+        reading: start.clone(),
+        transaction_start: start.clone(),
     };
     // The start is a transaction end: a checkpoint taken before the first one is the start.
     state.watermark.transaction_end(start.clone());
@@ -252,6 +322,12 @@ async fn run_syncer<Source: BinlogSource, Sinks: SinkFactory>(
         give_up_after: state.settings.retry_transient_for,
         ..ReconnectPolicy::default()
     };
+    tracing::info!(
+        start = %start,
+        workers,
+        holds = state.holds.holds().len(),
+        "syncer started"
+    );
     let mut controller = StreamController::new(source, start, policy);
     for (position, operator) in &state.settings.operators {
         controller.set_operator(position.clone(), operator.clone());
@@ -260,6 +336,12 @@ async fn run_syncer<Source: BinlogSource, Sinks: SinkFactory>(
     // Stop the workers (closing their queues) and wait for them.
     state.queues.clear();
     tasks.join().await;
+    tracing::info!(
+        checkpoint = ?state.status.checkpoint.as_ref().map(ToString::to_string),
+        rows = state.status.rows_dispatched,
+        ddls = state.status.ddls_executed,
+        "syncer ended"
+    );
     match result {
         Ok(()) => Ok(state.status),
         Err(error) => {

@@ -9,6 +9,8 @@
 //!         applied: each worker's checkpoint (location, row),
 //!         tracker: the tables' structures stored with the global checkpoint,
 //!         pending_ddl: the DDL statement a crash interrupted,
+//!         holds: the shard DDL holds, the workers' replay progress and the earlier DDL
+//!                records kept with them (a HoldKeeper),
 //!         safe_mode_exit: the stored exit point (or the settings' one, on a fresh start) }
 //! ```
 //!
@@ -22,8 +24,10 @@
 use dm_core::{DdlRecord, Location, SinkFactory, SourceCheckpoints};
 
 use crate::error::SyncerError;
+use crate::holds::HoldKeeper;
 use crate::tracker::SchemaTracker;
 
+use super::worker::WorkerStart;
 use super::{ControlSink, SyncerSettings};
 
 /// What the event loop starts from, with the sinks it drives.
@@ -36,6 +40,10 @@ pub(super) struct Resumed<Control, Worker> {
     pub(super) start: Location,
     /// Per worker, where its checkpoint stands: changes at or before it are not sent again.
     pub(super) applied: Vec<Option<(Location, u64)>>,
+    /// Per worker, its checkpoint as the worker carries it on (with its replay progress).
+    pub(super) worker_starts: Vec<WorkerStart>,
+    /// The shard DDL holds and what goes with them.
+    pub(super) holds: HoldKeeper,
     /// The tables' structures in force at `start`.
     pub(super) tracker: SchemaTracker,
     /// A DDL statement a crash interrupted, checked when its event comes again.
@@ -86,11 +94,23 @@ pub(super) async fn resume<Sinks: SinkFactory>(
         )));
     }
     let mut applied: Vec<Option<(Location, u64)>> = vec![None; workers];
+    let mut marks = vec![None; workers];
     for row in stored.workers {
         if let Some(slot) = applied.get_mut(row.worker as usize) {
             *slot = Some((row.location, row.row));
         }
+        if let Some(slot) = marks.get_mut(row.worker as usize) {
+            *slot = row.replayed;
+        }
     }
+    let worker_starts = applied
+        .iter()
+        .zip(&marks)
+        .map(|(applied, replayed)| WorkerStart {
+            applied: applied.clone(),
+            replayed: replayed.clone(),
+        })
+        .collect();
     let global = stored.global;
     let safe_mode_exit = match &global {
         Some(global) => global.safe_mode_exit.clone(),
@@ -100,10 +120,12 @@ pub(super) async fn resume<Sinks: SinkFactory>(
     // DDL statement the previous run was executing is checked when its event comes again.
     let mut tracker = SchemaTracker::new(settings.case_sensitive);
     let mut pending_ddl = None;
+    let mut holds = HoldKeeper::default();
     let start = match global {
         Some(global) => {
             tracker.restore_schema_charsets(global.schema_charsets);
             pending_ddl = global.ddl;
+            holds = HoldKeeper::restore(global.holds, marks, global.earlier_ddls);
             for table in global.tables {
                 if let Some(snapshot) = table.snapshot {
                     tracker.restore(snapshot);
@@ -118,6 +140,8 @@ pub(super) async fn resume<Sinks: SinkFactory>(
         worker_sinks,
         start,
         applied,
+        worker_starts,
+        holds,
         tracker,
         pending_ddl,
         safe_mode_exit,

@@ -165,6 +165,9 @@ pub fn remote_options(source: &SourceConfig, task: &TaskConfig) -> RemoteOptions
         require_row_format: replica.require_row_format,
         require_full_row_image: replica.require_full_row_image,
         replica_name: replica.replica_name,
+        // The source's `from.security`: TLS, verified; a section that cannot be honoured makes
+        // every connection fail with its reason, never connect in plain TCP.
+        tls: from.tls_settings("from").map(std::sync::Arc::new),
         ..RemoteOptions::new(&from.host, from.port, &from.user, &from.password, 0)
     }
 }
@@ -174,6 +177,8 @@ pub fn remote_options(source: &SourceConfig, task: &TaskConfig) -> RemoteOptions
 pub fn sink_options(target: &DatabaseConfig) -> MySqlSinkOptions {
     MySqlSinkOptions {
         session_variables: target.session_variables(),
+        // The task's `target-database.security` (as `remote_options`).
+        tls: target.tls_settings("target-database"),
         ..MySqlSinkOptions::new(&target.host, target.port, &target.user, &target.password)
     }
 }

@@ -20,6 +20,10 @@ pub struct SyncerStatus {
     pub rows_already_applied: u64,
     /// Row changes left out by the block-allow list or the event filter.
     pub rows_filtered: u64,
+    /// Rows events of held tables (shard DDL) left for their replay.
+    pub rows_events_held: u64,
+    /// Tables whose DDL a shard coordinator holds now.
+    pub tables_held: u64,
     /// DDL statements executed downstream.
     pub ddls_executed: u64,
     /// DDL statements tracked but not executed (filtered).

@@ -12,7 +12,10 @@
 //! ```
 //!
 //! Invariants: the checkpoint a batch carries is the location of the last change *pushed* into
-//! it, so a committed batch moves the worker's checkpoint exactly past what it applied; safe
+//! it, so a committed batch moves the worker's checkpoint exactly past what it applied; a
+//! replayed change (a held table's, shard DDL) moves the checkpoint's replay progress instead,
+//! and both are carried from batch to batch (a batch without replayed changes keeps the last
+//! progress); safe
 //! mode is the `idempotent` flag each change carries, decided once by the event loop
 //! (`SafeMode`): the worker passes it on and the compactor obeys it (it only adds idempotence
 //! where a merge of its own needs it).
@@ -27,10 +30,11 @@ use std::time::Instant;
 
 use dm_causality::{BatchPlanner, Compactor, PendingChange, TableKeys};
 use dm_core::{
-    ChangeBatch, ClassifiedError, ErrorReport, Location, RowChange, Sink, TableRef, TableSchema,
-    WorkerCheckpoint,
+    ChangeBatch, ClassifiedError, ErrorReport, Location, ReplayMark, RowChange, Sink, TableRef,
+    TableSchema, WorkerCheckpoint,
 };
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use super::retry::Retry;
 use super::{StopRequest, StopSignal, SyncerSettings};
@@ -51,7 +55,18 @@ pub(super) enum Work {
         /// When its rows event started to be dispatched (`None` without metrics): where DM's
         /// `dml-exec` timing starts.
         dispatched: Option<Instant>,
+        /// The hold (its DDL's start) whose replay this change belongs to: it moves the
+        /// worker's replay progress, not its own location (shard DDL, `crate::holds`).
+        replay: Option<Location>,
     },
+}
+
+/// What a worker's checkpoint said when the run started: where its own changes are, and its
+/// progress through a replay.
+#[derive(Clone, Debug, Default)]
+pub(super) struct WorkerStart {
+    pub(super) applied: Option<(Location, u64)>,
+    pub(super) replayed: Option<ReplayMark>,
 }
 
 pub(super) enum Ack {
@@ -93,27 +108,36 @@ pub(super) struct Workers {
 pub(super) fn spawn_workers<Worker: Sink + 'static>(
     settings: &SyncerSettings,
     sinks: Vec<Worker>,
+    starts: Vec<WorkerStart>,
     stop: &StopSignal,
 ) -> Workers {
     let workers = sinks.len();
     let (ack_sender, acks) = mpsc::channel::<Ack>(settings.queue_size.max(16));
     let mut queues = Vec::with_capacity(workers);
     let mut tasks = WorkerTasks(Vec::with_capacity(workers));
+    let mut starts = starts.into_iter();
     for (worker, sink) in sinks.into_iter().enumerate() {
+        let start = starts.next().unwrap_or_default();
         let capacity = (settings.queue_size / workers).max(settings.batch).max(8);
         let (sender, receiver) = mpsc::channel::<Work>(capacity);
         queues.push(sender);
-        tasks.0.push(tokio::spawn(run_worker(
-            worker,
-            workers,
-            settings.clone(),
-            sink,
-            WorkerLinks {
-                queue: receiver,
-                acks: ack_sender.clone(),
-                stop: stop.clone(),
-            },
-        )));
+        // A named task: its logs carry the syncer's task and source, and its number.
+        let span = tracing::info_span!("worker", worker);
+        tasks.0.push(tokio::spawn(
+            run_worker(
+                worker,
+                workers,
+                settings.clone(),
+                sink,
+                start,
+                WorkerLinks {
+                    queue: receiver,
+                    acks: ack_sender.clone(),
+                    stop: stop.clone(),
+                },
+            )
+            .instrument(span),
+        ));
     }
     Workers {
         queues,
@@ -148,6 +172,7 @@ async fn run_worker<Worker: Sink>(
     workers: usize,
     settings: SyncerSettings,
     mut sink: Worker,
+    start: WorkerStart,
     links: WorkerLinks,
 ) {
     let WorkerLinks {
@@ -161,11 +186,15 @@ async fn run_worker<Worker: Sink>(
         .metrics
         .as_ref()
         .map(|metrics| metrics.worker(&settings.task, &settings.source_id, worker, workers));
+    // What the worker's checkpoint says, carried from batch to batch: its own last change
+    // (replayed changes do not move it) and its last replayed one.
+    let mut own = start.applied;
+    let mut replayed = start.replayed;
     while let Some(first) = queue.recv().await {
         if stop.current() == StopRequest::Now {
             return;
         }
-        let mut last: Option<(u64, Location, u64)> = None;
+        let mut last_sequence: Option<u64> = None;
         let mut next = Some(first);
         while let Some(work) = next.take() {
             match work {
@@ -177,11 +206,26 @@ async fn run_worker<Worker: Sink>(
                     row,
                     idempotent,
                     dispatched,
+                    replay,
                 } => {
                     if let Some(metrics) = &mut metrics {
                         metrics.pushed(&change, dispatched);
                     }
-                    last = Some((sequence, change.location().clone(), row));
+                    last_sequence = Some(sequence);
+                    match replay {
+                        None => own = Some((change.location().clone(), row)),
+                        Some(held_at) => {
+                            // Everything before the hold was committed when it was held.
+                            if own.is_none() {
+                                own = Some((held_at.clone(), 0));
+                            }
+                            replayed = Some(ReplayMark {
+                                held_at,
+                                location: change.location().clone(),
+                                row,
+                            });
+                        }
+                    }
                     batch.push(change, keys, target, idempotent);
                     if batch.is_full() {
                         break;
@@ -190,14 +234,14 @@ async fn run_worker<Worker: Sink>(
             }
             next = queue.try_recv().ok();
         }
-        if let Some((sequence, location, row)) = last {
+        if let (Some(sequence), Some((location, row))) = (last_sequence, own.clone()) {
             batch.finish(WorkerCheckpoint {
                 source: settings.source_id.clone(),
                 worker: worker as u32,
                 workers: workers as u32,
                 location,
                 row,
-                replayed: None,
+                replayed: replayed.clone(),
             });
             let mut retry = Retry::new(settings.retry_transient_for);
             loop {
@@ -217,7 +261,9 @@ async fn run_worker<Worker: Sink>(
                     again = retry.again(error.class()) => again,
                     _ = stop.now() => return,
                 };
-                if !again {
+                if again {
+                    tracing::warn!(%error, code = %error.code(), "a batch failed; retrying");
+                } else {
                     let _ = acks
                         .send(Ack::Failed {
                             error: ErrorReport::of(&error),

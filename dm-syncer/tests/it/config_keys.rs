@@ -536,7 +536,7 @@ fn cases() -> Vec<Case> {
             keys: &["target-database.security.ssl-ca"],
             file: Task,
             set: &[("target-database.security.ssl-ca", "/ca.pem")],
-            expect: Refused("ssl-ca"),
+            expect: Honoured(|l| l.sink.tls.is_some()),
         },
         Case {
             keys: &["target-database.security.ssl-cert"],
@@ -560,7 +560,7 @@ fn cases() -> Vec<Case> {
             keys: &["target-database.security.ssl-ca-bytes"],
             file: Task,
             set: &[("target-database.security.ssl-ca-bytes", "'-----BEGIN'")],
-            expect: Refused("ssl-ca-bytes"),
+            expect: Honoured(|l| l.sink.tls.is_some()),
         },
         Case {
             keys: &["target-database.security.ssl-key-bytes"],
@@ -578,7 +578,7 @@ fn cases() -> Vec<Case> {
             keys: &["target-database.security.ssl-ca-base64"],
             file: Task,
             set: &[("target-database.security.ssl-ca-base64", "LS0t")],
-            expect: Refused("ssl-ca-base64"),
+            expect: Honoured(|l| l.sink.tls.is_some()),
         },
         Case {
             keys: &["target-database.security.ssl-key-base64"],
@@ -1262,7 +1262,7 @@ fn cases() -> Vec<Case> {
             keys: &["from.security.ssl-ca"],
             file: Source,
             set: &[("from.security.ssl-ca", "/ca.pem")],
-            expect: Refused("ssl-ca"),
+            expect: Honoured(|l| dm_syncer::remote_options(&l.source, &l.task).tls.is_some()),
         },
         Case {
             keys: &["from.security.ssl-cert"],
@@ -1286,7 +1286,7 @@ fn cases() -> Vec<Case> {
             keys: &["from.security.ssl-ca-bytes"],
             file: Source,
             set: &[("from.security.ssl-ca-bytes", "'-----BEGIN'")],
-            expect: Refused("ssl-ca-bytes"),
+            expect: Honoured(|l| dm_syncer::remote_options(&l.source, &l.task).tls.is_some()),
         },
         Case {
             keys: &["from.security.ssl-key-bytes"],
@@ -1304,7 +1304,7 @@ fn cases() -> Vec<Case> {
             keys: &["from.security.ssl-ca-base64"],
             file: Source,
             set: &[("from.security.ssl-ca-base64", "LS0t")],
-            expect: Refused("ssl-ca-base64"),
+            expect: Honoured(|l| dm_syncer::remote_options(&l.source, &l.task).tls.is_some()),
         },
         Case {
             keys: &["from.security.ssl-key-base64"],
@@ -1340,19 +1340,34 @@ fn cases() -> Vec<Case> {
             keys: &["checker.check-enable"],
             file: Source,
             set: &[("checker.check-enable", "false")],
-            expect: Warned("checker"),
+            expect: Honoured(|l| {
+                l.source
+                    .checker
+                    .as_ref()
+                    .is_some_and(|checker| checker.check_enable == Some(false))
+            }),
         },
         Case {
             keys: &["checker.backoff-rollback"],
             file: Source,
             set: &[("checker.backoff-rollback", "10m")],
-            expect: Warned("checker"),
+            expect: Honoured(|l| {
+                l.source
+                    .checker
+                    .as_ref()
+                    .is_some_and(|checker| checker.backoff_rollback.as_deref() == Some("10m"))
+            }),
         },
         Case {
             keys: &["checker.backoff-max"],
             file: Source,
             set: &[("checker.backoff-max", "10m")],
-            expect: Warned("checker"),
+            expect: Honoured(|l| {
+                l.source
+                    .checker
+                    .as_ref()
+                    .is_some_and(|checker| checker.backoff_max.as_deref() == Some("10m"))
+            }),
         },
         Case {
             keys: &["checker.check-interval"],

@@ -5,6 +5,7 @@ mod conformance;
 mod ddl_corpus;
 mod ddl_crash;
 mod filters;
+mod held_tables;
 mod hold_model;
 mod mysql_payload;
 mod replication;

@@ -5,11 +5,22 @@
 //! target-database: {host, port, user, password, session, security, max-allowed-packet}
 //!   password: DM ciphertext --password::password_of--> plain (when the file is read)
 //!   session:  sent to every downstream connection, except time_zone (TIMESTAMPs travel in UTC)
-//!   security: TLS, refused until issue #18 builds it (an empty section is fine)
+//!   security: TLS --SecurityConfig::tls--> dm_core::TlsConfig (every connection to this database)
 //! ```
+//!
+//! `security` is honoured or refused, never dropped: a CA (`ssl-ca`, or its contents in
+//! `ssl-ca-bytes` / `ssl-ca-base64`), optionally a client certificate and key, and `ssl-mode`
+//! (`verify-identity`, the default and DM's behaviour: the certificate must name the host;
+//! `verify-ca`: the CA is enough) give a [`dm_core::TlsConfig`]. Refused, each with its reason:
+//! a section without a CA (DM then connects without TLS, a silent downgrade), a certificate
+//! without its key or a key without its certificate, two forms of one file, `cert-allowed-cn`
+//! (the database clients cannot check a common name), and `ssl-mode` values that do not verify
+//! the server (`disabled`, `preferred`, `required`).
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
+use dm_core::{PemSource, TlsConfig, TlsVerification};
 use serde::{Deserialize, Deserializer};
 
 use super::password::{PasswordText, decrypt_dm_password, password_of};
@@ -34,7 +45,7 @@ pub struct DatabaseConfig {
     /// Session variables for every connection (values as the server reads `SET SESSION`).
     #[serde(default, deserialize_with = "session_values")]
     pub session: BTreeMap<String, String>,
-    /// TLS settings: refused when any is set, until TLS is built (issue #18).
+    /// TLS settings ([`SecurityConfig::tls`]); refused when they cannot be honoured.
     #[serde(default)]
     pub security: Option<SecurityConfig>,
     /// Deprecated in DM (the driver reads the server's value); accepted with a warning.
@@ -115,6 +126,73 @@ pub struct SecurityConfig {
     /// Client certificate, base64.
     #[serde(default, deserialize_with = "null_as_default")]
     pub ssl_cert_base64: String,
+    /// Not a DM key: how much of the server's certificate is checked, with MySQL's
+    /// `--ssl-mode` names: `verify-identity` (default, as DM: the CA and the host name) or
+    /// `verify-ca` (the CA only, for certificates that do not name the host).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub ssl_mode: String,
+}
+
+/// One of the forms of a PEM file: a path, YAML text or bytes (`*-bytes`), or base64.
+fn pem_source(
+    section: &str,
+    name: &str,
+    path: &str,
+    bytes: Option<&serde_norway::Value>,
+    base64_text: &str,
+) -> Result<Option<PemSource>, ConfigRefusal> {
+    use base64::Engine;
+    let refusal =
+        |key: &str, reason: String| ConfigRefusal::new(format!("{section}.{key}"), reason);
+    let mut forms = Vec::new();
+    if !path.trim().is_empty() {
+        forms.push((name.to_owned(), PemSource::File(PathBuf::from(path.trim()))));
+    }
+    if !value_is_empty(bytes) {
+        let key = format!("{name}-bytes");
+        let pem = match bytes {
+            Some(serde_norway::Value::String(text)) => text.as_bytes().to_vec(),
+            Some(serde_norway::Value::Sequence(items)) => items
+                .iter()
+                .map(|item| item.as_u64().and_then(|byte| u8::try_from(byte).ok()))
+                .collect::<Option<Vec<u8>>>()
+                .ok_or_else(|| {
+                    refusal(
+                        &key,
+                        "a list of bytes holds a value that is not a byte".into(),
+                    )
+                })?,
+            _ => {
+                return Err(refusal(
+                    &key,
+                    "must be the PEM text (a string) or a list of bytes".into(),
+                ));
+            }
+        };
+        forms.push((key.clone(), PemSource::Inline { key, pem }));
+    }
+    if !base64_text.trim().is_empty() {
+        let key = format!("{name}-base64");
+        let pem = base64::engine::general_purpose::STANDARD
+            .decode(base64_text.trim())
+            .map_err(|_| refusal(&key, "is not base64 (the value is not shown)".into()))?;
+        forms.push((key.clone(), PemSource::Inline { key, pem }));
+    }
+    match forms.len() {
+        0 => Ok(None),
+        1 => Ok(forms.pop().map(|(_, source)| source)),
+        _ => {
+            let keys: Vec<String> = forms.into_iter().map(|(key, _)| key).collect();
+            Err(refusal(
+                name,
+                format!(
+                    "is given in {} forms ({}): keep one",
+                    keys.len(),
+                    keys.join(", ")
+                ),
+            ))
+        }
+    }
 }
 
 fn value_is_empty(value: Option<&serde_norway::Value>) -> bool {
@@ -146,6 +224,9 @@ impl SecurityConfig {
         if !self.cert_allowed_cn.is_empty() {
             keys.push("cert-allowed-cn");
         }
+        if !self.ssl_mode.trim().is_empty() {
+            keys.push("ssl-mode");
+        }
         for (key, value) in [
             ("ssl-ca-bytes", &self.ssl_ca_bytes),
             ("ssl-key-bytes", &self.ssl_key_bytes),
@@ -156,6 +237,102 @@ impl SecurityConfig {
             }
         }
         keys
+    }
+
+    /// The TLS settings these keys give; `section` names the section in refusals
+    /// (`from.security`). `None` when no key is set; a refusal when they cannot be honoured.
+    pub fn tls(&self, section: &str) -> Result<Option<TlsConfig>, ConfigRefusal> {
+        if self.keys_set().is_empty() {
+            return Ok(None);
+        }
+        let refusal =
+            |key: &str, reason: &str| ConfigRefusal::new(format!("{section}.{key}"), reason);
+        if !self.cert_allowed_cn.is_empty() {
+            return Err(refusal(
+                "cert-allowed-cn",
+                "is not supported on a database connection: it checks the common name of the \
+                 server's certificate, which the MySQL clients here cannot do (DM uses it on its \
+                 own servers, to accept clients). Remove it: ssl-mode verify-identity (the \
+                 default) checks that the certificate names the host connected to",
+            ));
+        }
+        let verification = match self
+            .ssl_mode
+            .trim()
+            .to_ascii_lowercase()
+            .replace('_', "-")
+            .as_str()
+        {
+            "" | "verify-identity" => TlsVerification::Identity,
+            "verify-ca" => TlsVerification::CertificateAuthority,
+            "disabled" | "preferred" | "required" => {
+                return Err(refusal(
+                    "ssl-mode",
+                    "only verify-identity and verify-ca are supported: disabled, preferred and \
+                     required do not verify the server (preferred even falls back to plaintext). \
+                     Set ssl-ca and use verify-ca if the certificate does not name the host, or \
+                     remove the security section to connect without TLS",
+                ));
+            }
+            _ => {
+                return Err(refusal(
+                    "ssl-mode",
+                    "must be verify-identity (the default) or verify-ca",
+                ));
+            }
+        };
+        let ca = pem_source(
+            section,
+            "ssl-ca",
+            &self.ssl_ca,
+            self.ssl_ca_bytes.as_ref(),
+            &self.ssl_ca_base64,
+        )?;
+        let certificate = pem_source(
+            section,
+            "ssl-cert",
+            &self.ssl_cert,
+            self.ssl_cert_bytes.as_ref(),
+            &self.ssl_cert_base64,
+        )?;
+        let key = pem_source(
+            section,
+            "ssl-key",
+            &self.ssl_key,
+            self.ssl_key_bytes.as_ref(),
+            &self.ssl_key_base64,
+        )?;
+        let Some(ca) = ca else {
+            return Err(ConfigRefusal::new(
+                section,
+                format!(
+                    "sets {} but no CA, and TLS needs a CA to verify the server with: set ssl-ca \
+                     (DM connects without TLS when no CA is given; that silent downgrade is not \
+                     done here), or remove the section to connect without TLS",
+                    self.keys_set().join(", ")
+                ),
+            ));
+        };
+        let mut tls = TlsConfig::new(ca).with_verification(verification);
+        match (certificate, key) {
+            (None, None) => {}
+            (Some(certificate), Some(key)) => {
+                tls = tls.with_client_identity(certificate, key);
+            }
+            (Some(_), None) => {
+                return Err(refusal(
+                    "ssl-cert",
+                    "is set without ssl-key: set both or neither",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(refusal(
+                    "ssl-key",
+                    "is set without ssl-cert: set both or neither",
+                ));
+            }
+        }
+        Ok(Some(tls))
     }
 }
 
@@ -207,6 +384,33 @@ impl DatabaseConfig {
             .collect()
     }
 
+    /// The TLS settings of every connection to this database (`security`), `None` for none.
+    /// A section that cannot be honoured gives its refusal, as [`TaskConfig::from_yaml`] and
+    /// [`SourceConfig::from_yaml`] do for the whole file; `section` names it (`from`,
+    /// `target-database`).
+    ///
+    /// [`TaskConfig::from_yaml`]: super::TaskConfig::from_yaml
+    /// [`SourceConfig::from_yaml`]: super::SourceConfig::from_yaml
+    pub fn tls(&self, section: &str) -> Result<Option<TlsConfig>, ConfigRefusal> {
+        match &self.security {
+            None => Ok(None),
+            Some(security) => security.tls(&format!("{section}.security")),
+        }
+    }
+
+    /// [`DatabaseConfig::tls`] for the connectors' infallible option builders, failing
+    /// closed: a section its file's refusals name (`from_yaml` refuses the file, so it never
+    /// gets here) gives settings whose CA is the refusal itself, so that connecting fails with
+    /// the reason (the CA holds no certificate) instead of going plain.
+    pub fn tls_settings(&self, section: &str) -> Option<TlsConfig> {
+        self.tls(section).unwrap_or_else(|refusal| {
+            Some(TlsConfig::new(PemSource::Inline {
+                key: refusal.to_string(),
+                pem: Vec::new(),
+            }))
+        })
+    }
+
     /// Decrypts a DM ciphertext password (the file is being read).
     pub(crate) fn decrypt_password(&mut self) {
         self.password = password_of(&self.password);
@@ -214,19 +418,8 @@ impl DatabaseConfig {
 
     /// What this section asks for that is not built here; `key` names the section.
     pub(crate) fn refusals(&self, key: &str, is_target: bool, out: &mut Vec<ConfigRefusal>) {
-        if let Some(security) = &self.security {
-            let set = security.keys_set();
-            if !set.is_empty() {
-                out.push(ConfigRefusal::new(
-                    format!("{key}.security"),
-                    format!(
-                        "TLS is not supported yet (it comes with issue #18); the section sets {}. \
-                         Remove the section to connect without TLS (only on a trusted network), \
-                         or wait for #18",
-                        set.join(", ")
-                    ),
-                ));
-            }
+        if let Err(refusal) = self.tls(key) {
+            out.push(refusal);
         }
         if is_target
             && let Some((name, value)) = self
@@ -345,21 +538,95 @@ mod tests {
     }
 
     #[test]
-    fn security_with_a_value_is_refused_and_an_empty_one_is_not() {
+    fn security_keys_give_tls_settings_or_a_refusal() {
+        let parse = |text: &str| -> DatabaseConfig {
+            serde_norway::from_str(&format!("host: h\nport: 1\nuser: u\nsecurity:\n{text}"))
+                .expect("database")
+        };
         let mut refusals = Vec::new();
-        let empty: DatabaseConfig = serde_norway::from_str(
-            "host: h\nport: 1\nuser: u\nsecurity:\n  ssl-ca: ''\n  cert-allowed-cn: []\n  ssl-ca-bytes: null\n",
-        )
-        .expect("empty security");
+        let empty = parse("  ssl-ca: ''\n  cert-allowed-cn: []\n  ssl-ca-bytes: null\n");
         empty.refusals("from", false, &mut refusals);
         assert!(refusals.is_empty(), "{refusals:?}");
-        let set: DatabaseConfig =
-            serde_norway::from_str("host: h\nport: 1\nuser: u\nsecurity:\n  ssl-ca: /ca.pem\n")
-                .expect("security");
-        set.refusals("from", false, &mut refusals);
-        assert_eq!(refusals.len(), 1);
-        assert_eq!(refusals[0].key, "from.security");
-        assert!(refusals[0].reason.contains("#18"), "{}", refusals[0]);
-        assert!(refusals[0].reason.contains("ssl-ca"), "{}", refusals[0]);
+        assert_eq!(empty.tls("from"), Ok(None));
+
+        let ca_only = parse("  ssl-ca: /ca.pem\n");
+        assert_eq!(
+            ca_only.tls("from"),
+            Ok(Some(TlsConfig::new(PemSource::File("/ca.pem".into()))))
+        );
+        let full = parse(
+            "  ssl-ca-base64: LS0tLS1CRUdJTg==\n  ssl-cert: c.pem\n  ssl-key-bytes: \"-----BEGIN\"\n  ssl-mode: VERIFY_CA\n",
+        )
+        .tls("target-database")
+        .expect("honoured")
+        .expect("tls");
+        assert_eq!(full.verification, TlsVerification::CertificateAuthority);
+        assert_eq!(
+            full.ca,
+            PemSource::Inline {
+                key: "ssl-ca-base64".into(),
+                pem: b"-----BEGIN".to_vec()
+            }
+        );
+        let identity = full.client_identity.expect("client certificate");
+        assert_eq!(identity.certificate, PemSource::File("c.pem".into()));
+
+        for (text, key, says) in [
+            (
+                "  ssl-cert: c.pem\n  ssl-key: k.pem\n",
+                "from.security",
+                "needs a CA",
+            ),
+            (
+                "  ssl-ca: a.pem\n  ssl-cert: c.pem\n",
+                "from.security.ssl-cert",
+                "without ssl-key",
+            ),
+            (
+                "  ssl-ca: a.pem\n  ssl-key: k.pem\n",
+                "from.security.ssl-key",
+                "without ssl-cert",
+            ),
+            (
+                "  ssl-ca: a.pem\n  ssl-ca-base64: LS0t\n",
+                "from.security.ssl-ca",
+                "2 forms",
+            ),
+            (
+                "  ssl-ca: a.pem\n  cert-allowed-cn: [dm]\n",
+                "from.security.cert-allowed-cn",
+                "common name",
+            ),
+            (
+                "  ssl-ca: a.pem\n  ssl-mode: preferred\n",
+                "from.security.ssl-mode",
+                "plaintext",
+            ),
+            (
+                "  ssl-ca: a.pem\n  ssl-mode: sometimes\n",
+                "from.security.ssl-mode",
+                "verify-ca",
+            ),
+            (
+                "  ssl-ca-base64: '!!s3cr3t!!'\n",
+                "from.security.ssl-ca-base64",
+                "not base64",
+            ),
+            ("  ssl-mode: verify-ca\n", "from.security", "needs a CA"),
+        ] {
+            let mut refusals = Vec::new();
+            parse(text).refusals("from", false, &mut refusals);
+            assert_eq!(refusals.len(), 1, "{text}: {refusals:?}");
+            assert_eq!(refusals[0].key, key, "{text}");
+            assert!(refusals[0].reason.contains(says), "{text}: {}", refusals[0]);
+            assert!(!refusals[0].reason.contains("s3cr3t"), "{}", refusals[0]);
+        }
+        // For a section built without the file's refusals, the settings fail closed: the CA
+        // is the refusal (no certificate), never plaintext.
+        let settings = parse("  ssl-cert: c.pem\n  ssl-key: k.pem\n")
+            .tls_settings("from")
+            .expect("TLS stays on");
+        assert!(settings.ca.to_string().contains("no CA"), "{}", settings.ca);
+        assert_eq!(parse("  ssl-ca: ''\n").tls_settings("from"), None);
     }
 }

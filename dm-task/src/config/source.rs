@@ -3,8 +3,9 @@
 //!
 //! ```text
 //! source.yaml --SourceConfig::parse--> SourceConfig (checked as DM checks it; password decrypted)
-//!             --SourceConfig::from_yaml--> parse + refusals(): enable-relay: true, from.security,
-//!                                          enable: false
+//!             --SourceConfig::from_yaml--> parse + refusals(): enable-relay: true, enable: false,
+//!                                          a from.security that cannot be honoured
+//! from.tls("from") --> dm_core::TlsConfig of the binlog and dump connections
 //! SourceConfig::warnings(): relay keys with the relay log off, deprecated keys, checker, tracer
 //! filters --TaskConfig::rules_for_source--> appended to every task's event filter rules
 //! ```
@@ -329,13 +330,26 @@ impl SourceConfig {
                 warnings.push(ConfigWarning::new("purge", relay_off));
             }
         }
-        if self.checker.is_some() {
-            warnings.push(ConfigWarning::new(
-                "checker",
-                "a subtask resumes by itself after transient errors with DM's defaults (1 s \
-                 doubling up to 5 min, jitter, reset after 5 min without an error); this section \
-                 does not change them yet",
-            ));
+        if let Some(checker) = &self.checker {
+            let fixed: Vec<&str> = [
+                ("check-interval", checker.check_interval.is_some()),
+                ("backoff-min", checker.backoff_min.is_some()),
+                ("backoff-jitter", checker.backoff_jitter.is_some()),
+                ("backoff-factor", checker.backoff_factor.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(key, set)| set.then_some(key))
+            .collect();
+            if !fixed.is_empty() {
+                warnings.push(ConfigWarning::new(
+                    "checker",
+                    format!(
+                        "{} cannot be set (DM resets them to 5s, 1s, true and 2); check-enable, \
+                         backoff-max and backoff-rollback are read",
+                        fixed.join(", ")
+                    ),
+                ));
+            }
         }
         if !self.tracer.is_empty() {
             warnings.push(ConfigWarning::new(
@@ -433,13 +447,25 @@ mod tests {
             .collect();
         assert_eq!(
             warned,
-            [
-                "relay-binlog-name",
-                "relay-dir",
-                "purge",
-                "checker",
-                "tracer"
-            ]
+            ["relay-binlog-name", "relay-dir", "purge", "tracer"],
+            "the checker's check-enable and backoff-max are read (no warning)"
+        );
+        let fixed = SourceConfig::from_yaml(
+            &format!("{SOURCE}checker:\n  check-interval: 10s\n  backoff-factor: 3\n"),
+            "source.yaml",
+        )
+        .expect("accepted");
+        let warnings: Vec<_> = fixed
+            .warnings()
+            .into_iter()
+            .filter(|warning| warning.key == "checker")
+            .collect();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0]
+                .reason
+                .contains("check-interval, backoff-factor cannot be set"),
+            "{warnings:?}"
         );
         let error = SourceConfig::parse(
             &format!("{SOURCE}checker:\n  backoff-max: 5 minutes\n"),

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! task.yaml --TaskConfig::parse--> TaskConfig         strict, and checked as DM checks a task
-//!           --TaskConfig::from_yaml--> + refusals()   shard-mode, extract-*, security, strict
+//!           --TaskConfig::from_yaml--> + refusals()   shard-mode, extract-*, a security section
+//!                                                     that cannot be honoured, strict
 //!                                                     collations, validators, remove-meta
 //! TaskConfig --rules_for(instance) / rules_for_source(instance, source)--> InstanceRules
 //!              (super::rules)
@@ -992,7 +993,7 @@ mysql-instances:
             (TASK.replace("case-sensitive: false", "collation_compatible: strict"), "collation_compatible: strict"),
             (TASK.replace("case-sensitive: false", "remove-meta: true"), "remove-meta: true"),
             (
-                TASK.replace("  session:\n", "  security:\n    ssl-ca: /ca.pem\n  session:\n"),
+                TASK.replace("  session:\n", "  security:\n    ssl-cert: /client.pem\n    ssl-key: /client-key.pem\n  session:\n"),
                 "target-database.security",
             ),
             (
