@@ -368,17 +368,22 @@ impl CheckpointTables {
         query.push_str(" AND TABLE_NAME = ");
         query.push_str(&quote_text(&self.worker_table().table));
         query.push_str(" AND COLUMN_NAME = 'replay_info'");
-        let present = sink
-            .query(&query)
-            .await?
-            .first()
-            .and_then(|row| row.first().cloned().flatten())
-            .is_some_and(|count| count != "0");
-        if !present {
+        let present = |rows: Vec<Vec<Option<String>>>| {
+            rows.first()
+                .and_then(|row| row.first().cloned().flatten())
+                .is_some_and(|count| count != "0")
+        };
+        if !present(sink.query(&query).await?) {
             let mut sql = String::from("ALTER TABLE ");
             write_table(&mut sql, &self.worker_table());
             sql.push_str(" ADD COLUMN replay_info TEXT");
-            sink.execute(&sql).await?;
+            if let Err(error) = sink.execute(&sql).await {
+                // Another source of the task may have added it first (the worker table is
+                // the task's): only a column still missing is an error.
+                if !present(sink.query(&query).await?) {
+                    return Err(error);
+                }
+            }
         }
         Ok(())
     }
@@ -631,7 +636,7 @@ impl StoredMark {
         serde_json::from_str(text).map_err(|error| SinkError::Schema {
             table: "checkpoint".into(),
             reason: format!(
-                "a worker row's replay_info cannot be read ({error}): it was not written by this syncer"
+                "a worker row's replay_info cannot be read ({error}): it was not written by this syncer, so which replayed rows are applied cannot be told: remove this source's rows from the task's syncer and worker checkpoint tables and migrate its tables again"
             ),
         })
     }

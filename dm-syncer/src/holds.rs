@@ -68,7 +68,8 @@ pub struct HoldCheckpoint {
 #[derive(Clone, Debug, Default)]
 pub struct HoldKeeper {
     holds: Vec<ShardHold>,
-    /// Each worker's replay progress, as loaded (a restart during a replay) or committed.
+    /// Each worker's replay progress as loaded (what a restart during a replay skips; a live
+    /// pass dispatches each replayed change once and needs none).
     marks: Vec<Option<ReplayMark>>,
     live: Option<LivePass>,
     /// Table structures changed by DDLs while the checkpoint was clamped, with each DDL's end.
@@ -279,28 +280,30 @@ impl HoldKeeper {
     /// where the reading was, a transaction end): the caller waits until every
     /// dispatched change is committed (a replayed table stops holding the checkpoint back
     /// once its replay ended), then calls [`HoldKeeper::passed`].
-    pub fn replay_ends(&self, start: &Location) -> bool {
+    pub fn replay_ends(&self, end: &Location) -> bool {
         self.holds.iter().any(|hold| {
-            matches!(&hold.stage, HoldStage::Replaying { until } if at_or_after(start, until))
+            matches!(&hold.stage, HoldStage::Replaying { until } if at_or_after(end, until))
         }) || self
             .live
             .as_ref()
-            .is_some_and(|live| at_or_after(start, &live.until))
+            .is_some_and(|live| at_or_after(end, &live.until))
     }
 
     /// Whether the resolution of the hold at `held_at` may start a rewind with the next event
     /// starting at `reading` (a transaction end): not before the reading passed the held DDL
     /// (after a restart the reading starts below it), nor before it passed every worker's
-    /// stored checkpoint (`applied`, `None` once a worker is past it): a run before a crash
-    /// may have dropped rows of the held table up to there while the workers committed other
-    /// rows past them, and the replay must reach that far, or the usual rule would take the
-    /// dropped rows for applied. Nor while another table's replay goes on (after a restart,
-    /// a replay continues in the reading): a worker keeps the progress of one replay only.
+    /// stored checkpoint (`applied`, `None` once a worker is past it) and every DDL recorded
+    /// (`pending` and the records kept): a run before a crash may have dropped rows and DDL of
+    /// the held table up to there while the workers committed other rows, and other DDLs ran,
+    /// past them; the replay must reach that far, or the usual rules would take what was
+    /// dropped for applied. Nor while another table's replay goes on (after a restart, a
+    /// replay continues in the reading): a worker keeps the progress of one replay only.
     pub fn may_rewind(
         &self,
         held_at: &Location,
         reading: &Location,
         applied: &[Option<(Location, u64)>],
+        pending: Option<&DdlRecord>,
     ) -> bool {
         before(held_at, reading)
             && self.live.is_none()
@@ -312,14 +315,20 @@ impl HoldKeeper {
                 .iter()
                 .flatten()
                 .all(|(location, _)| before(location, reading))
+            && self
+                .records
+                .iter()
+                .chain(pending)
+                .all(|record| record.compare_to(reading) == Some(Ordering::Less))
     }
 
-    /// The next event starts at `start`: a replay that reached its end is over. Returns `true`
-    /// when a live pass ended here (the caller goes on reading the same stream normally).
-    pub fn passed(&mut self, start: &Location) -> bool {
+    /// The event just handled ends at `end`: a replay that reached its end is over. Returns
+    /// `true` when a live pass ended here (the caller goes on reading the same stream
+    /// normally).
+    pub fn passed(&mut self, end: &Location) -> bool {
         for hold in &mut self.holds {
             if let HoldStage::Replaying { until } = &hold.stage
-                && at_or_after(start, until)
+                && at_or_after(end, until)
             {
                 hold.stage = HoldStage::Replayed {
                     until: until.clone(),
@@ -327,20 +336,12 @@ impl HoldKeeper {
             }
         }
         match &self.live {
-            Some(live) if at_or_after(start, &live.until) => {
+            Some(live) if at_or_after(end, &live.until) => {
                 self.live = None;
                 true
             }
             _ => false,
         }
-    }
-
-    /// A worker committed a batch carrying `mark`.
-    pub fn replay_committed(&mut self, worker: usize, mark: ReplayMark) {
-        if self.marks.len() <= worker {
-            self.marks.resize(worker + 1, None);
-        }
-        self.marks[worker] = Some(mark);
     }
 
     /// Whether the global checkpoint is held back (table structures are deferred).
@@ -358,9 +359,33 @@ impl HoldKeeper {
     }
 
     /// While clamped: a DDL's record that a newer one replaces; kept until a checkpoint
-    /// passes its DDL.
+    /// passes its DDL. A record of the same event replaces the one kept (its later statement).
     pub fn keep_record(&mut self, record: DdlRecord) {
-        self.records.push(record);
+        self.records.retain(|kept| {
+            (kept.position != record.position || kept.suffix != record.suffix)
+                || kept.statement > record.statement
+        });
+        if !self.records.iter().any(|kept| {
+            kept.position == record.position
+                && kept.suffix == record.suffix
+                && kept.statement > record.statement
+        }) {
+            self.records.push(record);
+        }
+    }
+
+    /// Whether a replay of `table` that has not ended covers `location` (after its held DDL,
+    /// before its end): a DDL there runs after later events did, so a record of a later event
+    /// does not say it ran.
+    pub fn replay_covers(&self, table: &TableRef, location: &Location) -> bool {
+        self.holds.iter().any(|hold| {
+            &hold.table == table
+                && before(&hold.held_at, location)
+                && matches!(&hold.stage, HoldStage::Replaying { until } if before(location, until))
+        }) || self
+            .live
+            .as_ref()
+            .is_some_and(|live| &live.table == table && before(&live.held_at, location))
     }
 
     /// The record among the kept ones of the DDL event at `location`.

@@ -256,7 +256,9 @@ impl SchemaTracker {
         }
     }
 
-    fn key(&self, table: &TableRef) -> TableRef {
+    /// How this tracker names `table`: folded to lower case unless case-sensitive (shard DDL
+    /// holds name tables the same way).
+    pub fn key(&self, table: &TableRef) -> TableRef {
         if self.case_sensitive {
             table.clone()
         } else {

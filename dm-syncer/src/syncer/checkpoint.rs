@@ -67,8 +67,9 @@ impl<Control: ControlSink> EventLoop<Control> {
         let unsaved = self.tracker.unsaved_tables();
         let saved: Vec<TableRef> = unsaved.iter().map(|(table, _)| table.clone()).collect();
         if clamped && !unsaved.is_empty() {
+            // Learnt at the event group being read (a replay's pass reads behind the reading).
             self.holds.defer_tables(
-                self.reading.clone(),
+                self.transaction_start.clone(),
                 unsaved
                     .into_iter()
                     .map(|(table, snapshot)| TableCheckpoint { table, snapshot })

@@ -319,15 +319,25 @@ impl<Control: ControlSink> EventLoop<Control> {
         // for runs as resolved; during a rewind or a replay's pass, another table's DDL ran
         // when it was first read; a held table's later DDL waits for its replay, untracked; a
         // hold's own DDL that ran (replaying, replayed) is only tracked again.
-        let upstream_tables: Vec<TableRef> = plan
-            .statements
-            .iter()
-            .flat_map(|planned| planned.names.iter())
-            .filter_map(|name| match &name.object {
-                DdlTarget::Table(table) => Some(table.clone()),
-                DdlTarget::Schema(_) => None,
-            })
-            .collect();
+        // Named as the holds name tables (the tracker's way: folded unless case-sensitive).
+        let upstream_tables: Vec<TableRef> = if self.holds.is_empty() {
+            Vec::new()
+        } else {
+            let mut tables: Vec<TableRef> = Vec::new();
+            for name in plan
+                .statements
+                .iter()
+                .flat_map(|planned| planned.names.iter())
+            {
+                if let DdlTarget::Table(table) = &name.object {
+                    let key = self.tracker.key(table);
+                    if !tables.contains(&key) {
+                        tables.push(key);
+                    }
+                }
+            }
+            tables
+        };
         let resolved = match &self.rewind {
             Some((resolution, until))
                 if resolution.held_at.compare(&locations.start)
@@ -346,15 +356,27 @@ impl<Control: ControlSink> EventLoop<Control> {
             {
                 return Ok(());
             }
-            let held = upstream_tables.iter().any(|table| {
-                self.holds.held(table).is_some_and(|hold| {
-                    hold.held_at
-                        .compare(&locations.start)
-                        .is_some_and(|order| order.is_le())
+            let held: Vec<&TableRef> = upstream_tables
+                .iter()
+                .filter(|table| {
+                    self.holds.held(table).is_some_and(|hold| {
+                        hold.held_at
+                            .compare(&locations.start)
+                            .is_some_and(|order| order.is_le())
+                    })
                 })
-            });
-            if held {
+                .collect();
+            if held.len() == upstream_tables.len() && !held.is_empty() {
                 return Ok(());
+            }
+            if !held.is_empty() {
+                return Err(SyncerError::Unsupported {
+                    position: position.clone(),
+                    what: format!(
+                        "a DDL names the table {} whose shard DDL is held, and other tables: it cannot run before the hold is resolved, nor wait for it without holding the others; run it downstream by hand once the hold is resolved, then skip this event with the binlog operator",
+                        held[0]
+                    ),
+                });
             }
         }
         let hold_ran = resolved.is_none()
@@ -441,17 +463,24 @@ impl<Control: ControlSink> EventLoop<Control> {
             .pending_ddl
             .as_ref()
             .and_then(|recorded| recorded.compare_to(&locations.start));
+        // The record stays where it is (a checkpoint past the DDL drops it): while the
+        // checkpoint is held back a later restart meets this DDL again and needs it.
         let replayed = match order {
-            Some(std::cmp::Ordering::Equal) => self.pending_ddl.take(),
+            Some(std::cmp::Ordering::Equal) => self.pending_ddl.clone(),
             // A record kept while the checkpoint was held back (shard DDL).
             _ => self.holds.record_of(&locations.start).cloned(),
         };
         // A record of a later event says this one ran, when events ran in stream order: not
-        // for a resolved DDL nor in a replay's pass (they run after later events did).
+        // for a resolved DDL, nor for a DDL of a table being replayed (they run after later
+        // events did).
+        let replaying = upstream_tables
+            .iter()
+            .any(|table| self.holds.replay_covers(table, &locations.start));
         let ran_before_the_crash = hold_ran
             || (order == Some(std::cmp::Ordering::Greater)
                 && resolved.is_none()
-                && replay_pass.is_none());
+                && replay_pass.is_none()
+                && !replaying);
         // The coordinator decides a DDL no record covers: a resolution decides a rewound one.
         if resolved.is_some() || (replayed.is_none() && !ran_before_the_crash) {
             let decision = match &resolved {
@@ -613,13 +642,14 @@ impl<Control: ControlSink> EventLoop<Control> {
                 "the held DDL was resolved; replaying its table"
             );
             self.rewind = None;
+            let table = self.tracker.key(&resolution.table);
             if self
                 .holds
-                .begin_replay(&resolution.table, &resolution.held_at, until)
+                .begin_replay(&table, &resolution.held_at, until)
                 .is_none()
             {
                 return Err(SyncerError::State(format!(
-                    "the resolution of {} at {} names no held table",
+                    "the resolution of {} at {} names no held table: restart the task (the coordinator resolves the hold again)",
                     resolution.table, resolution.held_at
                 )));
             }
@@ -640,13 +670,20 @@ impl<Control: ControlSink> EventLoop<Control> {
             // A DDL inside a transaction (a `CREATE TABLE ... SELECT`: the statement, then its
             // rows, then the commit): no checkpoint can fall inside the transaction, so until
             // one passes its end, the checkpoints keep saying that every statement ran.
-            self.pending_ddl = Some(DdlRecord {
+            let record = DdlRecord {
                 position: locations.start.position.clone(),
                 suffix: locations.start.suffix,
                 statement: plan.statements.len(),
                 sql: String::new(),
                 before: Vec::new(),
-            });
+            };
+            // While the checkpoint is held back, the record it replaces is kept (its DDL may
+            // come again after a restart at the floor).
+            if let Some(older) = self.pending_ddl.replace(record)
+                && self.holds.clamped()
+            {
+                self.holds.keep_record(older);
+            }
         }
         Ok(())
     }
@@ -702,6 +739,20 @@ impl<Control: ControlSink> EventLoop<Control> {
                 workaround: "report a bug of the coordinator",
             }));
         }
+        if ddl.tables.len() > 1 {
+            // One table per hold: a resolution replays one table.
+            return Err(SyncerError::Unsupported {
+                position: locations.start.position.to_string(),
+                what: format!(
+                    "the shard coordinator held a DDL that names several tables ({}): shard DDL holds one table at a time (DM refuses such DDL in shard mode too); run it downstream by hand, then skip this event with the binlog operator",
+                    ddl.tables
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            });
+        }
         tracing::info!(
             position = %locations.start,
             tables = ?ddl.tables.iter().map(ToString::to_string).collect::<Vec<_>>(),
@@ -709,7 +760,7 @@ impl<Control: ControlSink> EventLoop<Control> {
         );
         for table in &ddl.tables {
             self.holds.hold(
-                table.clone(),
+                self.tracker.key(table),
                 locations.start.clone(),
                 self.transaction_start.clone(),
             );

@@ -96,9 +96,17 @@ impl<Control: ControlSink> EventLoop<Control> {
                 });
             }
         }
+        // A rewind reads up to its held DDL again: everything before it is applied.
+        if self.rewind.is_some() {
+            return Ok(());
+        }
         // A held table's rows after its DDL wait for the replay; a replay's pass skips what is
-        // applied already: decided before decoding (the tracker may not describe them).
-        if let Some(fate) = self.holds.fate_before_decoding(&upstream, &locations.start) {
+        // applied already: decided before decoding (the tracker may not describe them). Holds
+        // name tables as the tracker does (folded unless case-sensitive).
+        let hold_key = (!self.holds.is_empty()).then(|| self.tracker.key(&upstream));
+        if let Some(key) = &hold_key
+            && let Some(fate) = self.holds.fate_before_decoding(key, &locations.start)
+        {
             if fate == Fate::Dropped {
                 self.status.rows_events_held += 1;
             }
@@ -163,7 +171,7 @@ impl<Control: ControlSink> EventLoop<Control> {
             };
             self.watermark.assigned(worker, sequence);
             let fate = self.holds.fate(
-                &upstream,
+                hold_key.as_ref().unwrap_or(&upstream),
                 &locations.start,
                 row,
                 worker,

@@ -144,7 +144,12 @@ impl<Control: ControlSink> EventLoop<Control> {
                 break;
             }
             if at_transaction_end {
-                self.start_rewind(controller, acks).await?;
+                match self.start_rewind(controller, acks).await {
+                    Ok(()) => {}
+                    // Stopped now while draining for the rewind: not an error.
+                    Err(_) if self.interrupted => break,
+                    Err(error) => return Err(error),
+                }
             }
             if let Some(metrics) = &mut self.metrics {
                 metrics.reading();
@@ -164,9 +169,12 @@ impl<Control: ControlSink> EventLoop<Control> {
             let next = tokio::select! {
                 biased;
                 _ = stop.requested(at_transaction_end) => break,
-                resolution = self.coordinator.next_resolution(), if awaiting_resolution => {
+                // An async block: the coordinator's future is only made when awaited.
+                resolution = async { self.coordinator.next_resolution().await },
+                    if awaiting_resolution =>
+                {
                     let here = controller.transaction_end().clone();
-                    controller.reset(here);
+                    self.reopen(controller, here);
                     self.resolutions.push_back(resolution?);
                     continue;
                 }
@@ -189,6 +197,15 @@ impl<Control: ControlSink> EventLoop<Control> {
             };
             // A replay reads behind the reading: the watermark and the position stay.
             let in_order = self.rewind.is_none() && self.holds.live().is_none();
+            if let Some((resolution, _)) = &self.rewind
+                && event.locations.start.compare(&resolution.held_at)
+                    == Some(std::cmp::Ordering::Greater)
+            {
+                return Err(SyncerError::State(format!(
+                    "the stream reopened for the resolution of {} did not meet its held DDL at {} again (it reached {}): restart the task; if this repeats, report it with the binlog operators set near that position",
+                    resolution.table, resolution.held_at, event.locations.start
+                )));
+            }
             match self.handle(event, acks).await {
                 Ok(()) => {}
                 // Stopped now while waiting for the workers: not an error.
@@ -207,7 +224,11 @@ impl<Control: ControlSink> EventLoop<Control> {
             if self.holds.replay_ends(&end) {
                 // The replayed rows are committed before their table stops holding the
                 // checkpoint back.
-                self.drain(acks).await?;
+                match self.drain(acks).await {
+                    Ok(()) => {}
+                    Err(_) if self.interrupted => break,
+                    Err(error) => return Err(error),
+                }
                 self.holds.passed(&end);
                 tracing::info!(position = %end, "a replay of a held table ended");
                 self.flush().await?;
@@ -255,17 +276,26 @@ impl<Control: ControlSink> EventLoop<Control> {
             return Ok(());
         }
         while let Some(resolution) = self.resolutions.front() {
-            let reopen = match self.holds.hold_at(&resolution.table, &resolution.held_at) {
+            let table = self.tracker.key(&resolution.table);
+            let reopen = match self.holds.hold_at(&table, &resolution.held_at) {
                 Some(hold) if hold.stage == HoldStage::Held => hold.reopen_at.clone(),
                 _ => {
+                    let reason = format!(
+                        "the shard coordinator resolved {} at {}, which is not held here (resolved before, or named differently): ignored",
+                        resolution.table, resolution.held_at
+                    );
+                    tracing::warn!("{reason}");
+                    super::status::warn(&mut self.status, reason);
                     self.resolutions.pop_front();
                     continue;
                 }
             };
-            if !self
-                .holds
-                .may_rewind(&resolution.held_at, &self.reading, &self.applied)
-            {
+            if !self.holds.may_rewind(
+                &resolution.held_at,
+                &self.reading,
+                &self.applied,
+                self.pending_ddl.as_ref(),
+            ) {
                 return Ok(());
             }
             let Some(resolution) = self.resolutions.pop_front() else {
@@ -278,11 +308,24 @@ impl<Control: ControlSink> EventLoop<Control> {
                 until = %self.reading,
                 "rewinding the stream for a resolved hold"
             );
-            controller.reset(reopen);
+            self.reopen(controller, reopen);
             self.rewind = Some((resolution, self.reading.clone()));
             return Ok(());
         }
         Ok(())
+    }
+
+    /// Reopens the stream at `start`, with the task's binlog operators set again (an operator
+    /// is used up when applied; a rewind meets its events again and must treat them alike).
+    fn reopen<Source: BinlogSource>(
+        &self,
+        controller: &mut StreamController<Source>,
+        start: Location,
+    ) {
+        controller.reset(start);
+        for (position, operator) in &self.settings.operators {
+            controller.set_operator(position.clone(), operator.clone());
+        }
     }
 
     /// Handles one event as read from the stream (a compressed payload: each event inside it).

@@ -407,3 +407,195 @@ async fn a_held_table_replays_from_a_live_upstream_by_gtid() {
     assert!(equal, "the downstream equals the upstream after the replay");
     assert_eq!(status.tables_held, 0);
 }
+
+/// Regression (review): a DDL that ran while the checkpoint was held back, met again after two
+/// restarts, still finds its record and does not run again.
+#[tokio::test(start_paused = true)]
+async fn a_ddl_that_ran_while_the_checkpoint_is_held_back_runs_once_across_restarts() {
+    use dm_syncer::syncer::fault::{DdlStep, pause_at};
+    let mut script = BinlogScript::new();
+    let a = script.table("shop", "a", &[false, true]);
+    let b = script.table("shop", "b", &[false, true]);
+    for id in 0..5 {
+        script.transaction(&[insert(&a, &[id, id]), insert(&b, &[id, id])]);
+    }
+    script.ddl("shop", "ALTER TABLE a ADD COLUMN c INT");
+    for id in 5..10 {
+        script.transaction(&[insert(&b, &[id, id])]);
+    }
+    script.ddl("shop", "ALTER TABLE b ADD COLUMN d INT");
+    let b_after = script.table("shop", "b", &[false, true, true]);
+    for id in 10..15 {
+        script.transaction(&[insert(&b_after, &[id, id, id])]);
+    }
+    let sinks = sinks();
+    let held = || {
+        let (coordinator, coordination) = ScriptedCoordinator::new();
+        coordination.hold(TableRef::new("shop", "a"));
+        (coordinator, coordination)
+    };
+
+    // Run 1: a held; the run dies right after b's ALTER ran.
+    let reached = pause_at("held", "script-01", DdlStep::AfterExecute);
+    let (coordinator, _coordination) = held();
+    let (_stop_sender, stop) = tokio::sync::watch::channel(false);
+    let syncer = spawn(&script, &sinks, coordinator, stop);
+    reached.notified().await;
+    syncer.abort();
+    let _ = syncer.await;
+    // Runs 2 and 3: a still held, b's ALTER met again each time.
+    for _ in 0..2 {
+        let (coordinator, _coordination) = held();
+        let (_stop_sender, stop) = tokio::sync::watch::channel(false);
+        let syncer = spawn(&script, &sinks, coordinator, stop);
+        wait_until(&sinks, "b's rows", |applied| ids(applied, "b").len() >= 15).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        syncer.abort();
+        let _ = syncer.await;
+    }
+    let b_ddls = sinks
+        .ddls()
+        .iter()
+        .filter(|ddl| ddl.statement.sql.contains("`b`"))
+        .count();
+    assert_eq!(b_ddls, 1, "b's ALTER ran once");
+    assert_eq!(ids(&sinks.applied(), "b"), (0..15).collect::<Vec<_>>());
+}
+
+/// Regression (review): after a Skip resolution and a restart in the middle of the replay, the
+/// replayed table's next DDL runs (a record of a later DDL of another table does not say it
+/// ran).
+#[tokio::test(start_paused = true)]
+async fn a_replayed_tables_later_ddl_runs_after_a_restart_mid_replay() {
+    let mut script = BinlogScript::new();
+    let a = script.table("shop", "a", &[false, true]);
+    let b = script.table("shop", "b", &[false, true]);
+    for id in 0..5 {
+        script.transaction(&[insert(&a, &[id, id]), insert(&b, &[id, id])]);
+    }
+    script.ddl("shop", "ALTER TABLE a ADD COLUMN c INT");
+    let a3 = script.table("shop", "a", &[false, true, true]);
+    for id in 5..10 {
+        script.transaction(&[insert(&a3, &[id, id, id])]);
+    }
+    script.ddl("shop", "ALTER TABLE a ADD COLUMN e INT");
+    let a4 = script.table("shop", "a", &[false, true, true, true]);
+    for id in 10..15 {
+        script.transaction(&[insert(&a4, &[id, id, id, id])]);
+    }
+    script.ddl("shop", "ALTER TABLE b ADD COLUMN d INT");
+    let b3 = script.table("shop", "b", &[false, true, true]);
+    for id in 5..10 {
+        script.transaction(&[insert(&b3, &[id, id, id])]);
+    }
+    let sinks = sinks();
+    let (coordinator, coordination) = ScriptedCoordinator::new();
+    coordination.hold(TableRef::new("shop", "a"));
+    let (_stop_sender, stop) = tokio::sync::watch::channel(false);
+    let syncer = spawn(&script, &sinks, coordinator, stop);
+    wait_until(&sinks, "b's rows", |applied| ids(applied, "b").len() >= 10).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let asked = coordination.asked();
+    let first = asked.first().expect("asked");
+    coordination.release(&TableRef::new("shop", "a"));
+    sinks.hang_after(Operation::Batch, 1);
+    coordination
+        .resolve(ShardResolution {
+            table: first.tables[0].clone(),
+            held_at: first.location.clone(),
+            resolved: Resolved::Skip,
+        })
+        .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    syncer.abort();
+    let _ = syncer.await;
+
+    sinks.clear_script();
+    let (coordinator, _coordination) = ScriptedCoordinator::new();
+    let (stop_sender, stop) = tokio::sync::watch::channel(false);
+    let syncer = spawn(&script, &sinks, coordinator, stop);
+    wait_until(&sinks, "a's rows", |applied| ids(applied, "a").len() >= 15).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop_sender.send(true).expect("stop");
+    syncer.await.expect("joins").expect("runs");
+    let ddls: Vec<String> = sinks
+        .ddls()
+        .iter()
+        .map(|ddl| ddl.statement.sql.clone())
+        .collect();
+    assert!(
+        ddls.iter()
+            .any(|sql| sql.contains("ADD COLUMN `e`") || sql.contains("ADD COLUMN e")),
+        "a's second ALTER ran downstream: {ddls:?}"
+    );
+    assert!(
+        !ddls
+            .iter()
+            .any(|sql| sql.contains("ADD COLUMN `c`") || sql.contains("ADD COLUMN c")),
+        "the skipped ALTER did not run: {ddls:?}"
+    );
+    assert_eq!(ids(&sinks.applied(), "a"), (0..15).collect::<Vec<_>>());
+}
+
+/// Regression (review): a held DDL a binlog operator made is met again by the rewind (the
+/// operators are set again on every reopen), and the replay runs.
+#[tokio::test(start_paused = true)]
+async fn a_held_ddl_a_binlog_operator_made_is_met_again_by_the_rewind() {
+    use dm_binlog::{Event, Operator};
+    let mut script = BinlogScript::new();
+    let a = script.table("shop", "a", &[false, true]);
+    let b = script.table("shop", "b", &[false, true]);
+    for id in 0..5 {
+        script.transaction(&[insert(&a, &[id, id]), insert(&b, &[id, id])]);
+    }
+    script.ddl("shop", "ALTER TABLE a ADD COLUMN x INT");
+    let at = script.events().last().expect("ddl").position.clone();
+    let a3 = script.table("shop", "a", &[false, true, true]);
+    for id in 5..10 {
+        script.transaction(&[insert(&a3, &[id, id, id])]);
+        script.transaction(&[insert(&b, &[id, id])]);
+    }
+    let sinks = sinks();
+    let mut settings = settings();
+    settings.operators = vec![(
+        at,
+        Operator::Replace(vec![Event::statement(
+            "shop",
+            "ALTER TABLE a ADD COLUMN c INT /* replaced */",
+        )]),
+    )];
+    let (coordinator, coordination) = ScriptedCoordinator::new();
+    coordination.hold(TableRef::new("shop", "a"));
+    let (stop_sender, stop) = tokio::sync::watch::channel(false);
+    let (progress, _) = tokio::sync::watch::channel(SyncerStatus::default());
+    let syncer = tokio::spawn(run_coordinated(
+        settings,
+        script.following_source(),
+        start(),
+        sinks.clone(),
+        InstanceRules::default(),
+        coordinator,
+        stop,
+        progress,
+    ));
+    wait_until(&sinks, "b's rows", |applied| ids(applied, "b").len() >= 10).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    coordination.resolve(resolution(&coordination)).await;
+    wait_until(&sinks, "a's rows", |applied| ids(applied, "a").len() >= 10).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop_sender.send(true).expect("stop");
+    let status = syncer.await.expect("joins").expect("runs");
+    assert_eq!(status.tables_held, 0);
+    assert_eq!(ids(&sinks.applied(), "a"), (0..10).collect::<Vec<_>>());
+    assert_eq!(ids(&sinks.applied(), "b"), (0..10).collect::<Vec<_>>());
+    let ddls: Vec<String> = sinks
+        .ddls()
+        .iter()
+        .map(|ddl| ddl.statement.sql.clone())
+        .collect();
+    assert_eq!(ddls.len(), 1, "{ddls:?}");
+    assert!(
+        ddls[0].contains("COLUMN c"),
+        "the operator's DDL ran, not the original: {ddls:?}"
+    );
+}

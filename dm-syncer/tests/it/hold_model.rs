@@ -108,6 +108,8 @@ struct Durable {
     /// Coordinator: DDL event index -> held (true) or executed; resolved holds.
     decided: HashMap<usize, bool>,
     resolved: HashSet<usize>,
+    /// Holds resolved as Skip (their DDL never runs downstream).
+    skipped: HashSet<usize>,
 }
 
 struct Queued {
@@ -135,12 +137,14 @@ struct Model {
     /// versions[i][t]: table t's structure version when event i starts.
     versions: Vec<[u32; TABLES]>,
     hold_choices: Vec<bool>,
+    /// Per DDL event: resolved as Skip when held.
+    skip_choices: Vec<bool>,
     durable: Durable,
     run: Run,
 }
 
 impl Model {
-    fn new(events: Vec<Event>, hold_choices: Vec<bool>) -> Self {
+    fn new(events: Vec<Event>, hold_choices: Vec<bool>, skip_choices: Vec<bool>) -> Self {
         let mut versions = Vec::with_capacity(events.len() + 1);
         let mut current = [0; TABLES];
         for event in &events {
@@ -160,13 +164,14 @@ impl Model {
             events,
             versions,
             hold_choices,
+            skip_choices,
             durable,
             run,
         }
     }
 
     /// A run starting from what the store keeps (the coordinator gives back resolutions of
-    /// holds it resolved).
+    /// holds it resolved later, at a `Resolve`).
     fn start(durable: &Durable) -> Run {
         let start = durable.global.clone().unwrap_or_else(|| at(0));
         let keeper = HoldKeeper::restore(
@@ -174,13 +179,7 @@ impl Model {
             durable.marks.clone(),
             durable.earlier_ddls.clone(),
         );
-        let resolutions = durable
-            .holds
-            .iter()
-            .filter(|hold| hold.stage == HoldStage::Held)
-            .map(|hold| index_of(&hold.held_at))
-            .filter(|index| durable.resolved.contains(index))
-            .collect();
+        let resolutions = VecDeque::new();
         Run {
             next: index_of(&start),
             tracker: durable.tables,
@@ -347,10 +346,12 @@ impl Model {
         if self.run.rewinding.is_none()
             && self.run.keeper.live().is_none()
             && let Some(index) = self.run.resolutions.front().copied()
-            && self
-                .run
-                .keeper
-                .may_rewind(&at(index), &reading, &self.run.applied)
+            && self.run.keeper.may_rewind(
+                &at(index),
+                &reading,
+                &self.run.applied,
+                self.run.pending_ddl.as_ref(),
+            )
             && let Some(index) = self.run.resolutions.pop_front()
         {
             let Event::Ddl { table } = self.events[index] else {
@@ -380,7 +381,11 @@ impl Model {
                 if let Some((held_table, held_index, until)) = self.run.rewinding.clone() {
                     assert_eq!((table, index), (held_table, held_index));
                     // The resolved DDL, then its table's rows up to where the reading was.
-                    self.execute(index, table, false);
+                    if self.durable.skipped.contains(&index) {
+                        self.tracked(table, at(index + 1));
+                    } else {
+                        self.execute(index, table, false);
+                    }
                     self.run
                         .keeper
                         .begin_replay(&table_ref(table), &location, until)
@@ -414,13 +419,20 @@ impl Model {
                         .entry(index)
                         .or_insert_with(|| table < SHARDS && self.hold_choices[index]);
                     let hold = decided && !self.durable.resolved.contains(&index);
-                    if hold {
+                    if decided && self.durable.skipped.contains(&index) {
+                        // Held before a crash lost the hold, resolved as Skip since.
+                        self.tracked(table, at(index + 1));
+                    } else if hold {
                         self.run
                             .keeper
                             .hold(table_ref(table), location.clone(), location.clone());
                         self.flush();
                     } else {
-                        self.execute(index, table, live.is_none());
+                        // A record of a later event says this one ran only when events ran
+                        // in order: not in a replay.
+                        let trust_later = live.is_none()
+                            && !self.run.keeper.replay_covers(&table_ref(table), &location);
+                        self.execute(index, table, trust_later);
                         if live.is_none() {
                             self.run.read_end = at(index + 1);
                             self.flush();
@@ -471,7 +483,24 @@ impl Model {
         }
     }
 
+    /// The coordinator sends again a resolution of a hold this run keeps held (after a
+    /// restart it comes late), or resolves the oldest unresolved hold (Skip or Execute).
     fn resolve(&mut self) {
+        let again = self
+            .run
+            .keeper
+            .holds()
+            .iter()
+            .filter(|hold| hold.stage == HoldStage::Held)
+            .map(|hold| index_of(&hold.held_at))
+            .filter(|index| {
+                self.durable.resolved.contains(index) && !self.run.resolutions.contains(index)
+            })
+            .min();
+        if let Some(index) = again {
+            self.run.resolutions.push_back(index);
+            return;
+        }
         let oldest = self
             .durable
             .decided
@@ -481,6 +510,9 @@ impl Model {
             .min();
         if let Some(index) = oldest {
             self.durable.resolved.insert(index);
+            if self.skip_choices[index] {
+                self.durable.skipped.insert(index);
+            }
             self.run.resolutions.push_back(index);
         }
     }
@@ -521,8 +553,8 @@ impl Model {
                 ),
                 Event::Ddl { .. } => assert_eq!(
                     self.durable.ddls.get(&index).copied().unwrap_or(0),
-                    1,
-                    "DDL event {index} ran exactly once"
+                    u32::from(!self.durable.skipped.contains(&index)),
+                    "DDL event {index} ran exactly once (never when resolved as Skip)"
                 ),
             }
         }
@@ -553,9 +585,10 @@ proptest! {
     fn held_tables_and_rewinds_apply_every_change_exactly_once(
         events in prop::collection::vec(event_strategy(), 1..40),
         hold_choices in prop::collection::vec(any::<bool>(), 40),
+        skip_choices in prop::collection::vec(any::<bool>(), 40),
         actions in prop::collection::vec(action_strategy(), 0..200),
     ) {
-        let mut model = Model::new(events, hold_choices);
+        let mut model = Model::new(events, hold_choices, skip_choices);
         for action in actions {
             model.act(action);
         }
