@@ -139,6 +139,28 @@ pub enum BinlogError {
         /// What failed.
         reason: String,
     },
+    /// The relay directory's file system is full (ENOSPC) or its user's disk quota is used up
+    /// (EDQUOT). The writer has cut its files back to the last complete transaction (no torn
+    /// event, no half transaction), so the stream resumes from [`crate::RelayWriter::start_point`]
+    /// once space is freed.
+    #[error(
+        "{what} in the relay directory {directory}: writing {file} needs at least {needed} more bytes, {available} bytes are free"
+    )]
+    DiskFull {
+        /// The relay directory (its root).
+        directory: String,
+        /// The file being written.
+        file: String,
+        /// `no space left on the file system` or `the disk quota is used up`.
+        what: &'static str,
+        /// Bytes that did not fit: the write that failed and what the cut removed.
+        needed: u64,
+        /// Bytes free for this user on the file system after the cut.
+        available: u64,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
     /// Reading a file failed.
     #[error("could not read {path}: {source}")]
     Io {
@@ -154,6 +176,9 @@ impl ClassifiedError for BinlogError {
     fn class(&self) -> ErrorClass {
         match self {
             BinlogError::Io { .. } | BinlogError::Network { .. } => ErrorClass::Transient,
+            // Transient so that the relay goes on by itself, with backoff, once space is freed
+            // (DM pauses the relay for the user; the files are consistent either way).
+            BinlogError::DiskFull { .. } => ErrorClass::Transient,
             BinlogError::Server { error, .. } if is_transient_server_error(error.code) => {
                 ErrorClass::Transient
             }
@@ -179,6 +204,7 @@ impl ClassifiedError for BinlogError {
             BinlogError::BinlogFormatNotRow { .. } => 11011,
             BinlogError::Tls { .. } => 11020,
             BinlogError::EventTooLarge { .. } => 11012,
+            BinlogError::DiskFull { .. } => 11030,
         })
     }
 
@@ -196,6 +222,9 @@ impl ClassifiedError for BinlogError {
             }
             BinlogError::Io { .. } => {
                 "check that the file exists and is readable; reads are retried"
+            }
+            BinlogError::DiskFull { .. } => {
+                "free space in the relay directory (purge relay files no reader needs, remove other files on its file system) or move it to a larger file system; the relay resumes from relay.meta with backoff once the space is there"
             }
             BinlogError::Network { .. } => {
                 "check that the upstream is running and reachable; the stream reconnects with backoff and resumes where it stopped"

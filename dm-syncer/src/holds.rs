@@ -281,9 +281,9 @@ impl HoldKeeper {
     /// dispatched change is committed (a replayed table stops holding the checkpoint back
     /// once its replay ended), then calls [`HoldKeeper::passed`].
     pub fn replay_ends(&self, end: &Location) -> bool {
-        self.holds.iter().any(|hold| {
-            matches!(&hold.stage, HoldStage::Replaying { until } if at_or_after(end, until))
-        }) || self
+        self.holds.iter().any(
+            |hold| matches!(&hold.stage, HoldStage::Replaying { until } if at_or_after(end, until)),
+        ) || self
             .live
             .as_ref()
             .is_some_and(|live| at_or_after(end, &live.until))

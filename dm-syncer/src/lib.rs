@@ -20,10 +20,15 @@
 //!                        |       --> CausalityDetector (deterministic), SafeMode (idempotent?)
 //!                        |       --> worker w --> Sink::apply_batch
 //!                        |                 ChangeBatch + WorkerCheckpoint, all or nothing
+//!                        |       (a held table's rows after its DDL: not sent, HoldKeeper)
 //!                        |-- Query --> ddl::plan_query --> DDL: drain --> decide per statement
+//!                        |       --> ShardCoordinator::decide: Execute | Skip | Hold
 //!                        |       --> checkpoint with the statement's DdlRecord --> DdlSink: once
 //!                        |       --> checkpoint past it with the tracker's tables
-//!                        '-- acknowledgements --> Watermark --> CheckpointStore::save
+//!                        |-- a resolution (while held) --> rewind to the held DDL, run it as
+//!                        |       resolved, replay its table up to where the reading was
+//!                        '-- acknowledgements --> Watermark (held back to the holds' floor)
+//!                                --> CheckpointStore::save
 //! ```
 //!
 //! | module | what it holds |

@@ -30,6 +30,7 @@ pub mod error;
 pub mod etcd;
 pub mod fake_mysql;
 pub mod fixtures;
+pub mod fuzz;
 pub mod mariadb;
 pub mod process;
 pub mod sql;

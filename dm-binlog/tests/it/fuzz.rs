@@ -30,64 +30,7 @@ use dm_binlog::{
 use dm_core::{BinlogPosition, ClassifiedError};
 use dm_testkit::{FakeMySqlScript, FakeMySqlSource, or_skip, shared_fixture};
 
-use crate::allocation::peak_of;
-
-/// The total number of fuzz cases of one run, across dm-binlog's and dm-task's fuzz tests.
-fn total_cases() -> u64 {
-    std::env::var("DM_FUZZ_CASES")
-        .ok()
-        .and_then(|text| text.trim().parse().ok())
-        .unwrap_or(100_000)
-}
-
-/// This test's share of [`total_cases`].
-fn cases(share: f64) -> u64 {
-    ((total_cases() as f64 * share).round() as u64).max(1)
-}
-
-fn seed() -> u64 {
-    std::env::var("DM_FUZZ_SEED")
-        .ok()
-        .and_then(|text| text.trim().parse().ok())
-        .unwrap_or(0x5eed_f00d)
-}
-
-/// The most a case may hold at once: a fixed allowance (the reader's buffers, a zstd window of
-/// the content claimed up to MySQL's default-level window) plus a multiple of the input for
-/// the decoded values.
-fn allocation_bound(input: usize) -> usize {
-    (16 << 20) + 64 * input
-}
-
-/// SplitMix64: small, fast and reproducible from a seed.
-pub(crate) struct Random(u64);
-
-impl Random {
-    pub(crate) fn new(seed: u64) -> Self {
-        Random(seed)
-    }
-
-    pub(crate) fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A number below `bound` (0 when `bound` is 0).
-    pub(crate) fn below(&mut self, bound: usize) -> usize {
-        if bound == 0 {
-            0
-        } else {
-            (self.next() % bound as u64) as usize
-        }
-    }
-
-    pub(crate) fn chance(&mut self, one_in: usize) -> bool {
-        self.below(one_in) == 0
-    }
-}
+use dm_testkit::fuzz::{Random, allocation_bound, cases, peak_of, seed};
 
 /// A binlog fixture and where its events are.
 struct Fixture {
@@ -180,7 +123,7 @@ fn hostile_value(random: &mut Random) -> Vec<u8> {
         }
         9 => vec![0x00],
         10 => vec![0x00, 0x00, 0x00, 0x40],
-        _ => (random.next() as u32).to_le_bytes().to_vec(),
+        _ => (random.number() as u32).to_le_bytes().to_vec(),
     }
 }
 
@@ -198,7 +141,7 @@ fn hostile_event_size(random: &mut Random, real: usize) -> u32 {
         8 => 0x7fff_ffff,
         9 => 0xffff_fff0,
         10 => u32::MAX,
-        _ => random.next() as u32,
+        _ => random.number() as u32,
     }
 }
 
@@ -282,7 +225,7 @@ fn mutated_file(fixture: &Fixture, random: &mut Random) -> (Vec<u8>, String) {
                 let count = 1 + random.below(8);
                 let position = 4 + random.below(bytes.len() - 4);
                 for index in position..(position + count).min(bytes.len()) {
-                    bytes[index] = random.next() as u8;
+                    bytes[index] = random.number() as u8;
                 }
                 fix_checksums(&mut bytes, &events);
                 what.push_str(&format!("{count} random bytes at {position}; "));
@@ -595,7 +538,7 @@ fn mutate_bytes(bytes: &mut Vec<u8>, random: &mut Random) {
         }
         3 => {
             let position = random.below(bytes.len());
-            bytes[position] = random.next() as u8;
+            bytes[position] = random.number() as u8;
         }
         _ => {
             let position = random.below(bytes.len() + 1);
@@ -637,7 +580,7 @@ fn fuzz_row_images_and_table_maps() {
                 7 => {
                     if !map.column_types.is_empty() {
                         let index = random.below(map.column_types.len());
-                        map.column_types[index] = random.next() as u8;
+                        map.column_types[index] = random.number() as u8;
                     }
                 }
                 8 => mutate_bytes(&mut rows.columns_present, &mut random),

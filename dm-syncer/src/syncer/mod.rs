@@ -14,15 +14,20 @@
 //!    |                  no key repeats, with the sink's table definitions) + its
 //!    |                  WorkerCheckpoint: Sink::apply_batch, all or nothing
 //!    |                  <- acknowledgements (w, sequence) -> Watermark
-//!    |     Query ----> ddl_apply: drain every worker, track, DdlSink: once, checkpoint
-//!    |     transaction end --> checkpoint: CheckpointStore::save at the watermark
+//!    |     Query ----> ddl_apply: drain every worker, ShardCoordinator::decide (coordination),
+//!    |                  track, DdlSink: once, checkpoint (a hold: saved, the table waits)
+//!    |     transaction end --> checkpoint: CheckpointStore::save at the watermark (held back
+//!    |                  to the holds' floor, crate::holds)
+//!    |     resolution (selected while a table is held) --> rewind: reopen at the hold, run the
+//!    |                  DDL as resolved, replay its table's rows, go on where the reading was
 //!    +-- resumes at the global checkpoint; changes a worker already committed are not sent again
 //! ```
 //!
 //! | module | concern |
 //! |---|---|
-//! | this one | the entry points ([`run`], [`run_with`]) and the wiring: resume, spawn the workers, build and run the loop, join the workers |
-//! | `resume` | opening the sinks in the order that shuts out an earlier run; the stored checkpoints turned into a start (location, worker checkpoints, tracker, pending DDL, safe-mode exit) |
+//! | this one | the entry points ([`run`], [`run_with`], [`run_coordinated`]) and the wiring: resume, restore the coordinator's holds, spawn the workers, build and run the loop, join the workers |
+//! | `coordination` | the shard coordinator behind one object-safe seam |
+//! | `resume` | opening the sinks in the order that shuts out an earlier run; the stored checkpoints turned into a start (location, worker checkpoints and replay progress, holds, tracker, pending DDL, safe-mode exit) |
 //! | `event_loop` | the loop: read, stop, transaction ends, dispatch of each event by its kind |
 //! | `targets` | table maps with the filters' decisions; each table's routed target and the sink's definition of it |
 //! | `dispatch` | a rows event's changes to the workers: filters, decoding, causality, byte budget, queues |

@@ -25,51 +25,7 @@ use dm_task::config::{SourceConfig, TaskConfig};
 use dm_task::error::TaskError;
 use dm_testkit::{or_skip, shared_fixture};
 
-use crate::allocation::peak_of;
-
-fn cases(share: f64) -> u64 {
-    let total: u64 = std::env::var("DM_FUZZ_CASES")
-        .ok()
-        .and_then(|text| text.trim().parse().ok())
-        .unwrap_or(100_000);
-    ((total as f64 * share).round() as u64).max(1)
-}
-
-fn seed() -> u64 {
-    std::env::var("DM_FUZZ_SEED")
-        .ok()
-        .and_then(|text| text.trim().parse().ok())
-        .unwrap_or(0x5eed_f00d)
-}
-
-fn allocation_bound(input: usize) -> usize {
-    (16 << 20) + 64 * input
-}
-
-/// SplitMix64.
-struct Random(u64);
-
-impl Random {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, bound: usize) -> usize {
-        if bound == 0 {
-            0
-        } else {
-            (self.next() % bound as u64) as usize
-        }
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
+use dm_testkit::fuzz::{Random, allocation_bound, cases, peak_of, seed};
 
 /// A seed file: whether it is a source file, and its text.
 struct Seed {
@@ -202,7 +158,7 @@ fn hostile_scalar(random: &mut Random) -> String {
         0 => "x".repeat(random.below(1 << 16)),
         1 => "[".repeat(1 + random.below(300)),
         2 => "{".repeat(1 + random.below(300)),
-        3 => format!("{}", random.next()),
+        3 => format!("{}", random.number()),
         _ => (*random.pick(HOSTILE_SCALARS)).to_owned(),
     }
 }
@@ -378,7 +334,7 @@ fn fuzz_task_and_source_files() {
     let seeds = seeds(&dm_tests);
     assert!(seeds.len() > 50, "{} seed files", seeds.len());
     let cases = cases(0.15);
-    let mut random = Random(seed() ^ 0xda5c);
+    let mut random = Random::new(seed() ^ 0xda5c);
     let started = Instant::now();
     let (mut highest, mut accepted) = (0, 0);
     for case in 0..cases {
