@@ -8,6 +8,8 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
+echo "== cargo clippy dm-testkit --features containers (MySQL 8 / TiDB via Docker: built here, not run)"
+cargo clippy -p dm-testkit --all-targets --features containers -- -D warnings
 echo "== doc tests"
 cargo test --workspace --doc --quiet
 echo "== tests"

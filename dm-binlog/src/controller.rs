@@ -17,7 +17,14 @@
 //! - a transient error (network, server restarting) is retried with exponential backoff
 //!   (dm-core's `Retry`; each retry logged here with the position it reopens at); a
 //!   definite one (purged binlog, bad credentials, a server-id the user set that is in use,
-//!   malformed event) is returned and the controller reopens at the same point on the next call;
+//!   malformed event, a position the upstream did not write) is returned and the controller
+//!   reopens at the same point on the next call: it never moves a start past what is missing
+//!   (pingcap/tiflow#3506);
+//! - a start location with a GTID set opens and reopens by that set, which every server of the
+//!   replication group resolves in its own binlog: after a failover to a replica (other server
+//!   id, other file names, the same GTIDs) the stream goes on without gap or repeat. A start
+//!   without one opens by file position, which the remote source checks against the server's
+//!   binlog ([`BinlogError::UpstreamChanged`] when it did not write it);
 //! - an automatically chosen server-id that another replica takes is replaced, as DM does: the
 //!   upstream ends our dump (transient [`BinlogError::ServerIdInUse`]), and the reopen, which
 //!   may change the source ([`BinlogSource::open`] takes `&mut self`), registers with a free id;

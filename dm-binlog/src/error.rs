@@ -89,6 +89,34 @@ pub enum BinlogError {
         /// The server's message.
         message: String,
     },
+    /// A file position this upstream did not write: the file is not one it has, the offset is
+    /// past its end or inside an event. The source's primary was replaced (a failover to a
+    /// replica, which has the same transactions under other file names and offsets) or its
+    /// binlog was reset; a file position means nothing on another server.
+    #[error(
+        "the upstream {address} did not write the binlog position {start} to resume from (was the source's primary replaced, or its binlog reset?): {reason}"
+    )]
+    UpstreamChanged {
+        /// `host:port`.
+        address: String,
+        /// The position (`file:offset`).
+        start: String,
+        /// What the upstream has instead.
+        reason: String,
+    },
+    /// A GTID start names transactions the upstream never wrote: after a failover, the new
+    /// primary lacks transactions the old one wrote and the task already applied.
+    #[error(
+        "the upstream {address} has not written every transaction of the {start} to resume from (a replica promoted before it caught up?): {message}"
+    )]
+    GtidsNotOnUpstream {
+        /// `host:port`.
+        address: String,
+        /// The GTID set.
+        start: String,
+        /// The server's message.
+        message: String,
+    },
     /// Another replica (or the upstream itself) uses this replica's server id. Definite for an
     /// id the user set; transient for one chosen automatically, which the reconnect replaces.
     #[error(
@@ -199,6 +227,8 @@ impl ClassifiedError for BinlogError {
             BinlogError::Network { .. } => 11006,
             BinlogError::Server { .. } => 11007,
             BinlogError::BinlogPurged { .. } => 11008,
+            BinlogError::UpstreamChanged { .. } => 11014,
+            BinlogError::GtidsNotOnUpstream { .. } => 11015,
             BinlogError::ServerIdInUse { .. } => 11009,
             BinlogError::Unsupported { .. } => 11010,
             BinlogError::BinlogFormatNotRow { .. } => 11011,
@@ -238,6 +268,12 @@ impl ClassifiedError for BinlogError {
             },
             BinlogError::BinlogPurged { .. } => {
                 "restart the task from a full dump (task-mode all), or from a position or GTID set the upstream still has (SHOW BINARY LOGS); keep binlogs longer with expire_logs_days / binlog_expire_logs_seconds, or enable the relay log"
+            }
+            BinlogError::UpstreamChanged { .. } => {
+                "a file position means something only on the server that wrote it: set `enable-gtid: true` in source.yaml so that the task resumes from its GTID set on the new primary, or start the task again from the position on the new primary that matches the checkpoint (task `meta` binlog-name and binlog-pos; safe mode replays the overlap) or from a full dump"
+            }
+            BinlogError::GtidsNotOnUpstream { .. } => {
+                "the downstream has transactions the upstream lacks: let the new primary catch up (apply the old primary's missing binlog to it) and resume, or rebuild the downstream from a full dump of the new primary"
             }
             BinlogError::ServerIdInUse {
                 automatic: false, ..

@@ -24,7 +24,17 @@
 //!   file after its last complete transaction (a torn event or a half-written transaction);
 //! - [`RelaySource`] tails files still being written: a partial event means "wait";
 //! - [`purge`] never removes the file being written nor any file at or after the oldest position
-//!   a reader still needs.
+//!   a reader still needs;
+//! - a write that fails (a full file system, ENOSPC or EDQUOT, or any other I/O error) leaves no
+//!   torn file: the writer drops what its buffer still held, cuts the files after the last
+//!   complete transaction on disk (as on open), and refuses events until the stream restarts
+//!   at or before that point ([`RelayWriter::start_point`]), so that a lost stretch is never
+//!   taken for a gap and filled.
+//!
+//! Errors: a full file system is [`BinlogError::DiskFull`] (transient: naming the relay
+//! directory, the file, the bytes that did not fit and the bytes free); other I/O errors are
+//! [`BinlogError::Io`]. The same writer goes on after either once the stream restarts from
+//! its start point.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Read as _, Seek, SeekFrom, Write};
@@ -53,6 +63,20 @@ fn io_error(path: &Path) -> impl Fn(std::io::Error) -> BinlogError + '_ {
     move |source| BinlogError::Io {
         path: path.display().to_string(),
         source,
+    }
+}
+
+/// Whether an I/O error says the file system is full (ENOSPC) or the user's quota is used up
+/// (EDQUOT): what it is, in words, for [`BinlogError::DiskFull`].
+fn disk_full(error: &std::io::Error) -> Option<&'static str> {
+    match (error.kind(), error.raw_os_error()) {
+        (std::io::ErrorKind::QuotaExceeded, _) | (_, Some(122)) => {
+            Some("the disk quota is used up")
+        }
+        (std::io::ErrorKind::StorageFull, _) | (_, Some(28)) => {
+            Some("no space left on the file system")
+        }
+        _ => None,
     }
 }
 
@@ -223,6 +247,13 @@ pub struct RelayWriter {
     tracker: Option<LocationTracker>,
     meta: Option<RelayMeta>,
     checksum: bool,
+    /// A write failed and the files were cut back after the last complete transaction: the
+    /// stream must restart at or before the cut, or an event past it would be taken for a gap
+    /// (events the upstream did not send) and filled.
+    restart_required: bool,
+    /// A write failed and cutting the files back failed too: the next write or flush cuts
+    /// them first.
+    cut_pending: bool,
 }
 
 impl RelayWriter {
@@ -250,6 +281,8 @@ impl RelayWriter {
             tracker: None,
             meta: None,
             checksum: true,
+            restart_required: false,
+            cut_pending: false,
         };
         match subdirectories.last() {
             Some(last) if last.server_uuid == server_uuid => {
@@ -327,8 +360,20 @@ impl RelayWriter {
         Ok(())
     }
 
-    /// Cuts the last file after its last complete transaction and sets the meta there.
+    /// Cuts the last file after its last complete transaction and sets the meta there. On a
+    /// full file system the meta on disk stays as it was (still valid: it names a transaction
+    /// end at or before the cut), and the first write reports the full disk.
     fn recover(&mut self) -> Result<(), BinlogError> {
+        self.cut_after_last_transaction()?;
+        match self.write_meta() {
+            Err(BinlogError::Io { source, .. }) if disk_full(&source).is_some() => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Cuts the last file after its last complete transaction (removing later files) and sets
+    /// the open file, the tracker and the meta (in memory) there.
+    fn cut_after_last_transaction(&mut self) -> Result<(), BinlogError> {
         let directory = self.directory();
         let meta_path = directory.join(META_FILE);
         let meta = match std::fs::read_to_string(&meta_path) {
@@ -416,6 +461,23 @@ impl RelayWriter {
             }
         }
         let path = directory.join(keep_file.to_string());
+        if !files.contains(&keep_file) {
+            // The meta names the start of a file never created (the writer stopped between a
+            // ROTATE and the next file's first event): the stream creates it.
+            self.file = None;
+            self.next_file = Some(keep_file.clone());
+            self.meta = Some(RelayMeta {
+                binlog_name: keep_file.to_string(),
+                binlog_position: keep_length,
+                binlog_gtid: last_complete.gtid_set.as_ref().map(ToString::to_string),
+            });
+            self.tracker = Some(LocationTracker::new(Location {
+                position: BinlogPosition::new(keep_file, keep_length),
+                gtid_set: last_complete.gtid_set,
+                suffix: 0,
+            }));
+            return Ok(());
+        }
         let handle = OpenOptions::new()
             .read(true)
             .write(true)
@@ -441,12 +503,45 @@ impl RelayWriter {
             gtid_set: last_complete.gtid_set,
             suffix: 0,
         }));
-        self.write_meta()?;
         Ok(())
     }
 
     /// Writes one event of the upstream stream.
+    ///
+    /// On an error of the file system the files are cut back after the last complete
+    /// transaction on disk (see the module's invariants) and the stream must restart from
+    /// [`RelayWriter::start_point`]; until it does, events past the cut are refused.
     pub fn write(&mut self, event: &StreamEvent) -> Result<(), BinlogError> {
+        if self.cut_pending {
+            self.cut_after_failure()?;
+        }
+        self.write_event(event)
+            .map_err(|error| self.fail(error, event.raw.len() as u64))
+    }
+
+    fn write_event(&mut self, event: &StreamEvent) -> Result<(), BinlogError> {
+        if self.restart_required && !event.artificial {
+            let restarts = match &self.file {
+                Some(file) => {
+                    file.name == event.position.file && event.position.offset <= file.length
+                }
+                None => event.position.offset == 4,
+            };
+            if !restarts {
+                return Err(BinlogError::Unsupported {
+                    address: self.root.display().to_string(),
+                    reason: format!(
+                        "the relay was cut back to {} after a failed write, and the event at {} is past it: restart the upstream stream from the writer's start point",
+                        self.meta.as_ref().map_or_else(
+                            || "the start of its sub-directory".to_owned(),
+                            |meta| format!("{}:{}", meta.binlog_name, meta.binlog_position)
+                        ),
+                        event.position
+                    ),
+                });
+            }
+            self.restart_required = false;
+        }
         if event.artificial {
             match &event.event.data {
                 EventData::Rotate { next_file, .. } => {
@@ -562,7 +657,7 @@ impl RelayWriter {
     }
 
     fn create_file(&mut self, name: BinlogFileName, description: &[u8]) -> Result<(), BinlogError> {
-        self.flush()?;
+        self.flush_inner()?;
         let path = self.directory().join(name.to_string());
         let mut handle = OpenOptions::new()
             .create(true)
@@ -570,8 +665,14 @@ impl RelayWriter {
             .truncate(true)
             .open(&path)
             .map_err(io_error(&path))?;
-        handle.write_all(&MAGIC).map_err(io_error(&path))?;
-        handle.write_all(description).map_err(io_error(&path))?;
+        if let Err(error) = handle
+            .write_all(&MAGIC)
+            .and_then(|()| handle.write_all(description))
+        {
+            // No file without its magic and description: the next attempt creates it again.
+            let _ = std::fs::remove_file(&path);
+            return Err(io_error(&path)(error));
+        }
         self.file = Some(OpenFile {
             name,
             path,
@@ -582,7 +683,71 @@ impl RelayWriter {
     }
 
     /// Makes everything written durable and records the last transaction end in `relay.meta`.
+    /// A failure cuts the files back as [`RelayWriter::write`] does.
     pub fn flush(&mut self) -> Result<(), BinlogError> {
+        if self.cut_pending {
+            self.cut_after_failure()?;
+        }
+        self.flush_inner().map_err(|error| self.fail(error, 0))
+    }
+
+    /// After a failed write or flush: drops what the buffer still held (it never reaches the
+    /// disk), cuts the files after the last complete transaction on disk, and requires the
+    /// stream to restart there. Returns the error to report: [`BinlogError::DiskFull`] for a
+    /// full file system, naming the bytes that did not fit (`pending`, the failed write, plus
+    /// what the cut removed) and the bytes free after the cut.
+    fn fail(&mut self, error: BinlogError, pending: u64) -> BinlogError {
+        let BinlogError::Io { path, source } = error else {
+            // Not a failed write: nothing was written.
+            return error;
+        };
+        let accepted = self
+            .file
+            .as_ref()
+            .map(|file| (file.path.clone(), file.length));
+        if let Some(file) = self.file.take() {
+            // The buffer's bytes are dropped, not written: the cut decides what stays.
+            let _ = file.writer.into_parts();
+        }
+        self.next_file = None;
+        self.tracker = None;
+        self.restart_required = true;
+        if self.cut_after_failure().is_err() {
+            self.cut_pending = true;
+        }
+        let Some(what) = disk_full(&source) else {
+            return BinlogError::Io { path, source };
+        };
+        let cut_away = match (&accepted, &self.file) {
+            (Some((accepted_path, length)), Some(file)) if *accepted_path == file.path => {
+                length.saturating_sub(file.length)
+            }
+            (Some((_, length)), _) => *length,
+            (None, _) => 0,
+        };
+        BinlogError::DiskFull {
+            directory: self.root.display().to_string(),
+            file: path,
+            what,
+            needed: pending + cut_away,
+            available: free_space(&self.root).unwrap_or(0),
+            source,
+        }
+    }
+
+    /// Cuts the files after the last complete transaction; the meta on disk is updated when
+    /// there is room (an older one is still valid: it names a transaction end at or before
+    /// the cut, and opening cuts again from there).
+    fn cut_after_failure(&mut self) -> Result<(), BinlogError> {
+        self.file = None;
+        self.tracker = None;
+        self.cut_after_last_transaction()?;
+        self.cut_pending = false;
+        let _ = self.write_meta();
+        Ok(())
+    }
+
+    fn flush_inner(&mut self) -> Result<(), BinlogError> {
         if let Some(file) = self.file.as_mut() {
             file.writer.flush().map_err(io_error(&file.path))?;
             file.writer
@@ -612,10 +777,15 @@ impl RelayWriter {
         let directory = self.directory();
         let temporary = directory.join(format!("{META_FILE}.tmp"));
         let target = directory.join(META_FILE);
-        let mut file = File::create(&temporary).map_err(io_error(&temporary))?;
-        file.write_all(meta.render().as_bytes())
-            .map_err(io_error(&temporary))?;
-        file.sync_all().map_err(io_error(&temporary))?;
+        let written = File::create(&temporary).and_then(|mut file| {
+            file.write_all(meta.render().as_bytes())?;
+            file.sync_all()
+        });
+        if let Err(error) = written {
+            // The meta in place stays valid; no half-written copy is left beside it.
+            let _ = std::fs::remove_file(&temporary);
+            return Err(io_error(&temporary)(error));
+        }
         std::fs::rename(&temporary, &target).map_err(io_error(&target))?;
         Ok(())
     }

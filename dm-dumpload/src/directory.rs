@@ -15,13 +15,21 @@
 //!
 //! Invariants: a chunk file is accepted only when its size and CRC-32 match the metadata (a
 //! changed or truncated file is named, with its path, and its rows rolled back); a directory
-//! that already holds a complete dump is never overwritten.
+//! that already holds a complete dump is never overwritten; a chunk is written as
+//! `<file>.partial` and renamed when complete, and a failed one is removed, so a file with a
+//! chunk's name is always complete; a dump into a directory without `metadata.json` first
+//! removes the chunk files of an earlier, incomplete dump (they belong to another snapshot).
+//!
+//! Errors: a full file system (ENOSPC, EDQUOT) is [`DumpError::DiskFull`], transient, naming
+//! the directory, the file, the bytes written and needed and the bytes free; other failures
+//! are [`DumpError::File`].
 
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use dm_core::Flavor;
 use serde::{Deserialize, Serialize};
@@ -102,6 +110,106 @@ fn file_error(path: &Path, error: impl std::fmt::Display) -> DumpError {
     }
 }
 
+/// The suffix of a chunk file being written.
+const PARTIAL: &str = ".partial";
+
+/// Whether an I/O error says the file system is full (ENOSPC) or the user's quota is used up
+/// (EDQUOT): what it is, in words.
+fn disk_full(error: &std::io::Error) -> Option<&'static str> {
+    match (error.kind(), error.raw_os_error()) {
+        (std::io::ErrorKind::QuotaExceeded, _) | (_, Some(122)) => {
+            Some("the disk quota is used up")
+        }
+        (std::io::ErrorKind::StorageFull, _) | (_, Some(28)) => {
+            Some("no space left on the file system")
+        }
+        _ => None,
+    }
+}
+
+/// Bytes free for this user on the file system of `path` (0 when it cannot be told).
+fn free_space(path: &Path) -> u64 {
+    rustix::fs::statvfs(path)
+        .map(|stats| stats.f_bavail.saturating_mul(stats.f_frsize))
+        .unwrap_or(0)
+}
+
+/// What a dump writes, for the error of a full file system.
+#[derive(Debug)]
+struct Space {
+    /// The dump directory.
+    directory: PathBuf,
+    /// The upstream's estimate of the tables' size.
+    estimated: u64,
+    /// Bytes of complete chunk files.
+    written: AtomicU64,
+}
+
+impl Space {
+    /// A write of `path` failed with `error`, `pending` bytes not written: a full file system as
+    /// [`DumpError::DiskFull`], anything else as [`DumpError::File`].
+    fn error(&self, path: &Path, error: std::io::Error, pending: u64) -> DumpError {
+        let Some(what) = disk_full(&error) else {
+            return file_error(path, error);
+        };
+        let written = self.written.load(Ordering::Relaxed);
+        DumpError::DiskFull {
+            directory: self.directory.display().to_string(),
+            file: path.display().to_string(),
+            what,
+            written,
+            needed: self.estimated.max(written + pending),
+            available: free_space(&self.directory),
+            source: error,
+        }
+    }
+}
+
+/// Whether `name` is a chunk file's name (`<db>.<table>.<NNNNN>.sql[.gz]`), or one being
+/// written (`.partial`).
+fn is_chunk_file(name: &str) -> bool {
+    let name = name.strip_suffix(PARTIAL).unwrap_or(name);
+    let Some(stem) = name
+        .strip_suffix(".sql.gz")
+        .or_else(|| name.strip_suffix(".sql"))
+    else {
+        return false;
+    };
+    let parts: Vec<&str> = stem.split('.').collect();
+    let part = |text: &str| {
+        !text.is_empty()
+            && text.bytes().all(|byte| {
+                byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-' || byte == b'%'
+            })
+    };
+    matches!(parts.as_slice(), [database, table, chunk]
+        if part(database) && part(table) && chunk.len() >= 5 && chunk.bytes().all(|byte| byte.is_ascii_digit()))
+}
+
+/// Removes the chunk files of an incomplete dump (no `metadata.json`): another snapshot's rows,
+/// never loaded, and in the way of a dump that needs their space. Returns how many.
+fn remove_incomplete_dump(directory: &Path) -> Result<usize, DumpError> {
+    let entries = match std::fs::read_dir(directory) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(error) => return Err(file_error(directory, error)),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry.map_err(|error| file_error(directory, error))?;
+        let name = entry.file_name();
+        if name
+            .to_str()
+            .is_some_and(|name| is_chunk_file(name) || name == "metadata.json.partial")
+        {
+            let path = entry.path();
+            std::fs::remove_file(&path).map_err(|error| file_error(&path, error))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// `name` with everything but `[A-Za-z0-9_-]` as `%XX`.
 pub fn file_name_part(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
@@ -128,6 +236,7 @@ fn chunk_file_name(table: &TableDump, chunk: u32, compression: Compression) -> S
 }
 
 /// Writes what a dump produces into `directory` (created if missing); `metadata.json` last.
+/// The chunk files of an earlier, incomplete dump there are removed first.
 pub async fn write_directory(
     directory: &Path,
     compression: Compression,
@@ -139,10 +248,27 @@ pub async fn write_directory(
             reason: "already holds a complete dump (metadata.json); load it, or remove the directory to dump again".into(),
         });
     }
-    std::fs::create_dir_all(directory).map_err(|error| file_error(directory, error))?;
+    let removed = remove_incomplete_dump(directory)?;
+    if removed > 0 {
+        tracing::info!(
+            directory = %directory.display(),
+            files = removed,
+            "removed the files of an incomplete dump"
+        );
+    }
     let Some(DumpItem::Header(header)) = input.recv().await else {
         return Err(DumpError::Interrupted("the header".into()));
     };
+    let space = Arc::new(Space {
+        directory: directory.to_owned(),
+        estimated: header
+            .tables
+            .iter()
+            .map(|table| table.estimated_bytes)
+            .sum(),
+        written: AtomicU64::new(0),
+    });
+    std::fs::create_dir_all(directory).map_err(|error| space.error(directory, error, 0))?;
     let mut writers = tokio::task::JoinSet::new();
     while let Some(item) = input.recv().await {
         let DumpItem::Chunk(stream) = item else {
@@ -156,8 +282,9 @@ pub async fn write_directory(
         };
         let name = chunk_file_name(table, stream.chunk, compression);
         let path = directory.join(&name);
+        let space = space.clone();
         writers.spawn_blocking(move || {
-            write_chunk(&path, compression, stream).map(|file| {
+            write_chunk(&path, compression, stream, &space).map(|file| {
                 (
                     file.0,
                     ChunkFile {
@@ -169,10 +296,26 @@ pub async fn write_directory(
         });
     }
     let mut files: Vec<Vec<ChunkFile>> = vec![Vec::new(); header.tables.len()];
+    // Of the writers' errors, the cause (a full disk) rather than the interruptions it caused.
+    let mut first_error: Option<DumpError> = None;
     while let Some(joined) = writers.join_next().await {
-        let (table, file) = joined
-            .map_err(|error| DumpError::Unexpected(format!("a chunk writer failed: {error}")))??;
-        files[table].push(file);
+        match joined
+            .map_err(|error| DumpError::Unexpected(format!("a chunk writer failed: {error}")))
+            .and_then(|written| written)
+        {
+            Ok((table, file)) => files[table].push(file),
+            Err(error) => {
+                if first_error
+                    .as_ref()
+                    .is_none_or(|first| matches!(first, DumpError::Interrupted(_)))
+                {
+                    first_error = Some(error);
+                }
+            }
+        }
+    }
+    if let Some(error) = first_error {
+        return Err(error);
     }
     for (table, files) in header.tables.iter().zip(&mut files) {
         files.sort_by_key(|file| file.chunk);
@@ -206,7 +349,10 @@ pub async fn write_directory(
     let text = serde_json::to_vec_pretty(&metadata)
         .map_err(|error| DumpError::Unexpected(format!("encoding metadata.json: {error}")))?;
     let temporary = directory.join("metadata.json.partial");
-    std::fs::write(&temporary, text).map_err(|error| file_error(&temporary, error))?;
+    if let Err(error) = std::fs::write(&temporary, &text) {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(space.error(&temporary, error, text.len() as u64));
+    }
     let final_path = directory.join(METADATA_FILE);
     std::fs::rename(&temporary, &final_path).map_err(|error| file_error(&final_path, error))?;
     Ok(DumpDirectory {
@@ -216,17 +362,71 @@ pub async fn write_directory(
     })
 }
 
-/// Writes one chunk's statements, a line each; returns its table index and record.
+/// Writes one chunk's statements, a line each, as `<path>.partial` renamed to `path` when
+/// complete; a failed one is removed. Returns its table index and record.
 fn write_chunk(
     path: &Path,
     compression: Compression,
-    mut stream: ChunkStream,
+    stream: ChunkStream,
+    space: &Space,
 ) -> Result<(usize, ChunkFile), DumpError> {
-    let file = File::create(path).map_err(|error| file_error(path, error))?;
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(PARTIAL);
+    let partial = PathBuf::from(partial);
+    let written = write_chunk_file(&partial, compression, stream, space).and_then(|record| {
+        std::fs::rename(&partial, path)
+            .map(|()| record)
+            .map_err(|error| file_error(path, error))
+    });
+    match written {
+        Ok(record) => {
+            space.written.fetch_add(
+                std::fs::metadata(path).map_or(record.1.bytes, |metadata| metadata.len()),
+                Ordering::Relaxed,
+            );
+            Ok(record)
+        }
+        Err(error) => {
+            let _ = std::fs::remove_file(&partial);
+            Err(match error {
+                // Free space as it is once the torn file is gone.
+                DumpError::DiskFull {
+                    directory,
+                    file,
+                    what,
+                    written,
+                    needed,
+                    source,
+                    ..
+                } => DumpError::DiskFull {
+                    available: free_space(&space.directory),
+                    directory,
+                    file: file
+                        .strip_suffix(PARTIAL)
+                        .map(str::to_owned)
+                        .unwrap_or(file),
+                    what,
+                    written,
+                    needed,
+                    source,
+                },
+                other => other,
+            })
+        }
+    }
+}
+
+fn write_chunk_file(
+    path: &Path,
+    compression: Compression,
+    mut stream: ChunkStream,
+    space: &Space,
+) -> Result<(usize, ChunkFile), DumpError> {
+    let file = File::create(path).map_err(|error| space.error(path, error, 0))?;
     let buffered = BufWriter::with_capacity(1 << 20, file);
-    let mut writer: Box<dyn Write> = match compression {
-        Compression::None => Box::new(buffered),
-        Compression::Gzip => Box::new(flate2::write::GzEncoder::new(
+    let mut writer = match compression {
+        Compression::None => ChunkWriter::Plain(buffered),
+        Compression::Gzip => ChunkWriter::Gzip(flate2::write::GzEncoder::new(
             buffered,
             flate2::Compression::fast(),
         )),
@@ -239,14 +439,15 @@ fn write_chunk(
                 for part in [statement.as_bytes(), b"\n"] {
                     writer
                         .write_all(part)
-                        .map_err(|error| file_error(path, error))?;
+                        .map_err(|error| space.error(path, error, bytes + part.len() as u64))?;
                     hasher.update(part);
                     bytes += part.len() as u64;
                 }
             }
             Some(Ok(ChunkMessage::End { rows, .. })) => {
-                writer.flush().map_err(|error| file_error(path, error))?;
-                drop(writer);
+                writer
+                    .finish()
+                    .map_err(|error| space.error(path, error, bytes))?;
                 return Ok((
                     stream.table,
                     ChunkFile {
@@ -261,6 +462,32 @@ fn write_chunk(
             Some(Err(error)) => return Err(error),
             None => return Err(DumpError::Interrupted(path.display().to_string())),
         }
+    }
+}
+
+/// A chunk file's writer: plain or gzip over a buffer.
+enum ChunkWriter {
+    Plain(BufWriter<File>),
+    Gzip(flate2::write::GzEncoder<BufWriter<File>>),
+}
+
+impl ChunkWriter {
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self {
+            ChunkWriter::Plain(writer) => writer.write_all(bytes),
+            ChunkWriter::Gzip(writer) => writer.write_all(bytes),
+        }
+    }
+
+    /// Writes the gzip trailer (which dropping the encoder would write ignoring errors) and the
+    /// buffer's rest, reporting any failure.
+    fn finish(self) -> std::io::Result<()> {
+        let buffered = match self {
+            ChunkWriter::Plain(writer) => writer,
+            ChunkWriter::Gzip(writer) => writer.finish()?,
+        };
+        buffered.into_inner().map_err(|error| error.into_error())?;
+        Ok(())
     }
 }
 
@@ -468,5 +695,33 @@ mod tests {
         assert_eq!(file_name_part("orders_2026-11"), "orders_2026-11");
         assert_eq!(file_name_part("a.b/c d`é"), "a%2Eb%2Fc%20d%60%C3%A9");
         assert_ne!(file_name_part("a.b"), file_name_part("a%2Eb"));
+    }
+
+    #[test]
+    fn only_chunk_files_count_as_an_incomplete_dump() {
+        let table = TableDump {
+            schema: "shop 1".into(),
+            table: "it.ems".into(),
+            create_statement: String::new(),
+            columns: Vec::new(),
+            estimated_rows: 0,
+            estimated_bytes: 0,
+            chunks: Vec::new(),
+            keyed: true,
+        };
+        for compression in [Compression::None, Compression::Gzip] {
+            let name = chunk_file_name(&table, 12, compression);
+            assert!(is_chunk_file(&name), "{name}");
+            assert!(is_chunk_file(&format!("{name}{PARTIAL}")), "{name}");
+        }
+        for other in [
+            "metadata.json",
+            "notes.sql",
+            "a.b.12.sql",
+            "a.b.00001.txt",
+            "a.b.c.00001.sql",
+        ] {
+            assert!(!is_chunk_file(other), "{other}");
+        }
     }
 }

@@ -38,6 +38,30 @@ pub enum DumpError {
         /// What failed.
         reason: String,
     },
+    /// The dump directory's file system is full (ENOSPC) or its user's disk quota is used up
+    /// (EDQUOT). The chunk file being written was removed, so no file in the directory is
+    /// torn; the next attempt removes the incomplete dump's files and dumps again.
+    #[error(
+        "{what} in the dump directory {directory}: writing {file} failed with {written} bytes of the dump on disk; the dump needs about {needed} bytes, {available} bytes are free"
+    )]
+    DiskFull {
+        /// The dump directory.
+        directory: String,
+        /// The file being written.
+        file: String,
+        /// `no space left on the file system` or `the disk quota is used up`.
+        what: &'static str,
+        /// Bytes of complete chunk files written before the failure.
+        written: u64,
+        /// About what the whole dump needs: the upstream's estimate of the tables' size, or
+        /// what was written plus the write that failed when that is more.
+        needed: u64,
+        /// Bytes free for this user on the file system after the failed file was removed.
+        available: u64,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A dump file does not hold what the dump's metadata says it holds.
     #[error(
         "dump file {path} is corrupted: {reason}; dump again (the loader refuses files that changed since the dump)"
@@ -86,6 +110,9 @@ impl ClassifiedError for DumpError {
             }
             DumpError::Downstream { source, .. } => source.class(),
             DumpError::Interrupted(_) => ErrorClass::Transient,
+            // Transient so that the subtask dumps again by itself, with its backoff, once space
+            // is freed (DM pauses for the user; the directory is consistent either way).
+            DumpError::DiskFull { .. } => ErrorClass::Transient,
             _ => ErrorClass::Definite,
         }
     }
@@ -101,6 +128,7 @@ impl ClassifiedError for DumpError {
             DumpError::Config(_) => ErrorCode(15007),
             DumpError::State(_) => ErrorCode(15008),
             DumpError::Interrupted(_) => ErrorCode(15009),
+            DumpError::DiskFull { .. } => ErrorCode(15010),
             DumpError::Tls { .. } => ErrorCode(15020),
         }
     }
@@ -112,6 +140,9 @@ impl ClassifiedError for DumpError {
             DumpError::Unexpected(_) => "see the message",
             DumpError::File { .. } => "check the dump directory's path, space and permissions",
             DumpError::Corrupted { .. } => "dump again into an empty directory",
+            DumpError::DiskFull { .. } => {
+                "free space in the dump directory (loaders dir) or move it to a larger file system; the subtask dumps again with backoff once the space is there (turn on clean-dump-file so that loaded dumps do not stay)"
+            }
             DumpError::Downstream { .. } => {
                 "check the downstream; a resumed load continues with the chunks not yet loaded"
             }

@@ -41,6 +41,13 @@
 //! checked, the client certificate is sent when set; a TLS failure is [`SinkError::Tls`]
 //! (definite), never a fallback to plain TCP.
 //!
+//! Broken connections: a batch waits at most [`MySqlSinkOptions::read_timeout`] for its answer
+//! (a half-open connection after a partition would otherwise wait for TCP to give up, about 15
+//! minutes); the connection is then dropped and the error is transient. The next connection
+//! kills the lost session if it still holds the worker's lock, and a batch that is applied again
+//! after its commit was in doubt is first checked against the stored worker checkpoint, so it
+//! is never applied twice.
+//!
 //! Session: `time_zone = '+00:00'` (TIMESTAMP values are written as UTC), a permissive
 //! `sql_mode` without `NO_BACKSLASH_ESCAPES` (literals escape with backslashes; zero dates and
 //! explicit zero ids are kept as the upstream had them), `foreign_key_checks = 0`, then the
@@ -52,7 +59,7 @@ use std::time::Duration;
 
 use dm_core::{
     ApplyMode, ChangeBatch, CheckpointStore, GlobalCheckpoint, RowChange, RowChangeKind, Sink,
-    SinkTable, SourceCheckpoints, TableRef, TableSchema,
+    SinkTable, SourceCheckpoints, TableRef, TableSchema, WorkerCheckpoint,
 };
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder};
@@ -98,6 +105,16 @@ pub struct MySqlSinkOptions {
     pub lock: Option<String>,
     /// How long to wait for `lock`.
     pub lock_wait: Duration,
+    /// How long a batch or checkpoint write waits for the downstream's answer. Past it the
+    /// connection is taken as dead (half-open: a partition that dropped packets without a
+    /// reset), dropped, and the error is a transient [`SinkError::Connection`], so the caller's
+    /// retry reconnects. TCP alone would wait for its retransmissions to give up (about 15
+    /// minutes). DDL and [`MySqlSink::execute`] are not bounded: an `ALTER TABLE` may run for
+    /// hours. `None`: wait for ever.
+    pub read_timeout: Option<Duration>,
+    /// TCP keepalive on the connection (idle time before the first probe): an idle
+    /// connection to a vanished downstream is closed by the kernel.
+    pub tcp_keepalive: Option<Duration>,
 }
 
 impl std::fmt::Debug for MySqlSinkOptions {
@@ -114,6 +131,8 @@ impl std::fmt::Debug for MySqlSinkOptions {
             connect_timeout,
             lock,
             lock_wait,
+            read_timeout,
+            tcp_keepalive,
         } = self;
         formatter
             .debug_struct("MySqlSinkOptions")
@@ -128,12 +147,16 @@ impl std::fmt::Debug for MySqlSinkOptions {
             .field("connect_timeout", connect_timeout)
             .field("lock", lock)
             .field("lock_wait", lock_wait)
+            .field("read_timeout", read_timeout)
+            .field("tcp_keepalive", tcp_keepalive)
             .finish()
     }
 }
 
 impl MySqlSinkOptions {
-    /// Options with defaults: 256 rows or 1 MiB per statement, 10 s connect timeout.
+    /// Options with defaults: 256 rows or 1 MiB per statement, 10 s connect timeout, 5 min
+    /// read timeout for a batch (longer than MariaDB's and MySQL's 50 s lock wait and than a
+    /// large batch on a busy TiDB), 60 s TCP keepalive.
     pub fn new(
         host: impl Into<String>,
         port: u16,
@@ -152,6 +175,8 @@ impl MySqlSinkOptions {
             connect_timeout: Duration::from_secs(10),
             lock: None,
             lock_wait: Duration::from_secs(60),
+            read_timeout: Some(Duration::from_secs(300)),
+            tcp_keepalive: Some(Duration::from_secs(60)),
         }
     }
 
@@ -253,6 +278,14 @@ pub struct MySqlSink {
     statements: Vec<String>,
     /// The multi-statement text being sent (kept to reuse its allocation).
     packet: String,
+    /// The worker checkpoint of a batch whose connection was lost after its statements were
+    /// sent: it may have committed. When the same batch comes again, the stored worker row
+    /// says whether it did (see `apply_batch`).
+    in_doubt: Option<WorkerCheckpoint>,
+    /// The server's id of the last connection given up as broken. Its session may live on
+    /// downstream (a half-open connection: the server never saw it close) and hold the
+    /// options' lock; the next connection ends it if it does (see `connection`).
+    abandoned: Option<u32>,
 }
 
 /// Turns a client error into the sink's error: server errors keep their number (and class),
@@ -278,14 +311,16 @@ async fn execute_one_by_one(
     connection: &mut Conn,
     what: &str,
     statements: &[String],
+    read_timeout: Option<Duration>,
 ) -> Result<(), SinkError> {
-    connection
-        .query_drop("START TRANSACTION")
+    query_within(connection, "START TRANSACTION", read_timeout)
         .await
         .map_err(|error| client_error(what, "START TRANSACTION", error))?;
     for sql in statements.iter().map(String::as_str).chain(["COMMIT"]) {
-        if let Err(error) = connection.query_drop(sql).await {
-            let _ = connection.query_drop("ROLLBACK").await;
+        if let Err(error) = query_within(connection, sql, read_timeout).await {
+            if matches!(error, mysql_async::Error::Server(_)) {
+                let _ = query_within(connection, "ROLLBACK", read_timeout).await;
+            }
             return Err(client_error(what, sql, error));
         }
     }
@@ -302,6 +337,29 @@ fn shorten(sql: &str) -> String {
         end -= 1;
     }
     format!("{}... ({} bytes)", &sql[..end], sql.len())
+}
+
+/// Runs `sql`, waiting at most `read_timeout` for the answer. Past it the connection is dead
+/// (half-open after a partition): a client I/O error, which [`client_error`] turns into a
+/// transient [`SinkError::Connection`] and `settle` drops the connection for. The cancelled
+/// query leaves the connection unusable, which is why it is dropped.
+async fn query_within(
+    connection: &mut Conn,
+    sql: &str,
+    read_timeout: Option<Duration>,
+) -> Result<(), mysql_async::Error> {
+    let Some(limit) = read_timeout else {
+        return connection.query_drop(sql).await;
+    };
+    match tokio::time::timeout(limit, connection.query_drop(sql)).await {
+        Ok(result) => result,
+        Err(_) => Err(mysql_async::Error::Io(mysql_async::IoError::Io(
+            std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no answer from the downstream within {limit:?} (read timeout)"),
+            ),
+        ))),
+    }
 }
 
 pub(crate) fn is_connection_error(error: &SinkError) -> bool {
@@ -342,6 +400,8 @@ impl MySqlSink {
             targets: HashMap::new(),
             statements: Vec::new(),
             packet: String::new(),
+            in_doubt: None,
+            abandoned: None,
         })
     }
 
@@ -402,6 +462,7 @@ impl MySqlSink {
                 .tcp_port(self.options.port)
                 .user(Some(self.options.user.clone()))
                 .pass(Some(self.options.password.clone()))
+                .tcp_keepalive(self.options.tcp_keepalive)
                 .prefer_socket(false);
             if let Some(tls) = &self.options.tls {
                 let ssl = ssl_options(tls).map_err(|reason| SinkError::Tls {
@@ -454,6 +515,26 @@ impl MySqlSink {
                 .query_drop(&session)
                 .await
                 .map_err(|error| client_error("setting the session", &session, error))?;
+            if let (Some(name), Some(abandoned)) = (&self.options.lock, self.abandoned.take()) {
+                // The session of a connection this sink gave up on may still hold the lock: a
+                // half-open connection's session waits for a client that is gone (for the
+                // server's `wait_timeout`, 8 hours by default). Only that session, found as the
+                // lock's holder, is killed; then GET_LOCK waits until it has ended, so its
+                // transaction is committed or rolled back before anything is read.
+                let mut sql = String::from("SELECT IS_USED_LOCK(");
+                crate::literal::write_text(&mut sql, name);
+                sql.push(')');
+                let holder: Option<Option<u32>> =
+                    connection.query_first(&sql).await.map_err(|error| {
+                        client_error("finding the holder of the worker's lock", &sql, error)
+                    })?;
+                if holder.flatten() == Some(abandoned) {
+                    // 1094: it ended meanwhile.
+                    let _ = connection
+                        .query_drop(format!("KILL CONNECTION {abandoned}"))
+                        .await;
+                }
+            }
             if let Some(name) = &self.options.lock {
                 let mut sql = String::from("SELECT GET_LOCK(");
                 crate::literal::write_text(&mut sql, name);
@@ -654,13 +735,14 @@ impl MySqlSink {
         let statements = std::mem::take(&mut self.statements);
         let mut packet = std::mem::take(&mut self.packet);
         let limit = self.options.max_statement_bytes;
+        let read_timeout = self.options.read_timeout;
         let connection = self.connection().await?;
         let mut result = Ok(());
         packet.clear();
         packet.push_str("START TRANSACTION");
         for sql in statements.iter().map(String::as_str).chain(["COMMIT"]) {
             if !packet.is_empty() && packet.len() + sql.len() + 1 > limit {
-                if let Err(error) = connection.query_drop(&packet).await {
+                if let Err(error) = query_within(connection, &packet, read_timeout).await {
                     result = Err(error);
                     break;
                 }
@@ -672,16 +754,17 @@ impl MySqlSink {
             packet.push_str(sql);
         }
         if result.is_ok() {
-            result = connection.query_drop(&packet).await;
+            result = query_within(connection, &packet, read_timeout).await;
         }
         let result = match result {
             Ok(()) => Ok(()),
             Err(mysql_async::Error::Server(_)) => {
-                let _ = connection.query_drop("ROLLBACK").await;
-                execute_one_by_one(connection, what, &statements).await
+                let _ = query_within(connection, "ROLLBACK", read_timeout).await;
+                execute_one_by_one(connection, what, &statements, read_timeout).await
             }
             Err(error) => {
-                let _ = connection.query_drop("ROLLBACK").await;
+                // A dead connection (timed out, reset) cannot roll back: it is dropped
+                // (`settle`), and the server rolls back when it sees the session end.
                 Err(client_error(what, "the transaction", error))
             }
         };
@@ -693,8 +776,10 @@ impl MySqlSink {
     fn settle<T>(&mut self, result: Result<T, SinkError>) -> Result<T, SinkError> {
         let address = self.options.address();
         result.map_err(|error| {
-            if is_connection_error(&error) {
-                self.connection = None;
+            if is_connection_error(&error)
+                && let Some(lost) = self.connection.take()
+            {
+                self.abandoned = Some(lost.id());
             }
             match error {
                 SinkError::Connection { reason, .. } => SinkError::Connection { address, reason },
@@ -821,18 +906,38 @@ impl Sink for MySqlSink {
     type Error = SinkError;
 
     /// One transaction: the batch's statements, then its worker checkpoint row.
+    ///
+    /// A batch whose connection broke after its statements left (a timeout, a reset) may have
+    /// committed. When the same batch is applied again, the sink first reads the worker's
+    /// stored row: if it already carries this batch's checkpoint, the batch committed and is
+    /// not applied twice. The read runs on a new connection, which first takes the worker's
+    /// lock ([`MySqlSinkOptions::lock`], as the syncer sets it): the lost session has ended by
+    /// then, so its commit, if any, is visible.
     async fn apply_batch(&mut self, batch: &ChangeBatch) -> Result<(), SinkError> {
+        let in_doubt = self.in_doubt.take();
         let also = match batch.checkpoint() {
-            Some(checkpoint) => vec![self.scope()?.tables.worker_upsert(checkpoint)],
+            Some(checkpoint) => {
+                if in_doubt.as_ref() == Some(checkpoint) && self.committed(checkpoint).await? {
+                    return Ok(());
+                }
+                vec![self.scope()?.tables.worker_upsert(checkpoint)]
+            }
             None => Vec::new(),
         };
-        self.apply(
-            batch.changes(),
-            |index| batch.is_idempotent(index),
-            &also,
-            &|table| batch.table(table).cloned(),
-        )
-        .await
+        let applied = self
+            .apply(
+                batch.changes(),
+                |index| batch.is_idempotent(index),
+                &also,
+                &|table| batch.table(table).cloned(),
+            )
+            .await;
+        if let Err(error) = &applied
+            && is_connection_error(error)
+        {
+            self.in_doubt = batch.checkpoint().cloned();
+        }
+        applied
     }
 
     async fn describe_table(&mut self, table: &TableRef) -> Result<SinkTable, SinkError> {
@@ -840,6 +945,26 @@ impl Sink for MySqlSink {
             Some(schema) => SinkTable::Defined(schema),
             None => SinkTable::Missing,
         })
+    }
+}
+
+impl MySqlSink {
+    /// Whether the stored row of `checkpoint`'s worker is at `checkpoint` (its batch
+    /// committed). An error keeps the doubt for the next try.
+    async fn committed(&mut self, checkpoint: &WorkerCheckpoint) -> Result<bool, SinkError> {
+        let stored = match CheckpointStore::load(self).await {
+            Ok(stored) => stored,
+            Err(error) => {
+                self.in_doubt = Some(checkpoint.clone());
+                return Err(error);
+            }
+        };
+        Ok(stored.workers.iter().any(|stored| {
+            stored.worker == checkpoint.worker
+                && stored.location.position == checkpoint.location.position
+                && stored.location.suffix == checkpoint.location.suffix
+                && stored.row == checkpoint.row
+        }))
     }
 }
 

@@ -23,6 +23,15 @@ pub enum TestkitError {
         /// What to do about it.
         hint: String,
     },
+    /// The test needs a privilege this process lacks (mounting a tmpfs needs root); tests skip
+    /// (or fail when `CI=true`).
+    #[error("not permitted to {what}: {hint}")]
+    NotPermitted {
+        /// What was tried.
+        what: String,
+        /// Why it failed and what to do.
+        hint: String,
+    },
     /// A file or process operation failed.
     #[error("could not {action}: {source}")]
     Io {
@@ -74,7 +83,9 @@ impl TestkitError {
     pub fn is_missing_prerequisite(&self) -> bool {
         matches!(
             self,
-            TestkitError::MissingBinary { .. } | TestkitError::MissingFixture { .. }
+            TestkitError::MissingBinary { .. }
+                | TestkitError::MissingFixture { .. }
+                | TestkitError::NotPermitted { .. }
         )
     }
 }
@@ -95,6 +106,7 @@ impl ClassifiedError for TestkitError {
             TestkitError::Sql { .. } => 19004,
             TestkitError::Timeout { .. } => 19005,
             TestkitError::MissingFixture { .. } => 19006,
+            TestkitError::NotPermitted { .. } => 19007,
         })
     }
 
@@ -105,6 +117,9 @@ impl ClassifiedError for TestkitError {
             }
             TestkitError::MissingFixture { .. } => {
                 "check out the shared material beside the repository (../shared) or set DM_SHARED_DIR"
+            }
+            TestkitError::NotPermitted { .. } => {
+                "run the tests as root (the disk-full tests mount a small tmpfs)"
             }
             TestkitError::Io { .. } => {
                 "check free disk space and permissions of the temp directory"

@@ -6,6 +6,9 @@
 //! ```text
 //! test --start--> MariaDb (temp datadir from a template, free port, own socket, server-id, ROW binlog)
 //!      --start--> EtcdCluster (1 or N members, temp data dirs, free client/peer ports)
+//!      --start--> ReplicationPair (a MariaDB primary and its GTID replica; promote() for failover)
+//!      --new----> TmpfsMount (a size-limited tmpfs on a temp dir, for disk-full tests; root only)
+//!      --new----> NetworkNamespace (own netns + veth; partition / heal / throttle; root only)
 //!      --use----> url() / connect() / execute() / query() / compare_schemas()
 //!      --drop---> SIGKILL by PID, reap, remove the temp dir (a watchdog does it if the test dies)
 //! ```
@@ -13,10 +16,12 @@
 //! Invariants:
 //! - every process a test starts is stopped when its handle drops, on panic too, and a watchdog
 //!   stops it if the test process is killed; its temp directory is removed;
-//! - servers listen on 127.0.0.1 only;
+//! - a [`TmpfsMount`] is unmounted when its handle drops, on panic too; a [`NetworkNamespace`]
+//!   and its veth are deleted likewise;
+//! - servers listen on 127.0.0.1 only, or on the address of a namespace the test made;
 //! - a missing binary is [`TestkitError::MissingBinary`], missing shared fixtures
-//!   [`TestkitError::MissingFixture`]: with [`or_skip!`] the test is skipped with a loud message,
-//!   except when `CI=true`, where it fails.
+//!   [`TestkitError::MissingFixture`], a mount without root [`TestkitError::NotPermitted`]: with
+//!   [`or_skip!`] the test is skipped with a loud message, except when `CI=true`, where it fails.
 //!
 //! ```no_run
 //! # async fn example() {
@@ -26,12 +31,16 @@
 //! # }
 //! ```
 
+pub mod containers;
 pub mod error;
 pub mod etcd;
 pub mod fake_mysql;
 pub mod fixtures;
 pub mod fuzz;
 pub mod mariadb;
+pub mod mount;
+pub mod netns;
+pub mod pair;
 pub mod process;
 pub mod sql;
 pub mod tls;
@@ -45,6 +54,9 @@ pub use etcd::{Etcd, EtcdCluster, EtcdTiming};
 pub use fake_mysql::{FakeMySqlScript, FakeMySqlSource};
 pub use fixtures::shared_fixture;
 pub use mariadb::{MariaDb, MariaDbOptions};
+pub use mount::TmpfsMount;
+pub use netns::NetworkNamespace;
+pub use pair::ReplicationPair;
 pub use process::process_alive;
 pub use sql::{SchemaDifference, TableChecksum, compare_schemas, compare_tables};
 pub use tls::TestCertificates;

@@ -6,6 +6,9 @@
 //! `server-id`, binlog (`mysql-bin`, ROW, FULL image) and test-friendly durability
 //! (`innodb_flush_log_at_trx_commit=2`, `sync_binlog=0`: a `mariadbd` crash loses nothing, an OS
 //! crash might). `root@127.0.0.1` has no password; the server listens only on 127.0.0.1.
+//!
+//! With the `containers` feature and `DM_TEST_SERVER` set, the same handle is a MySQL 8 or TiDB
+//! container instead ([`crate::containers`]); without them, nothing here changes.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use mysql_async::{Conn, Opts, OptsBuilder};
 
+use crate::containers::{Choice, ServerRole};
 use crate::error::TestkitError;
 use crate::process::{
     ServerProcess, find_binary, free_port, log_tail, make_server_directory, require_file,
@@ -46,6 +50,14 @@ pub struct MariaDbOptions {
     /// ([`MariaDbOptions::with_tls`]): the test's own connections ([`MariaDb::opts`]) verify
     /// the server with it.
     pub tls_ca: Option<PathBuf>,
+    /// What the test uses the server for, when it says so ([`MariaDbOptions::downstream`]):
+    /// with `DM_TEST_SERVER=tidb`, only downstreams are TiDB. `None`: guessed from the name
+    /// ([`crate::containers::ServerRole::of`]). A local `mariadbd` ignores it.
+    pub role: Option<ServerRole>,
+    /// The network namespace the server runs in ([`MariaDbOptions::in_namespace`]): started
+    /// with `ip netns exec`, listening on the namespace's address ([`MariaDb::host`]); always a
+    /// local process, whatever `DM_TEST_SERVER` says.
+    pub namespace: Option<crate::netns::NamespaceAddress>,
 }
 
 impl MariaDbOptions {
@@ -76,17 +88,55 @@ impl MariaDbOptions {
         self.extra_args.push(argument.into());
         self
     }
+
+    /// Marks the server as a downstream only (never replicated or dumped from), which TiDB can
+    /// serve when `DM_TEST_SERVER=tidb` ([`crate::containers`]).
+    pub fn downstream(mut self) -> Self {
+        self.role = Some(ServerRole::Downstream);
+        self
+    }
+
+    /// Marks the server as an upstream, whatever its name says.
+    pub fn upstream(mut self) -> Self {
+        self.role = Some(ServerRole::Upstream);
+        self
+    }
+
+    /// Runs the server inside `namespace`, on its address: the test reaches it through the
+    /// namespace's link, which it can cut ([`crate::NetworkNamespace::partition`]). The
+    /// namespace must outlive the server (declare it first).
+    pub fn in_namespace(mut self, namespace: &crate::NetworkNamespace) -> Self {
+        self.namespace = Some(namespace.binding());
+        self
+    }
 }
 
-/// A running, isolated MariaDB server. Dropping it kills the server and removes its files.
+/// A running, isolated MariaDB server (or, with the `containers` feature, a MySQL 8 or TiDB
+/// container: [`crate::containers`]). Dropping it kills the server and removes its files.
 #[derive(Debug)]
 pub struct MariaDb {
     name: String,
-    mariadbd: PathBuf,
+    /// What runs the server; declared before `process` so that a container is removed before
+    /// the directory it mounts.
+    backend: Backend,
     port: u16,
     server_id: u32,
     options: MariaDbOptions,
+    /// The local server process; for a container it only owns the directory (no PID).
     process: ServerProcess,
+}
+
+/// What runs a [`MariaDb`].
+#[derive(Debug)]
+enum Backend {
+    /// A local `mariadbd` process (its PID and watchdog are in `MariaDb::process`).
+    Process {
+        /// The binary, for restarts.
+        mariadbd: PathBuf,
+    },
+    /// A Docker container (the `containers` feature); boxed, it is large.
+    #[cfg(feature = "containers")]
+    Container(Box<crate::containers::ServerContainer>),
 }
 
 impl MariaDb {
@@ -97,6 +147,15 @@ impl MariaDb {
 
     /// Starts an instance; returns once it accepts connections.
     pub async fn start_with(options: MariaDbOptions) -> Result<MariaDb, TestkitError> {
+        let choice = match options.namespace {
+            Some(_) => Choice::LocalProcess,
+            None => crate::containers::choose(&options)?,
+        };
+        match choice {
+            Choice::LocalProcess => {}
+            #[cfg(feature = "containers")]
+            Choice::Container(kind) => return MariaDb::start_container(kind, options).await,
+        }
         let mariadbd = match &options.mariadbd {
             Some(path) => require_file(path, "mariadbd")?,
             None => find_binary("mariadbd", "DM_TEST_MARIADBD")?,
@@ -125,7 +184,7 @@ impl MariaDb {
         }
         let mut server = MariaDb {
             name,
-            mariadbd,
+            backend: Backend::Process { mariadbd },
             port: 0,
             server_id: 0,
             options,
@@ -150,6 +209,52 @@ impl MariaDb {
         )
     }
 
+    /// Starts a container of `kind` (the `containers` feature) and waits until it answers.
+    #[cfg(feature = "containers")]
+    async fn start_container(
+        kind: crate::containers::ServerKind,
+        options: MariaDbOptions,
+    ) -> Result<MariaDb, TestkitError> {
+        let name = options.name.clone().unwrap_or_else(|| "mariadb".to_owned());
+        let directory = make_server_directory(&name)?;
+        let process = ServerProcess::new(format!("{kind} {name}"), directory.clone());
+        let data = directory.join("data");
+        std::fs::create_dir_all(&data).map_err(|source| TestkitError::Io {
+            action: format!("create {}", data.display()),
+            source,
+        })?;
+        let configured_id = options.server_id;
+        let server_id = |port| configured_id.unwrap_or(u32::from(port));
+        let (container, port) =
+            crate::containers::ServerContainer::start(kind, &name, &options, server_id, &data)
+                .await?;
+        // From here on, dropping `server` removes the container, then the directory.
+        let server = MariaDb {
+            name,
+            backend: Backend::Container(Box::new(container)),
+            port,
+            server_id: server_id(port),
+            options,
+            process,
+        };
+        if let Backend::Container(container) = &server.backend {
+            container
+                .wait_until_ready(&server.name, server.opts())
+                .await?;
+            container.reset_binlog(&server.name, server.opts()).await?;
+        }
+        Ok(server)
+    }
+
+    /// The container behind this handle, if it is one.
+    #[cfg(feature = "containers")]
+    fn container(&self) -> Option<&crate::containers::ServerContainer> {
+        match &self.backend {
+            Backend::Container(container) => Some(container),
+            Backend::Process { .. } => None,
+        }
+    }
+
     fn port_was_taken(&self) -> bool {
         let tail = log_tail(&self.error_log_path(), 20);
         tail.contains("Address already in use") || tail.contains("Do you already have another")
@@ -166,8 +271,26 @@ impl MariaDb {
 
     /// Starts the server process on `self.port` and waits until it answers.
     async fn launch(&mut self) -> Result<(), TestkitError> {
+        let mariadbd = match &self.backend {
+            Backend::Process { mariadbd } => mariadbd.clone(),
+            #[cfg(feature = "containers")]
+            Backend::Container(container) => {
+                container.start_again().await?;
+                return container.wait_until_ready(&self.name, self.opts()).await;
+            }
+        };
         let directory = self.process.directory().to_owned();
-        let mut command = Command::new(&self.mariadbd);
+        let mut command = match &self.options.namespace {
+            Some(namespace) => {
+                // `ip netns exec` execs mariadbd: the PID the watchdog knows is the server's.
+                let mut command = Command::new("ip");
+                command
+                    .args(["netns", "exec", &namespace.name])
+                    .arg(&mariadbd);
+                command
+            }
+            None => Command::new(&mariadbd),
+        };
         command.arg("--no-defaults");
         if running_as_root() {
             command.arg("--user=root");
@@ -180,7 +303,7 @@ impl MariaDb {
             format!("--pid-file={}", path("mysqld.pid")),
             format!("--log-error={}", path("error.log")),
             format!("--port={}", self.port),
-            "--bind-address=127.0.0.1".into(),
+            format!("--bind-address={}", self.host()),
             format!("--server-id={}", self.server_id),
             "--log-bin=mysql-bin".into(),
             "--binlog-format=ROW".into(),
@@ -200,6 +323,21 @@ impl MariaDb {
         ]);
         if Path::new("/usr/share/mysql").is_dir() {
             command.arg("--lc-messages-dir=/usr/share/mysql");
+        }
+        if let Some(namespace) = &self.options.namespace {
+            // Clients come from the host side of the namespace's link, not 127.0.0.1: root may
+            // log in from there too (the template grants only root@localhost / 127.0.0.1).
+            let init = directory.join("namespace-init.sql");
+            let grant = format!(
+                "CREATE USER IF NOT EXISTS 'root'@'{host}';\n\
+                 GRANT ALL ON *.* TO 'root'@'{host}' WITH GRANT OPTION;\n",
+                host = crate::netns::client_host_pattern(namespace)
+            );
+            std::fs::write(&init, grant).map_err(|source| TestkitError::Io {
+                action: format!("write {}", init.display()),
+                source,
+            })?;
+            command.arg(format!("--init-file={}", init.display()));
         }
         if let Some(domain) = self.options.gtid_domain_id {
             command.arg(format!("--gtid-domain-id={domain}"));
@@ -237,7 +375,7 @@ impl MariaDb {
         &self.name
     }
 
-    /// The TCP port on 127.0.0.1.
+    /// The TCP port (on [`MariaDb::host`]).
     pub fn port(&self) -> u16 {
         self.port
     }
@@ -262,16 +400,25 @@ impl MariaDb {
         self.process.directory()
     }
 
-    /// `mysql://root@127.0.0.1:<port>`.
+    /// The address the server listens on: 127.0.0.1, or the namespace's address
+    /// ([`MariaDbOptions::in_namespace`]).
+    pub fn host(&self) -> String {
+        match &self.options.namespace {
+            Some(namespace) => namespace.address.to_string(),
+            None => "127.0.0.1".to_owned(),
+        }
+    }
+
+    /// `mysql://root@<host>:<port>`.
     pub fn url(&self) -> String {
-        format!("mysql://root@127.0.0.1:{}", self.port)
+        format!("mysql://root@{}:{}", self.host(), self.port)
     }
 
     /// Connection options for `mysql_async` (as root, over TLS verified with the test's CA
     /// when the server was started [`MariaDbOptions::with_tls`]).
     pub fn opts(&self) -> Opts {
         let builder = OptsBuilder::default()
-            .ip_or_hostname("127.0.0.1")
+            .ip_or_hostname(self.host())
             .tcp_port(self.port)
             .user(Some("root"))
             .prefer_socket(false);
@@ -313,6 +460,10 @@ impl MariaDb {
     /// Stops the server cleanly (SIGTERM, then SIGKILL after 30 s); the data stays for
     /// [`MariaDb::restart`].
     pub async fn stop(&mut self) -> Result<(), TestkitError> {
+        #[cfg(feature = "containers")]
+        if let Some(container) = self.container() {
+            return container.stop().await;
+        }
         self.process.terminate();
         let deadline = Instant::now() + Duration::from_secs(30);
         while !self.process.has_exited() && Instant::now() < deadline {
@@ -323,11 +474,20 @@ impl MariaDb {
 
     /// Kills the server (SIGKILL), as a crash would; the data stays for [`MariaDb::restart`].
     pub fn kill(&mut self) -> Result<(), TestkitError> {
+        #[cfg(feature = "containers")]
+        if let Some(container) = self.container() {
+            return container.kill();
+        }
         self.process.kill()
     }
 
     /// Starts the stopped or killed server again on the same port and data.
     pub async fn restart(&mut self) -> Result<(), TestkitError> {
+        #[cfg(feature = "containers")]
+        if self.container().is_some() {
+            self.stop().await?;
+            return self.launch().await;
+        }
         if self.process.pid().is_some() {
             self.stop().await?;
         }

@@ -5,6 +5,8 @@
 //!   login (mysql_native_password | caching_sha2_password, fast or full | sha256_password)
 //!   SELECT @@server_id, @@global.binlog_checksum, ...      flavour, checksum, server id check
 //!   SELECT @@global.binlog_format, binlog_row_image        ROW and FULL, or refused (skippable)
+//!   SHOW BINARY LOGS [, SHOW BINLOG EVENTS FROM offset]    a position start: did this server
+//!                                                          write it? (`start_check`)
 //!   SHOW SLAVE HOSTS                                       another replica with our server-id?
 //!                                                          (fixed: refused; automatic: replaced)
 //!   SET @master_binlog_checksum, @master_heartbeat_period
@@ -22,7 +24,12 @@
 //! - with [`RemoteOptions::tls`] set, the connection is TLS or nothing: a server without TLS, a
 //!   certificate the CA does not sign or (verify-identity) that does not name the host is
 //!   [`BinlogError::Tls`] (definite); a password never crosses a plain socket in clear;
-//! - a start the upstream no longer has is [`BinlogError::BinlogPurged`] (definite), a network
+//! - a start is never moved: a start the upstream no longer has is
+//!   [`BinlogError::BinlogPurged`] (definite; names the file, or the GTID set, and for a file the
+//!   oldest one left), a file position this server did not write (the primary was replaced) is
+//!   [`BinlogError::UpstreamChanged`] (definite), a GTID start with transactions the server never
+//!   wrote (a replica promoted before it caught up) is [`BinlogError::GtidsNotOnUpstream`]
+//!   (definite); a network
 //!   failure [`BinlogError::Network`] (transient), a server-id used by another replica
 //!   [`BinlogError::ServerIdInUse`] (definite for a fixed id; an automatic one is replaced, see
 //!   [`server_id`]), a binlog that is not ROW with FULL images
@@ -31,6 +38,7 @@
 mod connection;
 mod row_format;
 pub mod server_id;
+mod start_check;
 mod tls;
 pub mod wire;
 
@@ -221,6 +229,8 @@ pub struct RemoteSource {
     /// The server id this stream registered with (an automatic one may differ from the
     /// options' when it was taken).
     server_id: ServerIdChoice,
+    /// The start asked for (a position or a GTID set), named by the errors the dump answers.
+    start: String,
 }
 
 impl RemoteSource {
@@ -275,6 +285,9 @@ impl RemoteSource {
             options.require_full_row_image,
         )
         .await?;
+        if let StartPoint::Position(position) = start {
+            start_check::check_position(&mut connection, &address, position).await?;
+        }
         let server_uuid = match flavor {
             Flavor::MySql => connection
                 .query("SELECT @@global.server_uuid")
@@ -424,6 +437,7 @@ impl RemoteSource {
             stop_at_end: options.stop_at_end,
             ended: false,
             server_id: choice,
+            start: start.to_string(),
         })
     }
 
@@ -562,7 +576,20 @@ impl RemoteSource {
                 {
                     BinlogError::BinlogPurged {
                         address,
-                        start: self.next_position().to_string(),
+                        start: self.start.clone(),
+                        message: error.message,
+                    }
+                } else if error.code == 1236
+                    && (message.contains("not in the master's binlog")
+                        || message.contains("is missing the gtid")
+                        || message.contains("more gtids than the"))
+                {
+                    // The set names a transaction this server never wrote. MariaDB (GTID strict
+                    // mode): ER_GTID_POSITION_NOT_FOUND_IN_BINLOG[2],
+                    // ER_GTID_START_FROM_BINLOG_HOLE; MySQL: ER_SLAVE_HAS_MORE_GTIDS_THAN_MASTER.
+                    BinlogError::GtidsNotOnUpstream {
+                        address,
+                        start: self.start.clone(),
                         message: error.message,
                     }
                 } else {

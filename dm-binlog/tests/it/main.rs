@@ -1,10 +1,11 @@
 //! Integration tests of dm-binlog: the event layer against real MySQL binlogs (the shared
-//! fixtures), against a live MariaDB's binlog, against files still being written, and against
-//! random bytes.
+//! fixtures), against a live MariaDB's binlog, against files still being written, on a full
+//! file system, and against random bytes.
 
 mod allocation;
 mod controller;
 mod differential;
+mod disk_full;
 mod fixtures;
 mod fuzz;
 mod mariadb;

@@ -1,9 +1,11 @@
 //! The subtask against real MariaDB servers (`dm-testkit`, started per test and always
 //! stopped): mode `all` with writes during the dump; a pause during the load; a stop now
 //! during sync and a restart; an event that stops the task and `binlog skip`; a downstream
-//! restart that the auto-resume rides out; a stop on an idle upstream; no password in the
+//! restart that the auto-resume rides out; a dump directory on a full file system that the
+//! auto-resume rides out once space is freed; a stop on an idle upstream; no password in the
 //! logs, statuses or errors of a run that works and of runs that fail.
 
+mod disk_full;
 mod lifecycle;
 mod modes;
 mod redaction;

@@ -3,7 +3,8 @@
 //! downstream), and the password is looked for in everything those runs can show: every
 //! tracing event and span at TRACE level, every status snapshot (`Debug` and DM's
 //! query-status JSON), the spec's `Debug`, and the errors (in the statuses, with their
-//! messages and raw causes, and a task file refused for its password).
+//! messages and raw causes, and a task file refused for its password), and everything the
+//! runs wrote: the downstream's meta tables and every file of the kept dump.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -118,6 +119,17 @@ async fn no_password_in_logs_statuses_or_errors() {
         .expect("downstream user");
     upstream.execute(&shop(200)).await.expect("data");
     let (task, source) = files(&upstream, &downstream);
+    // The dump kept in a directory of the test's, read afterwards with everything else the run
+    // wrote.
+    let dump = tempfile::tempdir().expect("dump directory");
+    let task = format!(
+        "{task}loaders:\n  global:\n    dir: {}\nclean-dump-file: false\n",
+        dump.path().join("dump").display()
+    )
+    .replace(
+        "    syncer-config-name: global\n",
+        "    syncer-config-name: global\n    loader-config-name: global\n",
+    );
     let mut shown: Vec<String> = Vec::new();
     let statuses = Arc::new(Mutex::new(Vec::new()));
 
@@ -205,10 +217,49 @@ async fn no_password_in_logs_statuses_or_errors() {
     assert!(logs.contains(&nowhere.to_string()), "{logs}");
     let statuses = statuses.lock().expect("statuses lock").join("\n");
     assert!(statuses.contains("Sync"), "{statuses}");
+    // Everything the runs wrote: the downstream's meta tables (checkpoints, the load's
+    // progress) and every file of the dump directory.
+    let mut written = String::new();
+    let tables = downstream
+        .query("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'dm_meta'")
+        .await
+        .expect("meta tables");
+    assert!(!tables.is_empty(), "the run wrote its meta tables");
+    for table in tables
+        .into_iter()
+        .filter_map(|row| row.into_iter().next().flatten())
+    {
+        for row in downstream
+            .query(&format!("SELECT * FROM dm_meta.`{table}`"))
+            .await
+            .expect("meta rows")
+        {
+            written.push_str(&format!("{table}: {row:?}\n"));
+        }
+    }
+    let mut files = 0;
+    let mut directories = vec![dump.path().to_path_buf()];
+    while let Some(directory) = directories.pop() {
+        for entry in std::fs::read_dir(&directory)
+            .expect("dump directory")
+            .flatten()
+        {
+            let path = entry.path();
+            if path.is_dir() {
+                directories.push(path);
+            } else {
+                files += 1;
+                let bytes = std::fs::read(&path).expect("dump file");
+                written.push_str(&String::from_utf8_lossy(&bytes));
+            }
+        }
+    }
+    assert!(files > 0, "the dump was kept");
     for (what, text) in [
         ("the tracing output", &logs),
         ("the statuses", &statuses),
         ("the specs and errors", &shown.join("\n")),
+        ("the meta tables and the dump's files", &written),
     ] {
         assert!(
             !text.contains(PASSWORD),

@@ -315,6 +315,19 @@ impl<Control: ControlSink> EventLoop<Control> {
         Ok(())
     }
 
+    /// Where the stream opens for `location`: by its GTID set, or by file and position only
+    /// when the source asks for positions (`SyncerSettings::resume_by_gtid`).
+    pub(super) fn opening(&self, location: Location) -> Location {
+        if self.settings.resume_by_gtid {
+            location
+        } else {
+            Location {
+                gtid_set: None,
+                ..location
+            }
+        }
+    }
+
     /// Reopens the stream at `start`, with the task's binlog operators set again (an operator
     /// is used up when applied; a rewind meets its events again and must treat them alike).
     fn reopen<Source: BinlogSource>(
@@ -322,7 +335,7 @@ impl<Control: ControlSink> EventLoop<Control> {
         controller: &mut StreamController<Source>,
         start: Location,
     ) {
-        controller.reset(start);
+        controller.reset(self.opening(start));
         for (position, operator) in &self.settings.operators {
             controller.set_operator(position.clone(), operator.clone());
         }

@@ -333,7 +333,7 @@ async fn run_syncer<Source: BinlogSource, Sinks: SinkFactory>(
         holds = state.holds.holds().len(),
         "syncer started"
     );
-    let mut controller = StreamController::new(source, start, policy);
+    let mut controller = StreamController::new(source, state.opening(start), policy);
     for (position, operator) in &state.settings.operators {
         controller.set_operator(position.clone(), operator.clone());
     }

@@ -74,6 +74,11 @@ pub struct SyncerSettings {
     /// as long as it takes, a standalone syncer waits for its servers. A subtask sets a bound,
     /// so that its auto-resume takes over and the attempts show in its status.
     pub retry_transient_for: Option<Duration>,
+    /// Open and reopen the upstream's stream by GTID set where the location carries one (the
+    /// source file's `enable-gtid: true`), or always by file and position (`false`, DM's
+    /// default, as DM keeps the two apart). A library caller's default is `true`: a location
+    /// with a GTID set resumes by it.
+    pub resume_by_gtid: bool,
 }
 
 impl SyncerSettings {
@@ -101,6 +106,7 @@ impl SyncerSettings {
             safe_mode_until: None,
             operators: Vec::new(),
             retry_transient_for: None,
+            resume_by_gtid: true,
         }
     }
 }
@@ -135,7 +141,8 @@ impl SyncerSettings {
 
     /// As [`SyncerSettings::from_task`], for the source `source` runs on: names are
     /// case-sensitive when the task or the source file says so (as DM's worker decides; pair it
-    /// with `TaskConfig::rules_for_source`).
+    /// with `TaskConfig::rules_for_source`), and the stream opens by GTID set only with the
+    /// source's `enable-gtid: true` (by file and position otherwise, as in DM).
     pub fn from_task_and_source(
         task: &TaskConfig,
         instance: &InstanceConfig,
@@ -144,6 +151,7 @@ impl SyncerSettings {
     ) -> Self {
         SyncerSettings {
             case_sensitive: task.case_sensitive || source.case_sensitive,
+            resume_by_gtid: source.enable_gtid,
             ..SyncerSettings::from_task(task, instance, flavor)
         }
     }

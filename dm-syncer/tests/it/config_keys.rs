@@ -1166,7 +1166,7 @@ fn cases() -> Vec<Case> {
             keys: &["enable-gtid"],
             file: Source,
             set: &[("enable-gtid", "true")],
-            expect: Honoured(|l| l.source.enable_gtid),
+            expect: Honoured(|l| l.source.enable_gtid && l.settings.resume_by_gtid),
         },
         Case {
             keys: &["auto-fix-gtid"],

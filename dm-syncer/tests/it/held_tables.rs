@@ -100,6 +100,27 @@ fn spawn(
     ))
 }
 
+/// `shop.a` and `shop.b`: five rows each, then `ddl` (of `a`); the script and `b`'s table.
+fn five_rows_then(ddl: &str) -> (BinlogScript, ScriptTable) {
+    let mut script = BinlogScript::new();
+    let a = script.table("shop", "a", &[false, true]);
+    let b = script.table("shop", "b", &[false, true]);
+    for id in 0..5 {
+        script.transaction(&[insert(&a, &[id, id]), insert(&b, &[id, id])]);
+    }
+    script.ddl("shop", ddl);
+    (script, b)
+}
+
+/// The statements the sink ran, in order.
+fn statements(sinks: &RecordingSinks) -> Vec<String> {
+    sinks
+        .ddls()
+        .iter()
+        .map(|ddl| ddl.statement.sql.clone())
+        .collect()
+}
+
 /// Waits (on paused time) until `done` holds for what the sinks applied.
 async fn wait_until(sinks: &RecordingSinks, what: &str, done: impl Fn(&[RowChange]) -> bool) {
     for _ in 0..2_000 {
@@ -413,13 +434,7 @@ async fn a_held_table_replays_from_a_live_upstream_by_gtid() {
 #[tokio::test(start_paused = true)]
 async fn a_ddl_that_ran_while_the_checkpoint_is_held_back_runs_once_across_restarts() {
     use dm_syncer::syncer::fault::{DdlStep, pause_at};
-    let mut script = BinlogScript::new();
-    let a = script.table("shop", "a", &[false, true]);
-    let b = script.table("shop", "b", &[false, true]);
-    for id in 0..5 {
-        script.transaction(&[insert(&a, &[id, id]), insert(&b, &[id, id])]);
-    }
-    script.ddl("shop", "ALTER TABLE a ADD COLUMN c INT");
+    let (mut script, b) = five_rows_then("ALTER TABLE a ADD COLUMN c INT");
     for id in 5..10 {
         script.transaction(&[insert(&b, &[id, id])]);
     }
@@ -467,13 +482,7 @@ async fn a_ddl_that_ran_while_the_checkpoint_is_held_back_runs_once_across_resta
 /// ran).
 #[tokio::test(start_paused = true)]
 async fn a_replayed_tables_later_ddl_runs_after_a_restart_mid_replay() {
-    let mut script = BinlogScript::new();
-    let a = script.table("shop", "a", &[false, true]);
-    let b = script.table("shop", "b", &[false, true]);
-    for id in 0..5 {
-        script.transaction(&[insert(&a, &[id, id]), insert(&b, &[id, id])]);
-    }
-    script.ddl("shop", "ALTER TABLE a ADD COLUMN c INT");
+    let (mut script, _) = five_rows_then("ALTER TABLE a ADD COLUMN c INT");
     let a3 = script.table("shop", "a", &[false, true, true]);
     for id in 5..10 {
         script.transaction(&[insert(&a3, &[id, id, id])]);
@@ -518,11 +527,7 @@ async fn a_replayed_tables_later_ddl_runs_after_a_restart_mid_replay() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     stop_sender.send(true).expect("stop");
     syncer.await.expect("joins").expect("runs");
-    let ddls: Vec<String> = sinks
-        .ddls()
-        .iter()
-        .map(|ddl| ddl.statement.sql.clone())
-        .collect();
+    let ddls = statements(&sinks);
     assert!(
         ddls.iter()
             .any(|sql| sql.contains("ADD COLUMN `e`") || sql.contains("ADD COLUMN e")),
@@ -542,13 +547,7 @@ async fn a_replayed_tables_later_ddl_runs_after_a_restart_mid_replay() {
 #[tokio::test(start_paused = true)]
 async fn a_held_ddl_a_binlog_operator_made_is_met_again_by_the_rewind() {
     use dm_binlog::{Event, Operator};
-    let mut script = BinlogScript::new();
-    let a = script.table("shop", "a", &[false, true]);
-    let b = script.table("shop", "b", &[false, true]);
-    for id in 0..5 {
-        script.transaction(&[insert(&a, &[id, id]), insert(&b, &[id, id])]);
-    }
-    script.ddl("shop", "ALTER TABLE a ADD COLUMN x INT");
+    let (mut script, b) = five_rows_then("ALTER TABLE a ADD COLUMN x INT");
     let at = script.events().last().expect("ddl").position.clone();
     let a3 = script.table("shop", "a", &[false, true, true]);
     for id in 5..10 {
@@ -588,11 +587,7 @@ async fn a_held_ddl_a_binlog_operator_made_is_met_again_by_the_rewind() {
     assert_eq!(status.tables_held, 0);
     assert_eq!(ids(&sinks.applied(), "a"), (0..10).collect::<Vec<_>>());
     assert_eq!(ids(&sinks.applied(), "b"), (0..10).collect::<Vec<_>>());
-    let ddls: Vec<String> = sinks
-        .ddls()
-        .iter()
-        .map(|ddl| ddl.statement.sql.clone())
-        .collect();
+    let ddls = statements(&sinks);
     assert_eq!(ddls.len(), 1, "{ddls:?}");
     assert!(
         ddls[0].contains("COLUMN c"),
