@@ -208,7 +208,7 @@ impl<Control: ControlSink> EventLoop<Control> {
                 Some(_) if self.queues[worker].capacity() == 0 => Some(Instant::now()),
                 _ => None,
             };
-            self.queues[worker]
+            let sent = self.queues[worker]
                 .send(Work::Change {
                     change,
                     keys,
@@ -219,11 +219,14 @@ impl<Control: ControlSink> EventLoop<Control> {
                     dispatched: dispatch_started,
                     replay,
                 })
-                .await
-                .map_err(|_| {
-                    self.interrupted = self.stop.current() == StopRequest::Now;
-                    SyncerError::State(format!("worker {worker} stopped"))
-                })?;
+                .await;
+            if sent.is_err() {
+                self.interrupted = self.stop.current() == StopRequest::Now;
+                // A worker that failed said why before it stopped: that error is the one to
+                // report (its acknowledgement is queued before its queue closes).
+                self.take_acknowledgements(acks)?;
+                return Err(SyncerError::State(format!("worker {worker} stopped")));
+            }
             if let (Some(metrics), Some(started)) = (&self.metrics, add_started) {
                 metrics.add_waited(worker, started);
             }

@@ -572,3 +572,27 @@ async fn ddl_events_a_binlog_operator_made_at_one_position_each_run_once() {
     }
     assert_eq!(status.ddls_executed, 4);
 }
+
+/// A batch the sink refuses for good ends the run with the sink's own error (its code and
+/// message), not with the dispatcher's "worker stopped", whichever of the two notices first.
+#[tokio::test(start_paused = true)]
+async fn a_batch_refused_for_good_ends_the_run_with_the_sinks_error() {
+    use dm_core::ClassifiedError;
+    let mut script = BinlogScript::new();
+    let t = script.table("shop", "t", &[false, true]);
+    for id in 0..200 {
+        script.transaction(&[insert(&t, id, id)]);
+    }
+    let sinks = RecordingSinks::new();
+    sinks.define_table(table("t", true));
+    sinks.fail_next(
+        Operation::Batch,
+        dm_core::ErrorClass::Definite,
+        "the downstream refused the batch",
+    );
+    let error = sync(script.source(), &sinks, settings(1))
+        .await
+        .expect_err("a refused batch stops the run");
+    assert_eq!(error.code(), dm_core::ErrorCode(10900), "{error}");
+    assert!(error.to_string().contains("refused the batch"), "{error}");
+}
