@@ -7,12 +7,13 @@
 #   protobuf-compiler libprotobuf-dev   protoc and the well-known protos, needed to build etcd-client
 #   sysbench mydumper               workload generator of the benchmarks; what the benchmark
 #                                   compares the full migration with
+#   iproute2                        `ip` and `tc`: the network-fault tests' namespaces and links
 #
 # The packages' own system services are not started by this install (the tests never use them):
 # a temporary /usr/sbin/policy-rc.d denies service starts during apt-get, and is removed after.
 set -euo pipefail
 
-packages=(mariadb-server mariadb-client etcd-server etcd-client protobuf-compiler libprotobuf-dev sysbench mydumper)
+packages=(mariadb-server mariadb-client etcd-server etcd-client protobuf-compiler libprotobuf-dev sysbench mydumper iproute2)
 missing=()
 for package in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then

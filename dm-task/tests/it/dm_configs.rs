@@ -28,7 +28,7 @@ fn yaml_files(directory: &Path, out: &mut Vec<PathBuf>) {
 /// The values DM's run.sh writes over the placeholders of a case's files (see the fixture's
 /// README): a MySQL GTID `<server uuid>:0`, the first binlog file, position 4, and the import
 /// mode the case runs with (it runs once with `sql`, once with `loader`).
-fn substitute_placeholders(text: &str, import_mode: &str) -> String {
+pub(crate) fn substitute_placeholders(text: &str, import_mode: &str) -> String {
     text.replace(
         "binlog-gtid-placeholder-1",
         "3ccc475b-2343-11e7-be21-6c0b84d59f30:0",

@@ -51,22 +51,6 @@ fn yaml_files(directory: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// DM's run.sh placeholders, filled (see the dm_configs tests).
-fn fill_placeholders(text: &str) -> String {
-    text.replace(
-        "binlog-gtid-placeholder-1",
-        "3ccc475b-2343-11e7-be21-6c0b84d59f30:0",
-    )
-    .replace(
-        "binlog-gtid-placeholder",
-        "3ccc475b-2343-11e7-be21-6c0b84d59f30:0",
-    )
-    .replace("binlog-name-placeholder-2", "mysql-bin.000001")
-    .replace("binlog-name-placeholder", "mysql-bin.000001")
-    .replace("binlog-pos-placeholder-2", "4")
-    .replace("import-mode-placeholder", "sql")
-}
-
 fn seeds(dm_tests: &Path) -> Vec<Seed> {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut paths = Vec::new();
@@ -88,7 +72,7 @@ fn seeds(dm_tests: &Path) -> Vec<Seed> {
             Seed {
                 source: name.contains("source"),
                 name: path.display().to_string(),
-                text: fill_placeholders(&text),
+                text: crate::dm_configs::substitute_placeholders(&text, "sql"),
             }
         })
         .collect()
