@@ -52,6 +52,11 @@ pub struct EtcdOptions {
     pub request_timeout: Duration,
     /// TLS to the members; `None`: plain gRPC.
     pub tls: Option<dm_core::TlsConfig>,
+    /// HTTP/2 pings to each member, idle or not, this often; a member that does not answer
+    /// one within the same time is taken out of the client's balancing until it reconnects.
+    /// Without them a member cut off by the network (no RST, no FIN) keeps receiving requests
+    /// that each wait the whole `request_timeout`.
+    pub keepalive: Duration,
 }
 
 impl std::fmt::Debug for EtcdOptions {
@@ -62,6 +67,7 @@ impl std::fmt::Debug for EtcdOptions {
             connect_timeout,
             request_timeout,
             tls,
+            keepalive,
         } = self;
         let user = user
             .as_ref()
@@ -73,6 +79,7 @@ impl std::fmt::Debug for EtcdOptions {
             .field("connect_timeout", connect_timeout)
             .field("request_timeout", request_timeout)
             .field("tls", tls)
+            .field("keepalive", keepalive)
             .finish()
     }
 }
@@ -82,7 +89,8 @@ impl std::fmt::Debug for EtcdOptions {
 const BACKOFF: Backoff = Backoff::doubling(Duration::from_millis(50), Duration::from_secs(2));
 
 impl EtcdOptions {
-    /// Options for these endpoints, no authentication, 2 s connect and 5 s request timeouts.
+    /// Options for these endpoints, no authentication, 2 s connect and 5 s request timeouts,
+    /// a keepalive ping every second.
     pub fn new(endpoints: impl IntoIterator<Item = impl Into<String>>) -> Self {
         EtcdOptions {
             endpoints: endpoints.into_iter().map(Into::into).collect(),
@@ -90,6 +98,7 @@ impl EtcdOptions {
             connect_timeout: Duration::from_secs(2),
             request_timeout: Duration::from_secs(5),
             tls: None,
+            keepalive: Duration::from_secs(1),
         }
     }
 }
@@ -259,7 +268,9 @@ impl EtcdCoordStore {
         }
         let mut connect_options = ConnectOptions::new()
             .with_connect_timeout(options.connect_timeout)
-            .with_timeout(options.request_timeout);
+            .with_timeout(options.request_timeout)
+            .with_keep_alive(options.keepalive, options.keepalive)
+            .with_keep_alive_while_idle(true);
         if let Some((user, password)) = &options.user {
             connect_options = connect_options.with_user(user.clone(), password.clone());
         }

@@ -3,6 +3,20 @@
 //! Each member has its own temp data directory and free client and peer ports on 127.0.0.1.
 //! Readiness is etcd's own `GET /health` (`{"health":"true"}` once the member sees a leader).
 //! A member can be killed and started again (it rejoins with its data), for failover tests.
+//!
+//! For network-fault tests one member can run inside a [`crate::NetworkNamespace`]
+//! ([`EtcdCluster::start_cluster_with_member_in`]):
+//!
+//! ```text
+//! host namespace                                         the test's namespace
+//!   member0, member1 on 10.213.a.b+1 (host side) ====== member2 on 10.213.a.b+2
+//!   clients (the test)                               ^ partition() cuts member2 off from
+//!                                                      its peers and from every client
+//! ```
+//!
+//! The host members listen on the host side of the link, not 127.0.0.1, so that the member
+//! inside can reach them; traffic between the host members stays on the host and no fault of
+//! the link touches it.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -20,6 +34,10 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug)]
 struct Member {
     name: String,
+    /// The address the member listens on (peer and client).
+    host: std::net::Ipv4Addr,
+    /// The namespace it runs in, if any (started with `ip netns exec`).
+    namespace: Option<crate::netns::NamespaceAddress>,
     client_port: u16,
     peer_port: u16,
     /// With TLS: the plain HTTP port of `/health` (the client port speaks TLS only).
@@ -29,7 +47,11 @@ struct Member {
 
 impl Member {
     fn peer_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.peer_port)
+        format!("http://{}:{}", self.host, self.peer_port)
+    }
+
+    fn endpoint(&self) -> String {
+        format!("{}:{}", self.host, self.client_port)
     }
 
     fn client_url(&self) -> String {
@@ -38,7 +60,7 @@ impl Member {
         } else {
             "http"
         };
-        format!("{scheme}://127.0.0.1:{}", self.client_port)
+        format!("{scheme}://{}:{}", self.host, self.client_port)
     }
 }
 
@@ -92,6 +114,7 @@ impl EtcdCluster {
             1,
             EtcdTiming::default(),
             Some([certificate, key, certificates.ca()]),
+            None,
         )
         .await
     }
@@ -101,13 +124,33 @@ impl EtcdCluster {
         size: usize,
         timing: EtcdTiming,
     ) -> Result<EtcdCluster, TestkitError> {
-        EtcdCluster::start_members(size, timing, None).await
+        EtcdCluster::start_members(size, timing, None, None).await
+    }
+
+    /// Starts `size` members of which member `inside` runs in `namespace`, on its address; the
+    /// others listen on the host side of its link. [`crate::NetworkNamespace::partition`] then
+    /// cuts that one member off from its peers and its clients. The namespace must outlive the
+    /// cluster (declare it first).
+    pub async fn start_cluster_with_member_in(
+        size: usize,
+        timing: EtcdTiming,
+        inside: usize,
+        namespace: &crate::NetworkNamespace,
+    ) -> Result<EtcdCluster, TestkitError> {
+        if inside >= size {
+            return Err(TestkitError::Io {
+                action: format!("place etcd member {inside} in a namespace"),
+                source: std::io::Error::other(format!("the cluster has {size} members")),
+            });
+        }
+        EtcdCluster::start_members(size, timing, None, Some((inside, namespace))).await
     }
 
     async fn start_members(
         size: usize,
         timing: EtcdTiming,
         tls: Option<[PathBuf; 3]>,
+        placed: Option<(usize, &crate::NetworkNamespace)>,
     ) -> Result<EtcdCluster, TestkitError> {
         let etcd = find_binary("etcd", "DM_TEST_ETCD")?;
         let mut members = Vec::with_capacity(size);
@@ -135,9 +178,18 @@ impl EtcdCluster {
                     }
                 },
             };
+            let (host, namespace) = match placed {
+                None => (std::net::Ipv4Addr::LOCALHOST, None),
+                Some((inside, namespace)) if inside == index => {
+                    (namespace.address(), Some(namespace.binding()))
+                }
+                Some((_, namespace)) => (namespace.host_address(), None),
+            };
             members.push(Member {
                 process: ServerProcess::new(format!("etcd {name}"), directory),
                 name,
+                host,
+                namespace,
                 client_port,
                 peer_port,
                 metrics_port,
@@ -172,7 +224,15 @@ impl EtcdCluster {
         let timing = self.timing;
         let tls = self.tls.clone();
         let member = self.member_mut(index)?;
-        let mut command = Command::new(etcd);
+        let mut command = match &member.namespace {
+            // `ip netns exec` execs etcd: the PID the watchdog knows is the member's.
+            Some(namespace) => {
+                let mut command = Command::new("ip");
+                command.args(["netns", "exec", &namespace.name]).arg(etcd);
+                command
+            }
+            None => Command::new(etcd),
+        };
         command.args([
             "--name".to_owned(),
             member.name.clone(),
@@ -208,7 +268,10 @@ impl EtcdCluster {
                 format!("--key-file={}", key.display()),
                 format!("--trusted-ca-file={}", ca.display()),
                 "--client-cert-auth".to_owned(),
-                format!("--listen-metrics-urls=http://127.0.0.1:{metrics_port}"),
+                format!(
+                    "--listen-metrics-urls=http://{}:{metrics_port}",
+                    member.host
+                ),
             ]);
         }
         member.process.spawn(command, "etcd.log")
@@ -234,7 +297,7 @@ impl EtcdCluster {
                 });
             }
             let port = member.metrics_port.unwrap_or(member.client_port);
-            if health(port).await {
+            if health(member.host, port).await {
                 return Ok(());
             }
             if started.elapsed() > START_TIMEOUT {
@@ -248,21 +311,24 @@ impl EtcdCluster {
         }
     }
 
-    /// Client endpoints of the members that run, as `127.0.0.1:port`.
+    /// Client endpoints of the members that run, as `address:port` (`127.0.0.1:port` unless
+    /// started with [`EtcdCluster::start_cluster_with_member_in`]).
     pub fn endpoints(&self) -> Vec<String> {
         self.members
             .iter()
             .filter(|member| member.process.pid().is_some())
-            .map(|member| format!("127.0.0.1:{}", member.client_port))
+            .map(Member::endpoint)
             .collect()
     }
 
     /// Client endpoints of every member, running or not.
     pub fn all_endpoints(&self) -> Vec<String> {
-        self.members
-            .iter()
-            .map(|member| format!("127.0.0.1:{}", member.client_port))
-            .collect()
+        self.members.iter().map(Member::endpoint).collect()
+    }
+
+    /// The client endpoint of member `index`, running or not.
+    pub fn endpoint(&self, index: usize) -> Option<String> {
+        self.members.get(index).map(Member::endpoint)
     }
 
     /// Number of members.
@@ -297,7 +363,13 @@ impl EtcdCluster {
     /// Whether member `index` answers `/health` with true.
     pub async fn is_healthy(&self, index: usize) -> bool {
         match self.members.get(index) {
-            Some(member) => health(member.client_port).await,
+            Some(member) => {
+                health(
+                    member.host,
+                    member.metrics_port.unwrap_or(member.client_port),
+                )
+                .await
+            }
             None => false,
         }
     }
@@ -318,13 +390,11 @@ impl EtcdCluster {
 }
 
 /// `GET /health` on a client port; true when the member reports `"health":"true"`.
-async fn health(port: u16) -> bool {
+async fn health(host: std::net::Ipv4Addr, port: u16) -> bool {
     let attempt = async {
-        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .ok()?;
+        let mut stream = tokio::net::TcpStream::connect((host, port)).await.ok()?;
         stream
-            .write_all(b"GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+            .write_all(format!("GET /health HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes())
             .await
             .ok()?;
         let mut response = Vec::new();

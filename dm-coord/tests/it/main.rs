@@ -5,6 +5,7 @@ mod conformance;
 mod election;
 mod embedded;
 mod etcd;
+mod etcd_partition;
 mod keepalive;
 mod partition;
 mod tls;
