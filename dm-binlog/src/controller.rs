@@ -24,7 +24,10 @@
 //!   replication group resolves in its own binlog: after a failover to a replica (other server
 //!   id, other file names, the same GTIDs) the stream goes on without gap or repeat. A start
 //!   without one opens by file position, which the remote source checks against the server's
-//!   binlog ([`BinlogError::UpstreamChanged`] when it did not write it);
+//!   identity and binlog ([`BinlogError::UpstreamChanged`] when it did not write it): the
+//!   caller sets the identity stored with its checkpoint ([`BinlogSource::expect_upstream`]),
+//!   and each open replaces it with the server's own, so that a reopen by position on another
+//!   server (an address that moved to a replica) is refused too;
 //! - an automatically chosen server-id that another replica takes is replaced, as DM does: the
 //!   upstream ends our dump (transient [`BinlogError::ServerIdInUse`]), and the reopen, which
 //!   may change the source ([`BinlogSource::open`] takes `&mut self`), registers with a free id;
@@ -34,7 +37,9 @@ use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::time::Duration;
 
-use dm_core::{Backoff, BinlogPosition, ClassifiedError, ErrorClass, Location, Retry};
+use dm_core::{
+    Backoff, BinlogPosition, ClassifiedError, ErrorClass, Location, Retry, UpstreamIdentity,
+};
 
 use crate::error::BinlogError;
 use crate::event::Event;
@@ -53,16 +58,37 @@ pub trait BinlogSource {
         &mut self,
         start: &StartPoint,
     ) -> impl Future<Output = Result<Self::Stream, BinlogError>> + Send;
+
+    /// Sets the upstream server that wrote the file positions the next open starts at (the one
+    /// stored with the checkpoint), when known: an open by position on a server of another
+    /// identity is [`BinlogError::UpstreamChanged`]; an open by GTID set is never refused for
+    /// it. A source that cannot tell servers apart (the relay log) ignores it.
+    fn expect_upstream(&mut self, upstream: Option<UpstreamIdentity>);
+
+    /// The upstream server that wrote the positions of the last stream opened (before the
+    /// first open, the one [`BinlogSource::expect_upstream`] set); `None` when not known (the
+    /// relay log).
+    fn upstream_identity(&self) -> Option<&UpstreamIdentity>;
 }
 
 impl BinlogSource for RemoteOptions {
     type Stream = RemoteSource;
 
-    /// Connects; an automatic server id replaced at connect time is kept for the next reopen.
+    /// Connects; an automatic server id replaced at connect time is kept for the next reopen,
+    /// and so is the server's identity (a reopen starts at a position this server wrote).
     async fn open(&mut self, start: &StartPoint) -> Result<RemoteSource, BinlogError> {
         let stream = RemoteSource::connect(self, start).await?;
         self.server_id = stream.server_id();
+        self.upstream_identity = Some(stream.upstream_identity().clone());
         Ok(stream)
+    }
+
+    fn expect_upstream(&mut self, upstream: Option<UpstreamIdentity>) {
+        self.upstream_identity = upstream;
+    }
+
+    fn upstream_identity(&self) -> Option<&UpstreamIdentity> {
+        self.upstream_identity.as_ref()
     }
 }
 
@@ -450,6 +476,18 @@ impl BinlogSource for RelayOptions {
             None => crate::relay::RelaySource::open(&self.root, position, self.follow),
         }
     }
+
+    /// Ignored: a start from the relay log is not checked by identity. The relay keeps a
+    /// sub-directory per upstream server (named by its server_uuid), but which server a
+    /// position read from it belongs to is not wired through to here yet.
+    fn expect_upstream(&mut self, _upstream: Option<UpstreamIdentity>) {}
+
+    /// Not known (see [`BinlogSource::expect_upstream`] of [`RelayOptions`]): a checkpoint of a
+    /// position read from the relay log is stored without an identity, so the next start by
+    /// position is checked against the binlog index only.
+    fn upstream_identity(&self) -> Option<&UpstreamIdentity> {
+        None
+    }
 }
 
 /// The upstream or the relay log, chosen at run time (DM's "remote" and "local" binlog types);
@@ -492,5 +530,19 @@ impl BinlogSource for AnyBinlogSource {
                 AnyEventStream::Relay(Box::new(options.open(start).await?))
             }
         })
+    }
+
+    fn expect_upstream(&mut self, upstream: Option<UpstreamIdentity>) {
+        match self {
+            AnyBinlogSource::Remote(options) => options.expect_upstream(upstream),
+            AnyBinlogSource::Relay(options) => options.expect_upstream(upstream),
+        }
+    }
+
+    fn upstream_identity(&self) -> Option<&UpstreamIdentity> {
+        match self {
+            AnyBinlogSource::Remote(options) => options.upstream_identity(),
+            AnyBinlogSource::Relay(options) => options.upstream_identity(),
+        }
     }
 }

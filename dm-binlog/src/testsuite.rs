@@ -12,7 +12,9 @@
 //! positions are what matter; their bytes are not kept). Columns are signed `INT`s, `NULL`
 //! allowed, which the script encodes exactly as a server writes them in a v2 rows event. The
 //! stream ends after the last event (a non-following source); every [`BinlogSource::open`] is
-//! counted, so a test can see the syncer reopen.
+//! counted, so a test can see the syncer reopen. [`ScriptedSource::played_by`] names the server
+//! the script plays: an open by position then checks the identity set with
+//! [`BinlogSource::expect_upstream`] as a remote source does.
 //!
 //! Invariant: the script's positions grow strictly; opening at a position serves every event
 //! that starts there or later, which is what a server does for a transaction end.
@@ -20,7 +22,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use dm_core::{BinlogFileName, BinlogPosition};
+use dm_core::{BinlogFileName, BinlogPosition, UpstreamIdentity};
 
 use crate::controller::BinlogSource;
 use crate::error::BinlogError;
@@ -256,6 +258,8 @@ impl BinlogScript {
             events: Arc::new(self.events.clone()),
             opened: Arc::new(AtomicUsize::new(0)),
             follow: false,
+            server: None,
+            upstream: None,
         }
     }
 
@@ -276,12 +280,25 @@ pub struct ScriptedSource {
     opened: Arc<AtomicUsize>,
     /// Wait at the end instead of ending.
     follow: bool,
+    /// The server the script plays, when it plays one.
+    server: Option<UpstreamIdentity>,
+    /// The server that wrote the positions opened at (see [`BinlogSource::upstream_identity`]).
+    upstream: Option<UpstreamIdentity>,
 }
 
 impl ScriptedSource {
     /// How many streams were opened.
     pub fn opened(&self) -> usize {
         self.opened.load(Ordering::Relaxed)
+    }
+
+    /// The source as the server `server`: an open by position refuses a start another server
+    /// wrote ([`BinlogSource::expect_upstream`]), and an open makes it the source's identity.
+    pub fn played_by(self, server: UpstreamIdentity) -> Self {
+        ScriptedSource {
+            server: Some(server),
+            ..self
+        }
     }
 }
 
@@ -303,7 +320,11 @@ impl BinlogSource for ScriptedSource {
                 reason: "a scripted source opens at positions only".into(),
             });
         };
+        if let Some(server) = &self.server {
+            crate::remote::check_identity("script", self.upstream.as_ref(), server, start)?;
+        }
         self.opened.fetch_add(1, Ordering::Relaxed);
+        self.upstream = self.server.clone();
         let next = self
             .events
             .iter()
@@ -319,6 +340,14 @@ impl BinlogSource for ScriptedSource {
             next,
             follow: self.follow,
         })
+    }
+
+    fn expect_upstream(&mut self, upstream: Option<UpstreamIdentity>) {
+        self.upstream = upstream;
+    }
+
+    fn upstream_identity(&self) -> Option<&UpstreamIdentity> {
+        self.upstream.as_ref()
     }
 }
 

@@ -3,8 +3,9 @@
 //!
 //! ```text
 //! worker w's batch  --commits with-->  WorkerCheckpoint { location, row, workers }      (one per worker)
-//! watermark G       --saved as----->   GlobalCheckpoint { location, safe-mode exit, schemas'
-//!                                        charsets, tables changed since the last save, DDL record }
+//! watermark G       --saved as----->   GlobalCheckpoint { location, the upstream that wrote it,
+//!                                        safe-mode exit, schemas' charsets, tables changed since
+//!                                        the last save, DDL record }
 //! restart           <--loaded as----   SourceCheckpoints { global (every stored table), workers }
 //! ```
 //!
@@ -19,7 +20,12 @@
 //! - the tables saved with a global checkpoint are the upstream structures of the rows after
 //!   its location (the tracker only changes at a DDL, which is followed by a save);
 //! - a [`DdlRecord`] is kept in every save from the one before its statement runs until one
-//!   passes the DDL.
+//!   passes the DDL;
+//! - the [`UpstreamIdentity`] saved with a location is the server whose binlog the location's
+//!   file position belongs to, or `None` when that is not known: a file position means
+//!   something only on the server that wrote it, and a resume by position on another one is
+//!   refused (DM-11014) rather than read from an unrelated event
+//!   ([`UpstreamIdentity::same_server`]).
 
 use std::collections::HashMap;
 
@@ -110,6 +116,55 @@ impl DdlRecord {
     }
 }
 
+/// Which upstream server wrote a binlog position: its `@@server_id`, and its `@@server_uuid`
+/// where it has one (MySQL 5.6+; MariaDB has none). After a failover the new primary has the
+/// same transactions under its own file names and offsets, and possibly files of the same
+/// names: an old position can name an event boundary there by chance, which only the identity
+/// tells apart. Shown as `server_id 7` or `server_id 7 (server_uuid 3e11fa47-...)`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct UpstreamIdentity {
+    /// `@@server_id`: unique within a replication group.
+    pub server_id: u32,
+    /// `@@server_uuid` (MySQL), `None` where the server has none (MariaDB) or did not say.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub server_uuid: Option<String>,
+}
+
+impl UpstreamIdentity {
+    /// The identity of a server without a `server_uuid` (MariaDB).
+    pub fn from_server_id(server_id: u32) -> Self {
+        UpstreamIdentity {
+            server_id,
+            server_uuid: None,
+        }
+    }
+
+    /// Whether `self` and `other` can be the same server: the same `server_id`, and the same
+    /// `server_uuid` when both are known (a server cloned with its `server_id` keeps it, but
+    /// MySQL gives it another `server_uuid`). Unknown UUIDs never make two identities differ.
+    pub fn same_server(&self, other: &UpstreamIdentity) -> bool {
+        self.server_id == other.server_id
+            && match (&self.server_uuid, &other.server_uuid) {
+                (Some(mine), Some(theirs)) => mine.eq_ignore_ascii_case(theirs),
+                _ => true,
+            }
+    }
+}
+
+impl std::fmt::Display for UpstreamIdentity {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "server_id {}", self.server_id)?;
+        if let Some(uuid) = &self.server_uuid {
+            write!(formatter, " (server_uuid {uuid})")?;
+        }
+        Ok(())
+    }
+}
+
 /// The global checkpoint of a source, with what the syncer stores beside it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GlobalCheckpoint {
@@ -117,6 +172,12 @@ pub struct GlobalCheckpoint {
     pub source: String,
     /// A transaction end before which every change is committed downstream.
     pub location: Location,
+    /// The upstream server whose binlog `location`'s file position belongs to, when known: a
+    /// resume by file position on a server of another identity is refused (DM-11014); a
+    /// resume by GTID set does not need it. `None` in checkpoints written before it was kept,
+    /// and when the syncer could not tell (it read through the relay log, or read nothing
+    /// since a start without one).
+    pub upstream: Option<UpstreamIdentity>,
     /// Until this location the syncer writes idempotently (safe mode; DM's exit point), if any.
     pub safe_mode_exit: Option<Location>,
     /// The schemas' default character sets, as the tracker knows them (all of them).
@@ -140,4 +201,48 @@ pub struct SourceCheckpoints {
     pub global: Option<GlobalCheckpoint>,
     /// The worker checkpoints, one per worker that committed a batch, by worker number.
     pub workers: Vec<WorkerCheckpoint>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mysql(server_id: u32, uuid: &str) -> UpstreamIdentity {
+        UpstreamIdentity {
+            server_id,
+            server_uuid: Some(uuid.to_owned()),
+        }
+    }
+
+    #[test]
+    fn identities_differ_by_server_id_and_by_known_uuids_only() {
+        let first = "3e11fa47-71ca-11e1-9e33-c80aa9429562";
+        let second = "8a94f357-aab4-11df-86ab-c80aa9429562";
+        let mariadb = UpstreamIdentity::from_server_id(1);
+        assert!(mariadb.same_server(&UpstreamIdentity::from_server_id(1)));
+        assert!(!mariadb.same_server(&UpstreamIdentity::from_server_id(2)));
+        assert!(mysql(1, first).same_server(&mysql(1, &first.to_uppercase())));
+        assert!(
+            !mysql(1, first).same_server(&mysql(1, second)),
+            "a clone that kept its server_id"
+        );
+        assert!(!mysql(1, first).same_server(&mysql(2, first)));
+        // One side without a UUID (an old MySQL, or a checkpoint of a server that had none):
+        // the server ids decide.
+        assert!(mysql(1, first).same_server(&mariadb));
+        assert!(mariadb.same_server(&mysql(1, first)));
+        assert!(!mariadb.same_server(&mysql(2, first)));
+    }
+
+    #[test]
+    fn identities_show_what_is_known() {
+        assert_eq!(
+            UpstreamIdentity::from_server_id(7).to_string(),
+            "server_id 7"
+        );
+        assert_eq!(
+            mysql(7, "3e11fa47-71ca-11e1-9e33-c80aa9429562").to_string(),
+            "server_id 7 (server_uuid 3e11fa47-71ca-11e1-9e33-c80aa9429562)"
+        );
+    }
 }

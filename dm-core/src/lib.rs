@@ -57,7 +57,7 @@ pub mod value;
 
 pub use checkpoint::{
     DdlRecord, GlobalCheckpoint, SourceCheckpoints, TableCheckpoint, TableSnapshot,
-    WorkerCheckpoint,
+    UpstreamIdentity, WorkerCheckpoint,
 };
 pub use ddl::{DdlEvent, DdlKind, DdlStatement, DdlTarget};
 pub use error::{

@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use crate::checkpoint::{
     DdlRecord, GlobalCheckpoint, HoldStage, ReplayMark, ShardHold, SourceCheckpoints,
-    TableCheckpoint, TableSnapshot, WorkerCheckpoint,
+    TableCheckpoint, TableSnapshot, UpstreamIdentity, WorkerCheckpoint,
 };
 use crate::ddl::{DdlKind, DdlStatement, DdlTarget};
 use crate::error::{ClassifiedError, ErrorClass, ErrorCode};
@@ -607,8 +607,9 @@ pub async fn batch_commits_with_its_checkpoint<F: SinkFactory>(factory: &mut F) 
     );
 }
 
-/// A saved global checkpoint loads back: location, safe-mode exit, charsets, DDL record, and
-/// its tables merged over every save (a `None` snapshot removes one).
+/// A saved global checkpoint loads back: location, the upstream that wrote it, safe-mode
+/// exit, charsets, DDL record, and its tables merged over every save (a `None` snapshot
+/// removes one).
 pub async fn global_checkpoint_round_trips<F: SinkFactory>(factory: &mut F) {
     let mut control = factory.open_control().await.expect("open control");
     let snapshot = |table: &str| TableSnapshot {
@@ -623,6 +624,10 @@ pub async fn global_checkpoint_round_trips<F: SinkFactory>(factory: &mut F) {
     let first = GlobalCheckpoint {
         source: "suite-source".into(),
         location: suite_location(400),
+        upstream: Some(UpstreamIdentity {
+            server_id: 1,
+            server_uuid: Some("3e11fa47-71ca-11e1-9e33-c80aa9429562".into()),
+        }),
         safe_mode_exit: Some(suite_location(900)),
         schema_charsets: HashMap::from([("suite".to_owned(), "latin1".to_owned())]),
         ddl: Some(DdlRecord {
@@ -675,6 +680,8 @@ pub async fn global_checkpoint_round_trips<F: SinkFactory>(factory: &mut F) {
     );
     let second = GlobalCheckpoint {
         location: suite_location(500),
+        // A failover by GTID: the new primary (MariaDB: no server_uuid) wrote the location.
+        upstream: Some(UpstreamIdentity::from_server_id(2)),
         safe_mode_exit: None,
         ddl: None,
         earlier_ddls: Vec::new(),
@@ -707,7 +714,31 @@ pub async fn global_checkpoint_round_trips<F: SinkFactory>(factory: &mut F) {
         .global
         .expect("a global checkpoint");
     assert_eq!(loaded.location, second.location);
+    assert_eq!(
+        loaded.upstream, second.upstream,
+        "the upstream is replaced with the location"
+    );
     assert_eq!(loaded.safe_mode_exit, None, "the exit point is replaced");
+    // A save without an identity (the syncer could not tell) forgets the one before: it named
+    // the server of another location.
+    let third = GlobalCheckpoint {
+        location: suite_location(600),
+        upstream: None,
+        holds: Vec::new(),
+        tables: Vec::new(),
+        ..second.clone()
+    };
+    reopened.save(&third).await.expect("third save");
+    let loaded_third = factory
+        .open_control()
+        .await
+        .expect("open control again")
+        .load()
+        .await
+        .expect("load")
+        .global
+        .expect("a global checkpoint");
+    assert_eq!(loaded_third.upstream, None, "no identity loads as none");
     assert_eq!(loaded.ddl, None, "the DDL record is replaced");
     assert!(
         loaded.earlier_ddls.is_empty(),

@@ -365,6 +365,7 @@ mod tests {
         let checkpoint = GlobalCheckpoint {
             source: "suite-source".into(),
             location: suite_location(100),
+            upstream: None,
             safe_mode_exit: None,
             schema_charsets: HashMap::new(),
             ddl: None,

@@ -5,8 +5,9 @@
 //!  "gtid":"0-1-5"|null, "row":0, "commit_ts":1700000000, "before":{..}|null, "after":{..}|null}
 //! {"op":"ddl", "table":{..}|null, "schema":"..", "kind":"alter_table", "sql":"..", "position", "gtid", "statement":0}
 //! {"op":"commit", "changes":N, "worker":{"source","worker","workers","location","row","replayed"?}|null}
-//! {"op":"checkpoint", "source", "location", "safe_mode_exit", "schema_charsets", "ddl",
-//!  "earlier_ddls"?, "holds"?, "tables"}                  (? only when there are shard DDL holds)
+//! {"op":"checkpoint", "source", "location", "upstream"?, "safe_mode_exit", "schema_charsets",
+//!  "ddl", "earlier_ddls"?, "holds"?, "tables"}   (upstream? when known; the others? only when
+//!                                                  there are shard DDL holds)
 //! {"op":"catalog", "tables":[..]}      the feed's first block: the tables it was created with
 //! ```
 //!
@@ -16,7 +17,9 @@
 //! upstream, `row` the change's index among that event's rows: together they identify a change.
 //! Values: numbers for integers, floats, `YEAR`, `BIT`, `ENUM` and `SET` indexes; strings for
 //! `DECIMAL` (exact), text, dates and times (`TIMESTAMP` in UTC), `UUID` and `INET6`; the
-//! document for `JSON`; `{"hex":".."}` for bytes and geometry.
+//! document for `JSON`; `{"hex":".."}` for bytes and geometry. A `checkpoint` line's
+//! `upstream` (`{"server_id", "server_uuid"?}`) is the server that wrote its location, only when
+//! known: lines of earlier versions have none and read as `None`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,7 +27,7 @@ use std::sync::Arc;
 use dm_core::{
     BinlogPosition, DdlJob, DdlKind, DdlRecord, DdlTarget, Flavor, GlobalCheckpoint, GtidSet,
     HoldStage, Location, ReplayMark, Row, RowChange, RowChangeKind, ShardHold, TableCheckpoint,
-    TableRef, TableSchema, TableSnapshot, Value, WorkerCheckpoint,
+    TableRef, TableSchema, TableSnapshot, UpstreamIdentity, Value, WorkerCheckpoint,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json, json};
@@ -185,6 +188,9 @@ pub struct StoredTable {
 pub struct CheckpointLine {
     source: String,
     location: StoredLocation,
+    /// The upstream server that wrote `location`, when known (absent in earlier versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    upstream: Option<UpstreamIdentity>,
     safe_mode_exit: Option<StoredLocation>,
     schema_charsets: HashMap<String, String>,
     ddl: Option<DdlRecord>,
@@ -449,6 +455,7 @@ pub fn push_checkpoint(out: &mut Vec<u8>, checkpoint: &GlobalCheckpoint) {
     let line = CheckpointLine {
         source: checkpoint.source.clone(),
         location: StoredLocation::new(&checkpoint.location),
+        upstream: checkpoint.upstream.clone(),
         safe_mode_exit: checkpoint.safe_mode_exit.as_ref().map(StoredLocation::new),
         schema_charsets: checkpoint.schema_charsets.clone(),
         ddl: checkpoint.ddl.clone(),
@@ -500,6 +507,7 @@ impl CheckpointLine {
         Ok(GlobalCheckpoint {
             source: self.source.clone(),
             location: self.location.location(flavor)?,
+            upstream: self.upstream.clone(),
             safe_mode_exit: match &self.safe_mode_exit {
                 Some(exit) => Some(exit.location(flavor)?),
                 None => None,
@@ -533,5 +541,63 @@ impl DdlLine {
             .cloned()
             .map(TableRef::from)
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use dm_core::testsuite::suite_location;
+
+    use super::*;
+
+    fn read_back(bytes: &[u8]) -> GlobalCheckpoint {
+        let line = bytes.strip_suffix(b"\n").expect("one line");
+        match parse(line).expect("parses") {
+            Parsed::Checkpoint(line) => line.checkpoint(Flavor::MySql).expect("checkpoint"),
+            _ => panic!("not a checkpoint line"),
+        }
+    }
+
+    #[test]
+    fn a_checkpoint_line_keeps_the_upstream_that_wrote_its_location() {
+        let checkpoint = GlobalCheckpoint {
+            source: "source".into(),
+            location: suite_location(100),
+            upstream: Some(UpstreamIdentity {
+                server_id: 7,
+                server_uuid: Some("3e11fa47-71ca-11e1-9e33-c80aa9429562".into()),
+            }),
+            safe_mode_exit: None,
+            schema_charsets: HashMap::new(),
+            ddl: None,
+            earlier_ddls: Vec::new(),
+            holds: Vec::new(),
+            tables: Vec::new(),
+        };
+        let mut bytes = Vec::new();
+        push_checkpoint(&mut bytes, &checkpoint);
+        assert_eq!(read_back(&bytes), checkpoint);
+        let mariadb = GlobalCheckpoint {
+            upstream: Some(UpstreamIdentity::from_server_id(2)),
+            ..checkpoint.clone()
+        };
+        let mut bytes = Vec::new();
+        push_checkpoint(&mut bytes, &mariadb);
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains("server_uuid"),
+            "no UUID is written when there is none"
+        );
+        assert_eq!(read_back(&bytes), mariadb);
+        // A line of an earlier version (no `upstream`) reads as not known.
+        let unknown = GlobalCheckpoint {
+            upstream: None,
+            ..checkpoint
+        };
+        let mut bytes = Vec::new();
+        push_checkpoint(&mut bytes, &unknown);
+        assert!(!String::from_utf8_lossy(&bytes).contains("upstream"));
+        assert_eq!(read_back(&bytes), unknown);
     }
 }

@@ -15,7 +15,9 @@
 //! injected-event suffix; offsets are BIGINT so files past 4 GiB fit. What the syncer keeps
 //! beside the global point is JSON in DM's `table_info` columns: in the global row the schemas'
 //! default character sets and a running DDL statement's record (`{"version":1,
-//! "schema_charsets":{..},"ddl":{"position","statement","sql","before"}}`), and, for shard DDL,
+//! "schema_charsets":{..},"ddl":{"position","statement","sql","before"}}`), the upstream server
+//! that wrote the location (`"upstream":{"server_id","server_uuid"?}`, absent when unknown and
+//! in rows of earlier versions, which load as `None`), and, for shard DDL,
 //! `"earlier_ddls":[..]` and `"holds":[{"table","held_at","reopen_at","stage","until"}]`; in each
 //! table row the table's structure (`dm_core::TableSnapshot`); in a worker row's `replay_info`
 //! (added to tables of earlier versions at start) its replay progress
@@ -32,7 +34,7 @@ use std::sync::Arc;
 
 use dm_core::{
     BinlogPosition, DdlRecord, Flavor, GlobalCheckpoint, GtidSet, HoldStage, Location, ReplayMark,
-    ShardHold, SourceCheckpoints, TableCheckpoint, TableRef, TableSnapshot,
+    ShardHold, SourceCheckpoints, TableCheckpoint, TableRef, TableSnapshot, UpstreamIdentity,
 };
 use serde::{Deserialize, Serialize};
 
@@ -502,6 +504,9 @@ struct GlobalInfo {
     /// The shard DDL holds.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     holds: Vec<StoredHold>,
+    /// The upstream server that wrote the location, when known (absent in earlier versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    upstream: Option<UpstreamIdentity>,
 }
 
 /// A location as `table_info` JSON keeps it.
@@ -697,6 +702,7 @@ impl CheckpointTables {
             ddl: checkpoint.ddl.clone(),
             earlier_ddls: checkpoint.earlier_ddls.clone(),
             holds: checkpoint.holds.iter().map(StoredHold::from).collect(),
+            upstream: checkpoint.upstream.clone(),
         };
         let mut statements = Vec::with_capacity(checkpoint.tables.len() + 1);
         statements.push(self.global_upsert(&GlobalRow {
@@ -747,6 +753,7 @@ impl CheckpointTables {
             global: Some(GlobalCheckpoint {
                 source: source.to_owned(),
                 location: row.location,
+                upstream: info.upstream,
                 safe_mode_exit: row.safe_mode_exit,
                 schema_charsets: info.schema_charsets,
                 ddl: info.ddl,
@@ -825,9 +832,40 @@ mod tests {
         .expect("reads");
         assert_eq!(info.schema_charsets["shop"], "latin1");
         assert_eq!(
+            info.upstream, None,
+            "rows of earlier versions name no upstream"
+        );
+        assert_eq!(
             GlobalInfo::parse(&info.text().expect("writes")).expect("reads"),
             info
         );
+        // The upstream that wrote the location round-trips; a MariaDB one has no UUID and
+        // stores none.
+        for upstream in [
+            UpstreamIdentity {
+                server_id: 7,
+                server_uuid: Some("3e11fa47-71ca-11e1-9e33-c80aa9429562".into()),
+            },
+            UpstreamIdentity::from_server_id(2),
+        ] {
+            let info = GlobalInfo {
+                upstream: Some(upstream),
+                ..info.clone()
+            };
+            let text = info.text().expect("writes");
+            assert_eq!(GlobalInfo::parse(&text).expect("reads"), info, "{text}");
+        }
+        assert!(
+            !GlobalInfo::default()
+                .text()
+                .expect("writes")
+                .contains("upstream"),
+            "nothing is written when the upstream is not known"
+        );
+        let stored = GlobalInfo::parse(r#"{"version":1,"upstream":{"server_id":2}}"#)
+            .expect("reads")
+            .upstream;
+        assert_eq!(stored, Some(UpstreamIdentity::from_server_id(2)));
         assert_eq!(
             GlobalInfo::parse("{}").expect("empty"),
             GlobalInfo::default()

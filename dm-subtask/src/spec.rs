@@ -235,18 +235,36 @@ impl SubtaskSpec {
         Ok(Some(location))
     }
 
-    /// Whether the downstream holds a global checkpoint of this task and source (the syncer
-    /// then resumes there, whatever the start point says).
-    pub async fn has_checkpoint(&self, flavor: Flavor) -> Result<bool, SubtaskError> {
+    /// Where the downstream's global checkpoint of this task and source is, if it holds one
+    /// (the syncer then resumes there, whatever the start point says). Only reads: a
+    /// downstream without the checkpoint tables is left without them.
+    pub async fn stored_checkpoint(
+        &self,
+        flavor: Flavor,
+    ) -> Result<Option<Location>, SubtaskError> {
+        let sync_error = |error: dm_sink::SinkError| SubtaskError::Sync(error.into());
         let tables = dm_sink::CheckpointTables::new(&self.syncer.meta_schema, &self.syncer.task)
-            .map_err(|error| SubtaskError::Sync(error.into()))?;
-        let mut sink = dm_sink::MySqlSink::new(self.sink.clone())
-            .map_err(|error| SubtaskError::Sync(error.into()))?;
-        let stored = tables
-            .load(&mut sink, &self.syncer.source_id, flavor)
+            .map_err(sync_error)?;
+        let mut sink = dm_sink::MySqlSink::new(self.sink.clone()).map_err(sync_error)?;
+        let table = tables.syncer_table();
+        let exists = format!(
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {}",
+            dm_sink::literal::quote_text(&table.schema),
+            dm_sink::literal::quote_text(&table.table)
+        );
+        let count = sink.query(&exists).await.map_err(sync_error)?;
+        let present = count
+            .first()
+            .and_then(|row| row.first().cloned().flatten())
+            .is_some_and(|count| count != "0");
+        if !present {
+            return Ok(None);
+        }
+        let global = tables
+            .load_global(&mut sink, &self.syncer.source_id, flavor)
             .await
-            .map_err(|error| SubtaskError::Sync(error.into()))?;
-        Ok(stored.global.is_some())
+            .map_err(sync_error)?;
+        Ok(global.map(|row| row.location))
     }
 
     /// Where an incremental sync starts without a checkpoint ([`SyncStart`]).

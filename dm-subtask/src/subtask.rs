@@ -175,16 +175,12 @@ impl Resolved {
         }
         let start = match spec.start_location(flavor).await {
             Ok(start) => start,
-            // No start point, but a checkpoint: the syncer resumes there and never reads the
-            // start (DM too needs no meta once the task has a checkpoint).
+            // No start point, but a checkpoint: the syncer resumes there (DM too needs no meta
+            // once the task has a checkpoint).
             Err(error @ SubtaskError::StartPoint { .. }) => {
-                if spec.has_checkpoint(flavor).await? {
-                    Location::from_position(BinlogPosition::new(
-                        dm_core::BinlogFileName::parse("mysql-bin.000001").map_err(|_| error)?,
-                        4,
-                    ))
-                } else {
-                    return Err(error);
+                match spec.stored_checkpoint(flavor).await? {
+                    Some(checkpoint) => checkpoint,
+                    None => return Err(error),
                 }
             }
             Err(error) => return Err(error),
@@ -408,10 +404,20 @@ impl Driver {
                     self.paused().await
                 }
                 Outcome::Failed(error, position) => {
-                    let unit = self.report.status.unit.unwrap_or(match phase {
+                    // The error's own unit where it tells (dump and load run side by side
+                    // when streaming, so the current unit may be the other one).
+                    let unit = match phase {
+                        Phase::Full => unit_of_full_error(&error),
+                        Phase::Sync => None,
+                    }
+                    .or(self.report.status.unit)
+                    .unwrap_or(match phase {
                         Phase::Full => Unit::Dump,
                         Phase::Sync => Unit::Sync,
                     });
+                    if phase == Phase::Full {
+                        self.report.enter(unit);
+                    }
                     let report = ProcessError::of(&error, unit, position);
                     // The one place a unit's error is logged: the units return it, the subtask
                     // handles it by pausing.
@@ -704,5 +710,20 @@ impl Driver {
                 }
             }
         }
+    }
+}
+
+/// The unit a dump-and-load error comes from, when the error says: the upstream and the dump
+/// directory are the dump's, the downstream and reading the dump back are the load's.
+fn unit_of_full_error(error: &SubtaskError) -> Option<Unit> {
+    use dm_dumpload::DumpError;
+    match error {
+        SubtaskError::Dump(
+            DumpError::Privilege { .. } | DumpError::Server { .. } | DumpError::DiskFull { .. },
+        ) => Some(Unit::Dump),
+        SubtaskError::Dump(DumpError::Downstream { .. } | DumpError::Corrupted { .. }) => {
+            Some(Unit::Load)
+        }
+        _ => None,
     }
 }

@@ -8,18 +8,28 @@
 //!
 //! Each transaction end keeps a snapshot of the last sequence assigned to each worker; it is
 //! reached once every worker acknowledged at least its snapshot. Ends are reached in order.
+//!
+//! Each end also keeps the upstream server whose binlog it was read from
+//! ([`Watermark::reading_from`]), so that a checkpoint at the end names the server its file
+//! position belongs to: after a failover by GTID set, ends read before it are the old
+//! primary's and ends read after it the new one's, whichever the acknowledgements reach.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
-use dm_core::Location;
+use dm_core::{Location, UpstreamIdentity};
 
 /// Tracks committed transaction ends.
 #[derive(Debug, Clone)]
 pub struct Watermark {
     assigned: Vec<u64>,
     acknowledged: Vec<u64>,
-    ends: VecDeque<(Location, Vec<u64>)>,
-    reached: Option<Location>,
+    /// The ends not reached yet: each with the server it was read from and the workers'
+    /// sequences at it.
+    ends: VecDeque<(Location, Option<Arc<UpstreamIdentity>>, Vec<u64>)>,
+    reached: Option<(Location, Option<Arc<UpstreamIdentity>>)>,
+    /// The server the ends passed now are read from (shared by every end read from it).
+    reading: Option<Arc<UpstreamIdentity>>,
 }
 
 impl Watermark {
@@ -30,6 +40,15 @@ impl Watermark {
             acknowledged: vec![0; workers],
             ends: VecDeque::new(),
             reached: None,
+            reading: None,
+        }
+    }
+
+    /// The ends passed from now on are read from the binlog of `upstream` (`None`: not known).
+    /// Cheap when it did not change (called for every event).
+    pub fn reading_from(&mut self, upstream: Option<&UpstreamIdentity>) {
+        if self.reading.as_deref() != upstream {
+            self.reading = upstream.cloned().map(Arc::new);
         }
     }
 
@@ -42,7 +61,8 @@ impl Watermark {
 
     /// The stream passed a transaction end.
     pub fn transaction_end(&mut self, location: Location) {
-        self.ends.push_back((location, self.assigned.clone()));
+        self.ends
+            .push_back((location, self.reading.clone(), self.assigned.clone()));
         self.advance();
     }
 
@@ -55,7 +75,7 @@ impl Watermark {
     }
 
     fn advance(&mut self) {
-        while let Some((_, snapshot)) = self.ends.front() {
+        while let Some((_, _, snapshot)) = self.ends.front() {
             let done = snapshot
                 .iter()
                 .zip(&self.acknowledged)
@@ -63,15 +83,22 @@ impl Watermark {
             if !done {
                 break;
             }
-            if let Some((location, _)) = self.ends.pop_front() {
-                self.reached = Some(location);
+            if let Some((location, upstream, _)) = self.ends.pop_front() {
+                self.reached = Some((location, upstream));
             }
         }
     }
 
     /// The latest committed transaction end.
     pub fn reached(&self) -> Option<&Location> {
-        self.reached.as_ref()
+        self.reached.as_ref().map(|(location, _)| location)
+    }
+
+    /// The server whose binlog the latest committed transaction end was read from, when known.
+    pub fn reached_upstream(&self) -> Option<&UpstreamIdentity> {
+        self.reached
+            .as_ref()
+            .and_then(|(_, upstream)| upstream.as_deref())
     }
 
     /// Whether every assigned change is acknowledged.
@@ -114,5 +141,43 @@ mod tests {
         watermark.acknowledge(1, 2);
         assert_eq!(watermark.reached(), Some(&at(30)));
         assert!(watermark.drained());
+    }
+
+    #[test]
+    fn an_end_keeps_the_server_it_was_read_from() {
+        let old = UpstreamIdentity::from_server_id(1);
+        let new = UpstreamIdentity::from_server_id(2);
+        let mut watermark = Watermark::new(1);
+        watermark.reading_from(Some(&old));
+        watermark.transaction_end(at(10));
+        assert_eq!(watermark.reached_upstream(), Some(&old));
+        watermark.assigned(0, 1);
+        watermark.transaction_end(at(20));
+        // A failover by GTID set: the next ends are the new primary's.
+        watermark.reading_from(Some(&new));
+        watermark.assigned(0, 2);
+        watermark.transaction_end(at(30));
+        assert_eq!(
+            watermark.reached_upstream(),
+            Some(&old),
+            "nothing acknowledged yet"
+        );
+        watermark.acknowledge(0, 1);
+        assert_eq!(watermark.reached(), Some(&at(20)));
+        assert_eq!(
+            watermark.reached_upstream(),
+            Some(&old),
+            "an end read before the failover is the old primary's"
+        );
+        watermark.acknowledge(0, 2);
+        assert_eq!(watermark.reached(), Some(&at(30)));
+        assert_eq!(watermark.reached_upstream(), Some(&new));
+        watermark.reading_from(None);
+        watermark.transaction_end(at(40));
+        assert_eq!(
+            watermark.reached_upstream(),
+            None,
+            "not known (the relay log)"
+        );
     }
 }

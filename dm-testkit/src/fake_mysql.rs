@@ -1,10 +1,10 @@
 //! A scripted MySQL 8 replication source on loopback, for testing the MySQL-flavour client paths
 //! without a MySQL server (none can be installed here). It speaks the MySQL protocol's
 //! handshake with `caching_sha2_password` (the fast path, verifying the client's scramble, or
-//! full authentication), or switches to `sha256_password`; with TLS when the script gives it a
-//! certificate. It answers the queries a replica sends, records every command and how each
-//! login went, and on `COM_BINLOG_DUMP(_GTID)` streams a fake ROTATE followed by the events of
-//! a real MySQL binlog file, byte for byte.
+//! full authentication), or switches to `sha256_password` or to MariaDB's `client_ed25519`;
+//! with TLS when the script gives it a certificate. It answers the queries a replica sends,
+//! records every command and how each login went, and on `COM_BINLOG_DUMP(_GTID)` streams a
+//! fake ROTATE followed by the events of a real MySQL binlog file, byte for byte.
 //!
 //! ```text
 //! client --TCP--> FakeMySqlSource: HandshakeV10 (8.0.36, caching_sha2_password[, CLIENT_SSL])
@@ -14,6 +14,8 @@
 //!                                     <- RSA-OAEP(password NUL xor nonce) -> OK | ERR 1045
 //!                    Sha256: -> FE sha256_password <nonce>; <- password NUL (TLS) | 01
 //!                                     -> 01 <public key PEM>; <- RSA-OAEP(...) -> OK | ERR 1045
+//!                    Ed25519: -> FE client_ed25519 <ED25519_NONCE>; <- 64-byte signature
+//!                                     -> OK | ERR 1045
 //!                 COM_QUERY -> canned result sets / OK;  COM_REGISTER_SLAVE -> OK
 //!                 COM_BINLOG_DUMP_GTID -> 00 <fake rotate> 00 <event> ... [FE if non-blocking]
 //! ```
@@ -53,7 +55,23 @@ pub enum FakeAuthentication {
     /// `sha256_password`: the password in clear inside TLS, or RSA-encrypted after the client
     /// asks for the public key (`01`).
     Sha256,
+    /// The handshake proposes `caching_sha2_password` and the server switches to MariaDB's
+    /// `client_ed25519` with [`ED25519_NONCE`] (32 bytes and no terminator, as MariaDB sends
+    /// it; its last byte is 0, as one nonce in 256 is): the login is accepted when the answer is
+    /// `signature`. Ed25519 signatures are deterministic, and the fake does no curve arithmetic:
+    /// the test gives the signature of the nonce with the script's password, computed by an
+    /// implementation other than the client's.
+    Ed25519 {
+        /// The only answer accepted.
+        signature: [u8; 64],
+    },
 }
+
+/// The nonce of [`FakeAuthentication::Ed25519`]: bytes 1 to 31, then 0.
+pub const ED25519_NONCE: [u8; 32] = [
+    1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26,
+    27, 28, 29, 30, 31, 0,
+];
 
 /// What the fake source serves.
 #[derive(Clone, Debug)]
@@ -684,6 +702,23 @@ async fn serve(
                 recorded,
             )
             .await?
+        }
+        FakeAuthentication::Ed25519 { signature } => {
+            let mut switch = vec![0xfe];
+            switch.extend_from_slice(b"client_ed25519\0");
+            switch.extend_from_slice(&ED25519_NONCE);
+            packets.write(&switch).await?;
+            let answer = packets.read().await?;
+            let matches = answer == signature;
+            recorded.login(if matches {
+                "client_ed25519".into()
+            } else {
+                format!(
+                    "refused: client_ed25519 got {} bytes that are not the signature",
+                    answer.len()
+                )
+            });
+            matches
         }
     };
     if !accepted {

@@ -441,6 +441,42 @@ impl MariaDb {
             .map_err(sql::sql_error(&self.name, "<connect>"))
     }
 
+    /// Loads MariaDB's ed25519 authentication plugin (`INSTALL SONAME 'auth_ed25519'`), so
+    /// that users `IDENTIFIED VIA ed25519` can be made. A server that is not MariaDB, or whose
+    /// plugin directory lacks the plugin, is [`TestkitError::MissingBinary`] (skipped outside CI
+    /// with [`crate::or_skip!`], failed in CI).
+    pub async fn install_ed25519(&self) -> Result<(), TestkitError> {
+        let first = |rows: Vec<Vec<Option<String>>>| {
+            rows.into_iter()
+                .next()
+                .and_then(|row| row.into_iter().next().flatten())
+                .unwrap_or_default()
+        };
+        let missing = |hint: String| TestkitError::MissingBinary {
+            binary: "auth_ed25519 (MariaDB's ed25519 authentication plugin)".into(),
+            hint,
+        };
+        let version = first(self.query("SELECT VERSION()").await?);
+        if !version.contains("MariaDB") {
+            return Err(missing(format!("the server is {version}, not MariaDB")));
+        }
+        // The server's own view: ALL_PLUGINS lists the plugin files of its plugin directory.
+        let available = first(
+            self.query(
+                "SELECT COUNT(*) FROM information_schema.ALL_PLUGINS WHERE PLUGIN_NAME = 'ed25519'",
+            )
+            .await?,
+        );
+        if available != "1" {
+            let directory = first(self.query("SELECT @@plugin_dir").await?);
+            return Err(missing(format!(
+                "auth_ed25519.so is not in the server's plugin directory {directory} (Debian and \
+                 Ubuntu ship it in mariadb-server)"
+            )));
+        }
+        self.execute("INSTALL SONAME 'auth_ed25519'").await
+    }
+
     /// Runs SQL text, which may hold several statements separated by `;`.
     pub async fn execute(&self, sql_text: &str) -> Result<(), TestkitError> {
         let mut connection = self.connect().await?;

@@ -8,9 +8,16 @@
 //!   the server's cache misses (`01 04`, full authentication) the password itself: in clear
 //!   inside TLS, else encrypted with the server's RSA public key, asked for with `02`;
 //! - `sha256_password`: the password in clear inside TLS, else `01` asks for the public key
-//!   and the password goes encrypted.
+//!   and the password goes encrypted;
+//! - `client_ed25519` (MariaDB's `ed25519`, always after an auth switch from MariaDB): the
+//!   64-byte Ed25519 signature of the server's 32-byte nonce with a key derived from the
+//!   password ([`wire::sign_ed25519`]); the password itself never leaves. An empty password
+//!   signs too, as MariaDB's client does. A handshake that proposes it with a nonce of another
+//!   length is answered with `mysql_native_password`, as MariaDB's client always starts, and the
+//!   server switches with a fresh nonce.
 //!
-//! A password is never sent in clear over a plain socket.
+//! A password is never sent in clear over a plain socket. A refused login is
+//! [`BinlogError::Server`] during `login as <user> (<plugin>)`, with the server's message.
 
 use std::time::Duration;
 
@@ -198,6 +205,11 @@ impl Connection {
         }
         let mut plugin = handshake.auth_plugin.clone();
         let mut nonce = handshake.nonce.clone();
+        if plugin == "client_ed25519" && nonce.len() != wire::ED25519_NONCE_LENGTH {
+            // A handshake nonce is 20 bytes: start as MariaDB's client does, the server
+            // switches to ed25519 with a nonce of its own.
+            plugin = "mysql_native_password".into();
+        }
         let response = self.first_response(&plugin, password, &nonce)?;
         let packet = wire::handshake_response(capabilities, user, &response, &plugin);
         self.write_packet(&packet).await?;
@@ -208,7 +220,9 @@ impl Connection {
             self.read_packet(&mut payload).await?;
             match payload.first() {
                 Some(0x00) => return Ok(()),
-                Some(0xff) => return Err(self.server_error("login", &payload)),
+                Some(0xff) => {
+                    return Err(self.server_error(&format!("login as {user} ({plugin})"), &payload));
+                }
                 Some(0xfe) => {
                     // Authentication switch: answer with what the new plugin wants.
                     let (new_plugin, new_nonce) = wire::parse_auth_switch(&payload)
@@ -271,8 +285,11 @@ impl Connection {
                 Ok(clear)
             }
             "sha256_password" => Ok(vec![1]),
+            "client_ed25519" => wire::sign_ed25519(password.as_bytes(), nonce)
+                .map(Vec::from)
+                .map_err(|reason| self.unsupported(reason)),
             other => Err(self.unsupported(format!(
-                "the replication user authenticates with {other}; this client supports mysql_native_password, caching_sha2_password and sha256_password"
+                "the replication user authenticates with {other}; this client supports mysql_native_password, caching_sha2_password, sha256_password and client_ed25519 (MariaDB's ed25519)"
             ))),
         }
     }

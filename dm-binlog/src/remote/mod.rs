@@ -2,11 +2,15 @@
 //!
 //! ```text
 //! connect [+ SSL request, TLS handshake: `tls`]
-//!   login (mysql_native_password | caching_sha2_password, fast or full | sha256_password)
+//!   login (mysql_native_password | caching_sha2_password, fast or full | sha256_password
+//!          | client_ed25519, MariaDB's ed25519: `connection`)
 //!   SELECT @@server_id, @@global.binlog_checksum, ...      flavour, checksum, server id check
+//!   MySQL: SELECT @@global.server_uuid (an error: none)     the upstream's identity
 //!   SELECT @@global.binlog_format, binlog_row_image        ROW and FULL, or refused (skippable)
 //!   SHOW BINARY LOGS [, SHOW BINLOG EVENTS FROM offset]    a position start: did this server
-//!                                                          write it? (`start_check`)
+//!                                                          write it? (`start_check`: its
+//!                                                          identity against the checkpoint's,
+//!                                                          then its binlog index)
 //!   SHOW SLAVE HOSTS                                       another replica with our server-id?
 //!                                                          (fixed: refused; automatic: replaced)
 //!   SET @master_binlog_checksum, @master_heartbeat_period
@@ -26,10 +30,11 @@
 //!   [`BinlogError::Tls`] (definite); a password never crosses a plain socket in clear;
 //! - a start is never moved: a start the upstream no longer has is
 //!   [`BinlogError::BinlogPurged`] (definite; names the file, or the GTID set, and for a file the
-//!   oldest one left), a file position this server did not write (the primary was replaced) is
-//!   [`BinlogError::UpstreamChanged`] (definite), a GTID start with transactions the server never
-//!   wrote (a replica promoted before it caught up) is [`BinlogError::GtidsNotOnUpstream`]
-//!   (definite); a network
+//!   oldest one left), a file position this server did not write (the primary was replaced:
+//!   another identity than [`RemoteOptions::upstream_identity`], or a position its binlog index
+//!   does not have) is [`BinlogError::UpstreamChanged`] (definite), a GTID start with
+//!   transactions the server never wrote (a replica promoted before it caught up) is
+//!   [`BinlogError::GtidsNotOnUpstream`] (definite); a network
 //!   failure [`BinlogError::Network`] (transient), a server-id used by another replica
 //!   [`BinlogError::ServerIdInUse`] (definite for a fixed id; an automatic one is replaced, see
 //!   [`server_id`]), a binlog that is not ROW with FULL images
@@ -46,7 +51,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use dm_core::{BinlogFileName, BinlogPosition, Flavor, GtidSet, TlsConfig};
+use dm_core::{BinlogFileName, BinlogPosition, Flavor, GtidSet, TlsConfig, UpstreamIdentity};
 
 use crate::error::BinlogError;
 use crate::event::{ARTIFICIAL, EventData, EventDecoder, event_type};
@@ -55,6 +60,9 @@ use connection::{Connection, Login};
 pub use server_id::{
     AUTOMATIC_SERVER_ID_BASE, AUTOMATIC_SERVER_ID_COUNT, ServerIdChoice, choose_server_id,
 };
+/// The identity check of a position start, for the scripted source's opens.
+#[cfg(feature = "testsuite")]
+pub(crate) use start_check::check_identity;
 pub use wire::ServerError;
 
 /// How to reach the upstream and how to replicate from it. Its `Debug` shows the password as
@@ -97,6 +105,12 @@ pub struct RemoteOptions {
     /// Refuse an upstream whose `binlog_row_image` is not FULL (on by default: partial images
     /// cannot identify and complete rows). DM's precheck item `binlog_row_image`.
     pub require_full_row_image: bool,
+    /// The upstream server that wrote the file positions this source opens at, when known:
+    /// the caller sets the one stored with the checkpoint, and a position start on a server of
+    /// another identity is refused ([`BinlogError::UpstreamChanged`]; a GTID start never is).
+    /// Each open ([`crate::BinlogSource::open`]) replaces it with the server's own, since a
+    /// reopen starts at a position that server wrote. `None`: not checked.
+    pub upstream_identity: Option<UpstreamIdentity>,
 }
 
 impl std::fmt::Debug for RemoteOptions {
@@ -116,6 +130,7 @@ impl std::fmt::Debug for RemoteOptions {
             replica_name,
             require_row_format,
             require_full_row_image,
+            upstream_identity,
         } = self;
         formatter
             .debug_struct("RemoteOptions")
@@ -133,6 +148,7 @@ impl std::fmt::Debug for RemoteOptions {
             .field("replica_name", replica_name)
             .field("require_row_format", require_row_format)
             .field("require_full_row_image", require_full_row_image)
+            .field("upstream_identity", upstream_identity)
             .finish()
     }
 }
@@ -169,6 +185,7 @@ impl RemoteOptions {
             ),
             require_row_format: true,
             require_full_row_image: true,
+            upstream_identity: None,
         }
     }
 
@@ -231,6 +248,9 @@ pub struct RemoteSource {
     server_id: ServerIdChoice,
     /// The start asked for (a position or a GTID set), named by the errors the dump answers.
     start: String,
+    /// The upstream's identity (`@@server_id`, MySQL's `@@server_uuid`): what a checkpoint of
+    /// a position read from this stream is stored with.
+    identity: UpstreamIdentity,
 }
 
 impl RemoteSource {
@@ -285,17 +305,36 @@ impl RemoteSource {
             options.require_full_row_image,
         )
         .await?;
+        // MariaDB has no server_uuid; a MySQL-compatible server without one (MySQL 5.5, some
+        // proxies) answers an error, and is known by its server id alone.
+        let own_uuid = match flavor {
+            Flavor::MySql => match connection.query("SELECT @@global.server_uuid").await {
+                Ok(rows) => rows
+                    .first()
+                    .and_then(|row| row.first().cloned().flatten())
+                    .filter(|uuid| !uuid.is_empty()),
+                Err(BinlogError::Server { .. }) => None,
+                Err(error) => return Err(error),
+            },
+            Flavor::MariaDb => None,
+        };
+        let identity = UpstreamIdentity {
+            server_id: upstream_server_id,
+            server_uuid: own_uuid.clone(),
+        };
+        start_check::check_identity(
+            &address,
+            options.upstream_identity.as_ref(),
+            &identity,
+            start,
+        )?;
         if let StartPoint::Position(position) = start {
             start_check::check_position(&mut connection, &address, position).await?;
         }
-        let server_uuid = match flavor {
-            Flavor::MySql => connection
-                .query("SELECT @@global.server_uuid")
-                .await?
-                .first()
-                .and_then(|row| row.first().cloned().flatten())
-                .unwrap_or_default(),
-            Flavor::MariaDb => mariadb_server_uuid(upstream_server_id),
+        let server_uuid = match own_uuid {
+            Some(uuid) => uuid,
+            None if flavor == Flavor::MariaDb => mariadb_server_uuid(upstream_server_id),
+            None => String::new(),
         };
         let replicas = server_id::registered_replicas(&mut connection).await?;
         let choice = server_id::resolve(options, upstream_server_id, replicas.as_deref())?;
@@ -438,6 +477,7 @@ impl RemoteSource {
             ended: false,
             server_id: choice,
             start: start.to_string(),
+            identity,
         })
     }
 
@@ -450,6 +490,14 @@ impl RemoteSource {
     /// What the upstream is.
     pub fn upstream(&self) -> &UpstreamInfo {
         &self.info
+    }
+
+    /// Which server this stream reads: the server that wrote the positions it yields, stored
+    /// with a checkpoint so that a later start by position can check it
+    /// ([`RemoteOptions::upstream_identity`]). Unlike [`UpstreamInfo::server_uuid`], a server
+    /// without a `server_uuid` (MariaDB) has none here.
+    pub fn upstream_identity(&self) -> &UpstreamIdentity {
+        &self.identity
     }
 
     /// Where the next event starts, as far as the stream knows.

@@ -1,7 +1,7 @@
 //! The parts of the MySQL client/server protocol a replica needs, as pure functions over bytes:
-//! the initial handshake, the handshake response and the two password scrambles, OK/ERR/EOF
-//! packets, text result sets, and the replication commands (`COM_REGISTER_SLAVE`,
-//! `COM_BINLOG_DUMP`, `COM_BINLOG_DUMP_GTID`).
+//! the initial handshake, the handshake response, the password scrambles and MariaDB's ed25519
+//! signature, OK/ERR/EOF packets, text result sets, and the replication commands
+//! (`COM_REGISTER_SLAVE`, `COM_BINLOG_DUMP`, `COM_BINLOG_DUMP_GTID`).
 //!
 //! ```text
 //! server                          replica (this crate)
@@ -10,6 +10,7 @@
 //!                     <----------  handshake_response (mysql_native_password / caching_sha2_password
 //!                                  / sha256_password)
 //!   OK | ERR | AuthSwitch | AuthMoreData
+//!   (AuthSwitch to client_ed25519: its 32-byte nonce  <----------  sign_ed25519, 64 bytes)
 //!   (full authentication: the password in clear inside TLS, or `encrypt_password` with the
 //!    server's RSA public key: OAEP, the password XOR the nonce)
 //!                     <----------  COM_QUERY "SET @master_binlog_checksum=..." ...
@@ -22,7 +23,7 @@
 
 use dm_core::MySqlGtidSet;
 use sha1::{Digest, Sha1};
-use sha2::Sha256;
+use sha2::{Sha256, Sha512};
 
 use crate::bytes::ByteReader;
 
@@ -294,6 +295,65 @@ pub fn scramble_caching_sha2(password: &[u8], nonce: &[u8]) -> Vec<u8> {
     stage1.iter().zip(mix.iter()).map(|(a, b)| a ^ b).collect()
 }
 
+/// The length of the nonce MariaDB's `ed25519` plugin signs.
+pub const ED25519_NONCE_LENGTH: usize = 32;
+
+/// MariaDB's `client_ed25519`: the 64-byte Ed25519 signature (RFC 8032, `R || S`) of the
+/// server's 32-byte nonce. The key comes from the password the way MariaDB derives it:
+/// `SHA-512(password)`, whose first half, clamped, is the secret scalar (the public key the
+/// server stores is that scalar times the base point) and whose second half is the prefix the
+/// signature's own nonce is hashed from. RFC 8032 hashes a 32-byte seed the same way, so a
+/// 32-byte password signs as that seed would. An empty password signs too (with `SHA-512` of
+/// nothing), as MariaDB's client does; MariaDB 10.11 stores no key for `PASSWORD('')` and
+/// refuses every signature for such a user, its own client's too. Refused, as MariaDB's client
+/// refuses it: a nonce that is not 32 bytes.
+pub fn sign_ed25519(password: &[u8], nonce: &[u8]) -> Result<[u8; 64], String> {
+    if nonce.len() != ED25519_NONCE_LENGTH {
+        return Err(format!(
+            "the server sent a {}-byte nonce for client_ed25519, which signs exactly {ED25519_NONCE_LENGTH} bytes",
+            nonce.len()
+        ));
+    }
+    Ok(ed25519_signature(password, nonce))
+}
+
+/// Ed25519 (RFC 8032, section 5.1.6) of `message`, with `SHA-512(password)` as the expanded
+/// secret key.
+fn ed25519_signature(password: &[u8], message: &[u8]) -> [u8; 64] {
+    use curve25519_dalek::EdwardsPoint;
+    use curve25519_dalek::scalar::{Scalar, clamp_integer};
+    let digest = Sha512::digest(password);
+    let (secret_half, prefix) = digest.split_at(32);
+    let mut secret = [0u8; 32];
+    secret.copy_from_slice(secret_half);
+    let secret = Scalar::from_bytes_mod_order(clamp_integer(secret));
+    let public_key = EdwardsPoint::mul_base(&secret).compress();
+    // r = SHA-512(prefix || message), R = rB (the signature's own nonce and its commitment)
+    let mut hasher = Sha512::new();
+    hasher.update(prefix);
+    hasher.update(message);
+    let signature_nonce = Scalar::from_bytes_mod_order_wide(&wide(&hasher.finalize()));
+    let commitment = EdwardsPoint::mul_base(&signature_nonce).compress();
+    // k = SHA-512(R || A || message), S = r + k s
+    let mut hasher = Sha512::new();
+    hasher.update(commitment.as_bytes());
+    hasher.update(public_key.as_bytes());
+    hasher.update(message);
+    let challenge = Scalar::from_bytes_mod_order_wide(&wide(&hasher.finalize()));
+    let response = signature_nonce + challenge * secret;
+    let mut signature = [0u8; 64];
+    signature[..32].copy_from_slice(commitment.as_bytes());
+    signature[32..].copy_from_slice(response.as_bytes());
+    signature
+}
+
+/// A SHA-512 digest as the array the scalar reduction takes.
+fn wide(digest: &[u8]) -> [u8; 64] {
+    let mut bytes = [0u8; 64];
+    bytes.copy_from_slice(digest);
+    bytes
+}
+
 /// The scramble uses the first 20 bytes of the nonce.
 fn nonce_prefix(nonce: &[u8]) -> &[u8] {
     &nonce[..nonce.len().min(20)]
@@ -366,14 +426,14 @@ pub fn packet_kind(payload: &[u8]) -> PacketKind {
     }
 }
 
-/// An authentication-switch request: the plugin to use and its new nonce.
+/// An authentication-switch request: the plugin to use and its new nonce, as sent. The SHA
+/// plugins send 20 bytes and a NUL (their scrambles use the first 20); MariaDB's ed25519 sends
+/// 32 random bytes and no NUL, so a last byte 0 is part of the nonce and is kept.
 pub fn parse_auth_switch(payload: &[u8]) -> Result<(String, Vec<u8>), String> {
     let mut reader = ByteReader::new(payload);
     reader.u8("auth switch marker")?;
     let plugin = null_terminated(&mut reader, "auth plugin name")?;
-    let data = reader.rest();
-    let data = data.strip_suffix(&[0]).unwrap_or(data);
-    Ok((plugin, data.to_vec()))
+    Ok((plugin, reader.rest().to_vec()))
 }
 
 /// Appends a length-encoded integer.
@@ -590,6 +650,105 @@ mod tests {
             .map(|(a, b)| a ^ b)
             .collect();
         assert_eq!(hex(&stage1), hex(&Sha256::digest(b"pw")));
+    }
+
+    fn unhex(text: &str) -> Vec<u8> {
+        (0..text.len())
+            .step_by(2)
+            .map(|index| u8::from_str_radix(&text[index..index + 2], 16).expect("hex"))
+            .collect()
+    }
+
+    #[test]
+    fn ed25519_signatures_match_rfc_8032() {
+        // RFC 8032 section 7.1, TESTs 1-3: a 32-byte password is hashed as the RFC's seed is.
+        let vectors = [
+            (
+                "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+                "",
+                "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",
+            ),
+            (
+                "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
+                "72",
+                "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00",
+            ),
+            (
+                "c5aa8df43f9f837bedb7442f31dcb7b166d38535076f094b85ce3a2e0b4458f7",
+                "af82",
+                "6291d657deec24024827e69c3abe01a30ce548a284743a445e3680d7db5ac3ac18ff9b538d16f290ae67f760984dc6594a7c15e9716ed28dc027beceea1ec40a",
+            ),
+        ];
+        for (seed, message, signature) in vectors {
+            assert_eq!(
+                hex(&ed25519_signature(&unhex(seed), &unhex(message))),
+                signature
+            );
+        }
+    }
+
+    #[test]
+    fn ed25519_signature_of_a_mariadb_password_is_the_known_answer() {
+        // Computed with an independent implementation (RFC 8032's reference algorithm in
+        // Python), whose public key for the password `pw` is the one MariaDB 10.11 stores for
+        // `IDENTIFIED VIA ed25519 USING PASSWORD('pw')` (vRq+ROSzhW4MwhdoPvlkL1fHkT0w6ZDDbTpVQwSNQ90).
+        // The nonce ends in 0: every byte is signed.
+        let nonce: Vec<u8> = (1..32).chain([0]).collect();
+        assert_eq!(
+            hex(&sign_ed25519(b"s3cr3t-Pa55", &nonce).expect("32 bytes")),
+            "7c5aa94fb16b2b78a4e5f3e8e0d886abbbeeb328d8f6120642c73d2d4d6adfcdda3c594cf76121e35af1035e3fbb9ebced4f0ddc3b2abd1275d1c52427bd2a07"
+        );
+    }
+
+    #[test]
+    fn ed25519_signs_32_byte_nonces_only_and_empty_passwords_too() {
+        let nonce = [7u8; ED25519_NONCE_LENGTH];
+        let signature = sign_ed25519(b"s3cr3t", &nonce).expect("32 bytes");
+        // Deterministic, and bound to the password and the nonce.
+        assert_eq!(
+            signature,
+            sign_ed25519(b"s3cr3t", &nonce).expect("32 bytes")
+        );
+        assert_ne!(
+            signature,
+            sign_ed25519(b"s3cr3T", &nonce).expect("32 bytes")
+        );
+        assert_ne!(
+            signature,
+            sign_ed25519(b"s3cr3t", &[8u8; 32]).expect("32 bytes")
+        );
+        // An empty password signs (with SHA-512 of nothing), as MariaDB's client does.
+        assert_eq!(
+            sign_ed25519(b"", &nonce).expect("32 bytes"),
+            ed25519_signature(b"", &nonce)
+        );
+        for length in [0, 20, 21, 31, 33] {
+            let error = sign_ed25519(b"s3cr3t", &vec![1; length]).expect_err("wrong length");
+            assert!(error.contains(&format!("{length}-byte nonce")), "{error}");
+        }
+    }
+
+    #[test]
+    fn auth_switch_keeps_a_last_zero_byte_of_the_nonce() {
+        // MariaDB's ed25519 switch: 32 random bytes, no terminator; a last byte 0 is data.
+        let mut packet = vec![0xfe];
+        packet.extend_from_slice(b"client_ed25519\0");
+        let mut nonce = [9u8; 32];
+        nonce[31] = 0;
+        packet.extend_from_slice(&nonce);
+        let (plugin, data) = parse_auth_switch(&packet).expect("parses");
+        assert_eq!(plugin, "client_ed25519");
+        assert_eq!(data, nonce);
+        // The SHA plugins' 20 bytes and NUL: their scrambles read the first 20.
+        let mut packet = vec![0xfe];
+        packet.extend_from_slice(b"mysql_native_password\0abcdefghij0123456789\0");
+        let (plugin, data) = parse_auth_switch(&packet).expect("parses");
+        assert_eq!(plugin, "mysql_native_password");
+        assert_eq!(nonce_prefix(&data), b"abcdefghij0123456789");
+        assert_eq!(
+            scramble_native(b"pw", &data),
+            scramble_native(b"pw", b"abcdefghij0123456789")
+        );
     }
 
     #[test]

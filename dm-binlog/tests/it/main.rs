@@ -6,6 +6,7 @@ mod allocation;
 mod controller;
 mod differential;
 mod disk_full;
+mod ed25519;
 mod fixtures;
 mod fuzz;
 mod mariadb;

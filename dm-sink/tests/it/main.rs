@@ -2,6 +2,7 @@
 
 mod checkpoint;
 mod conformance;
+mod ed25519;
 mod errors;
 mod round_trip;
 mod tls;

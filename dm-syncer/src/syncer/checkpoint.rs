@@ -1,19 +1,26 @@
 //! The global checkpoint: written at the watermark (held back to the floor of the shard DDL
 //! holds, `crate::holds`), in one transaction with the tables changed at or before it, the DDL
 //! statement about to run (or one a crash interrupted, until a checkpoint passes it), the
-//! records of earlier DDLs kept while it is held back, the holds, and safe mode's exit point.
+//! records of earlier DDLs kept while it is held back, the holds, safe mode's exit point, and
+//! the upstream server whose binlog the location's file position belongs to.
 //!
 //! ```text
 //! transaction end (every checkpoint interval) | DDL (before and after it runs) | end of run
-//!   --> Watermark::reached --> GlobalCheckpoint { location, safe_mode_exit, schema charsets,
-//!                                                ddl, changed tables }
+//!   --> Watermark::reached --> GlobalCheckpoint { location, upstream, safe_mode_exit,
+//!                                                schema charsets, ddl, changed tables }
 //!   --> CheckpointStore::save (transient failures retried in place) --> status.checkpoint
 //! ```
 //!
 //! Invariants: the saved location is a transaction end before which every change was
 //! acknowledged (the watermark), so it never names a change not yet committed and never moves
 //! backwards; a write that would store nothing new is skipped; the tables are marked saved only
-//! after the save succeeded.
+//! after the save succeeded. The upstream saved is the server the location was read from (the
+//! watermark keeps it with each transaction end: after a failover by GTID set, the new primary
+//! from the first end read from it on), the start's stored one until the stream yields an
+//! end, and `None` when not known (the relay log): never a server that did not write the
+//! location, which would let a later start by position pass the identity check. A location
+//! held back to a hold's floor, read before the reached end, keeps the last saved upstream
+//! while the reading has not changed servers since (and names none once it has).
 
 use std::time::Instant;
 
@@ -51,6 +58,10 @@ impl<Control: ControlSink> EventLoop<Control> {
         }
         let clamped = self.holds.clamped();
         let holds = self.holds.checkpoint(Some(&reached));
+        let held_back = holds
+            .location
+            .as_ref()
+            .is_some_and(|floor| *floor != reached);
         let location = holds.location.clone().unwrap_or(reached);
         // A DDL statement recorded before it ran stays recorded until a checkpoint passes
         // the DDL: until then a restart meets the DDL again and must know what ran.
@@ -98,9 +109,18 @@ impl<Control: ControlSink> EventLoop<Control> {
             .iter()
             .filter(|hold| hold.stage == dm_core::HoldStage::Held)
             .count() as u64;
+        let reached_upstream = self.watermark.reached_upstream();
+        let upstream = if held_back {
+            self.saved_upstream
+                .clone()
+                .filter(|saved| Some(saved) == reached_upstream)
+        } else {
+            reached_upstream.cloned()
+        };
         let checkpoint = GlobalCheckpoint {
             source: self.settings.source_id.clone(),
             location: location.clone(),
+            upstream,
             safe_mode_exit: self.safe_mode.exit().cloned(),
             schema_charsets: self.tracker.schema_charsets().clone(),
             ddl: pending,
@@ -116,6 +136,7 @@ impl<Control: ControlSink> EventLoop<Control> {
         if !clamped {
             self.tracker.mark_saved(&saved, true);
         }
+        self.saved_upstream = checkpoint.upstream;
         self.status.checkpoint = Some(location);
         self.last_flush = Instant::now();
         if let (Some(metrics), Some(started)) = (&mut self.metrics, started) {

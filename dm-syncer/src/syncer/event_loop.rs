@@ -32,7 +32,7 @@ use dm_binlog::{
     BinlogSource, ControlledEvent, Event, EventData, EventLocations, QueryStatus, StreamController,
 };
 use dm_causality::CausalityDetector;
-use dm_core::{DdlRecord, HoldStage, Location, ShardResolution, TableRef};
+use dm_core::{DdlRecord, HoldStage, Location, ShardResolution, TableRef, UpstreamIdentity};
 use tokio::sync::{mpsc, watch};
 
 use crate::ddl::ServerVersion;
@@ -124,6 +124,9 @@ pub(super) struct EventLoop<Control: ControlSink> {
     /// The last transaction end read (in order or not): where the event group being read
     /// starts, a held DDL's reopen point.
     pub(super) transaction_start: Location,
+    /// The upstream server named by the last global checkpoint saved (or loaded): what a
+    /// checkpoint held back to a shard hold's floor keeps naming (`checkpoint`).
+    pub(super) saved_upstream: Option<UpstreamIdentity>,
 }
 
 impl<Control: ControlSink> EventLoop<Control> {
@@ -183,6 +186,10 @@ impl<Control: ControlSink> EventLoop<Control> {
             let Some(event) = next else {
                 break;
             };
+            // The transaction ends from here are the binlog positions of the server the
+            // stream opened on (after a reopen by GTID set, possibly another one).
+            self.watermark
+                .reading_from(controller.source().upstream_identity());
             if let Some(metrics) = &mut self.metrics {
                 metrics.read(event.event.event.header.event_size, event.event.artificial);
             }

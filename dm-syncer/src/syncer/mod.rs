@@ -238,7 +238,7 @@ pub async fn run_coordinated<
 #[allow(clippy::too_many_arguments)]
 async fn run_syncer<Source: BinlogSource, Sinks: SinkFactory>(
     settings: SyncerSettings,
-    source: Source,
+    mut source: Source,
     start: Location,
     mut sinks: Sinks,
     rules: InstanceRules,
@@ -250,6 +250,7 @@ async fn run_syncer<Source: BinlogSource, Sinks: SinkFactory>(
         control,
         worker_sinks,
         start,
+        upstream,
         applied,
         worker_starts,
         holds,
@@ -257,6 +258,9 @@ async fn run_syncer<Source: BinlogSource, Sinks: SinkFactory>(
         pending_ddl,
         safe_mode_exit,
     } = resume(&mut sinks, &settings, start).await?;
+    // The stream opens expecting the server that wrote the checkpoint's file position (a
+    // start by position on another one is DM-11014; by GTID set it is not checked).
+    source.expect_upstream(upstream.clone());
     // The coordinator learns the holds the checkpoint kept before anything is read.
     let kept: Vec<ShardHold> = holds
         .holds()
@@ -320,8 +324,11 @@ async fn run_syncer<Source: BinlogSource, Sinks: SinkFactory>(
         rewind: None,
         reading: start.clone(),
         transaction_start: start.clone(),
+        saved_upstream: upstream.clone(),
     };
-    // The start is a transaction end: a checkpoint taken before the first one is the start.
+    // The start is a transaction end: a checkpoint taken before the first one is the start,
+    // still the position of the server that wrote it.
+    state.watermark.reading_from(upstream.as_ref());
     state.watermark.transaction_end(start.clone());
     let policy = ReconnectPolicy {
         give_up_after: state.settings.retry_transient_for,

@@ -6,6 +6,8 @@
 //!   --> open_worker x N (each takes its lock: an earlier run's workers are gone)
 //!   --> CheckpointStore::load again --> Resumed {
 //!         start: the global checkpoint's location (or the caller's start, on a fresh start),
+//!         upstream: the server that wrote its file position, when stored (the stream is
+//!                   opened expecting it: a position start on another server is DM-11014),
 //!         applied: each worker's checkpoint (location, row),
 //!         tracker: the tables' structures stored with the global checkpoint,
 //!         pending_ddl: the DDL statement a crash interrupted,
@@ -21,7 +23,7 @@
 //! worker checkpoints that disagree on it stop the run. Transient failures of the loads are
 //! retried in place (`retry`); the errors are returned, not logged.
 
-use dm_core::{DdlRecord, Location, SinkFactory, SourceCheckpoints};
+use dm_core::{DdlRecord, Location, SinkFactory, SourceCheckpoints, UpstreamIdentity};
 
 use crate::error::SyncerError;
 use crate::holds::HoldKeeper;
@@ -38,6 +40,8 @@ pub(super) struct Resumed<Control, Worker> {
     pub(super) worker_sinks: Vec<Worker>,
     /// Where the stream opens: the global checkpoint, or the caller's start without one.
     pub(super) start: Location,
+    /// The upstream server that wrote `start`'s file position, when the checkpoint names it.
+    pub(super) upstream: Option<UpstreamIdentity>,
     /// Per worker, where its checkpoint stands: changes at or before it are not sent again.
     pub(super) applied: Vec<Option<(Location, u64)>>,
     /// Per worker, its checkpoint as the worker carries it on (with its replay progress).
@@ -121,6 +125,7 @@ pub(super) async fn resume<Sinks: SinkFactory>(
     let mut tracker = SchemaTracker::new(settings.case_sensitive);
     let mut pending_ddl = None;
     let mut holds = HoldKeeper::default();
+    let upstream = global.as_ref().and_then(|global| global.upstream.clone());
     let start = match global {
         Some(global) => {
             tracker.restore_schema_charsets(global.schema_charsets);
@@ -139,6 +144,7 @@ pub(super) async fn resume<Sinks: SinkFactory>(
         control,
         worker_sinks,
         start,
+        upstream,
         applied,
         worker_starts,
         holds,

@@ -162,6 +162,8 @@ impl SyncerSettings {
 /// that no replica of the upstream uses, and chosen again if another replica takes it later, as
 /// DM does), the binlog checks at connect that the task's `ignore-checking-items` does not skip
 /// (`binlog_format`, `binlog_row_image`), and a replica name that stays the same across restarts.
+/// Its `upstream_identity` is left unset: the syncer sets the one its checkpoint stores before
+/// it opens the stream (`BinlogSource::expect_upstream`).
 pub fn remote_options(source: &SourceConfig, task: &TaskConfig) -> RemoteOptions {
     let replica = source.replica_settings(task);
     let from = &source.from;

@@ -6,7 +6,12 @@
 //!   on from its checkpoint's GTID set, and the downstream ends equal to the new primary, no row
 //!   lost or doubled, tables with and without keys;
 //! - by file position, the same failover stops the task with DM-11014, which says that the
-//!   position is not the new primary's and what to do, and applies nothing from it;
+//!   position is not the new primary's and what to do, and applies nothing from it; also when
+//!   the position names a file the new primary has, at a boundary its binlog index takes (the
+//!   checkpoint at a file's start): the checkpoint names the server that wrote it, and the
+//!   new primary's server id is another; a resume of that checkpoint by GTID set goes on, and
+//!   its checkpoints then name the new primary (and, without a server, the same with a
+//!   scripted source that plays a server);
 //! - a checkpoint whose binlog was purged (by file, or by GTID set) stops the task with
 //!   DM-11008 naming the file or the set, never resumes past it (pingcap/tiflow#3506).
 //!
@@ -15,8 +20,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dm_core::{BinlogPosition, ClassifiedError, ErrorClass, Flavor, GtidSet, Location};
-use dm_syncer::SyncerStatus;
+use dm_binlog::testsuite::{BinlogScript, ScriptRow};
+use dm_binlog::{RemoteOptions, RemoteSource, StartPoint};
+use dm_core::testsuite::{RecordingSinks, int_table};
+use dm_core::{
+    BinlogPosition, ClassifiedError, ErrorClass, Flavor, GtidSet, Location, TableRef,
+    UpstreamIdentity,
+};
+use dm_syncer::{SyncerSettings, SyncerStatus};
 use dm_testkit::pair::gtid_binlog_pos;
 use dm_testkit::{MariaDb, MariaDbOptions, ReplicationPair, compare_schemas, or_skip};
 
@@ -448,4 +459,221 @@ async fn a_purged_checkpoint_gtid_set_stops_the_task_naming_it() {
         applied,
         "nothing after the purged transactions was applied"
     );
+}
+
+/// The global checkpoint's `table_info` as the downstream keeps it (task `test`, source
+/// `mariadb-01`: [`settings`]), where the upstream that wrote its location is stored.
+async fn stored_table_info(downstream: &MariaDb) -> String {
+    downstream
+        .query(
+            "SELECT table_info FROM dm_meta.test_syncer_checkpoint \
+             WHERE id = 'mariadb-01' AND is_global = 1",
+        )
+        .await
+        .expect("the global checkpoint row")
+        .first()
+        .and_then(|row| row.first().cloned().flatten())
+        .unwrap_or_default()
+}
+
+/// How a global checkpoint's `table_info` names a MariaDB upstream (no server_uuid).
+fn names_upstream(server_id: u32) -> String {
+    format!("\"upstream\":{{\"server_id\":{server_id}}}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_position_the_new_primary_has_by_chance_is_refused_by_its_identity() {
+    let (pair, downstream) = tokio::join!(
+        ReplicationPair::start("failover-identity"),
+        MariaDb::start_with(MariaDbOptions::named("failover-identity-down")),
+    );
+    let (mut pair, downstream) = (or_skip!(pair), or_skip!(downstream));
+    let (old_id, new_id) = (pair.primary.server_id(), pair.replica.server_id());
+    assert_ne!(old_id, new_id, "the pair's servers have their own ids");
+    pair.primary.execute(SCHEMA).await.expect("schema");
+    pair.primary
+        .execute(&batch(1, 30))
+        .await
+        .expect("writes on the primary");
+
+    // The task reads the primary by GTID set; its checkpoint names the primary.
+    let (run, _stop) = syncer(
+        &pair.primary,
+        &downstream,
+        705,
+        gtid_start(),
+        settings(2),
+        rules(),
+        true,
+    );
+    let status = run.await.expect("the first run reaches the primary's end");
+    assert!(
+        status
+            .checkpoint
+            .and_then(|location| location.gtid_set)
+            .is_some(),
+        "a GTID checkpoint"
+    );
+    assert_equal(&pair.primary, &downstream, "shop").await;
+    let stored = stored_table_info(&downstream).await;
+    assert!(stored.contains(&names_upstream(old_id)), "{stored}");
+    let applied = count(&downstream, "items").await;
+
+    pair.wait_caught_up(dm_testkit::pair::CATCH_UP_TIMEOUT)
+        .await
+        .expect("the replica caught up");
+    pair.primary.kill().expect("kill the primary");
+    pair.promote().await.expect("promote");
+    let new_primary = &pair.replica;
+    new_primary
+        .execute(&batch(1000, 20))
+        .await
+        .expect("writes on the new primary");
+
+    // The checkpoint at the start of the first binlog file, as a task that applied nothing
+    // past it has: a file of that name is the new primary's first too, and a file's start is
+    // always an event boundary. Its binlog index takes the position; only the identity tells.
+    downstream
+        .execute(
+            "UPDATE dm_meta.test_syncer_checkpoint SET binlog_name = 'mysql-bin.000001', \
+             binlog_pos = 4 WHERE id = 'mariadb-01' AND is_global = 1",
+        )
+        .await
+        .expect("the checkpoint at a file's start");
+    let chance = BinlogPosition::parse("mysql-bin.000001:4").expect("position");
+    let mut options = RemoteOptions::new("127.0.0.1", new_primary.port(), "root", "", 706);
+    options.stop_at_end = true;
+    let stream = RemoteSource::connect(&options, &StartPoint::Position(chance.clone()))
+        .await
+        .expect("without the identity, the new primary takes the old position");
+    assert_eq!(
+        stream.upstream_identity(),
+        &UpstreamIdentity::from_server_id(new_id),
+        "MariaDB: a server id and no server_uuid"
+    );
+    stream.close().await;
+
+    // By file position (`enable-gtid: false`): DM-11014 naming both servers and what to do.
+    let by_position = SyncerSettings {
+        resume_by_gtid: false,
+        ..settings(2)
+    };
+    let (run, _stop) = syncer(
+        new_primary,
+        &downstream,
+        705,
+        gtid_start(),
+        by_position,
+        rules(),
+        true,
+    );
+    let error = expect_definite(run.await, "DM-11014");
+    let message = error.to_string();
+    assert!(
+        message.contains(&chance.to_string())
+            && message.contains(&format!("server_id {old_id}"))
+            && message.contains(&format!("server_id {new_id}"))
+            && message.contains("enable-gtid: true"),
+        "{message}"
+    );
+    assert_eq!(
+        count(&downstream, "items").await,
+        applied,
+        "nothing of the new primary was applied"
+    );
+    let stored = stored_table_info(&downstream).await;
+    assert!(
+        stored.contains(&names_upstream(old_id)),
+        "the refused run left the checkpoint as it was: {stored}"
+    );
+
+    // By GTID set, the same checkpoint goes on on the new primary, which its checkpoints then
+    // name.
+    let (run, _stop) = syncer(
+        new_primary,
+        &downstream,
+        705,
+        gtid_start(),
+        settings(2),
+        rules(),
+        true,
+    );
+    run.await.expect("a resume by GTID set is not refused");
+    assert_equal(new_primary, &downstream, "shop").await;
+    assert_eq!(count(&downstream, "items").await, "50");
+    let stored = stored_table_info(&downstream).await;
+    assert!(stored.contains(&names_upstream(new_id)), "{stored}");
+}
+
+/// The same without a server: a scripted source playing one server, then another.
+#[tokio::test(start_paused = true)]
+async fn a_checkpoint_names_the_server_that_wrote_it_and_a_position_start_elsewhere_is_refused() {
+    let mut script = BinlogScript::new();
+    let table = script.table("shop", "t", &[false, true]);
+    for id in 0..10 {
+        script.transaction(&[ScriptRow::Insert(table.clone(), vec![Some(id), Some(id)])]);
+    }
+    let sinks = RecordingSinks::new();
+    sinks.define_table(int_table(TableRef::new("shop", "t"), &["id", "v"], true));
+    let settings = SyncerSettings {
+        checkpoint_interval: Duration::ZERO,
+        ..SyncerSettings::new("failover", "script-01")
+    };
+    let start =
+        Location::from_position(BinlogPosition::parse("mysql-bin.000001:4").expect("start"));
+    let run = |source: dm_binlog::testsuite::ScriptedSource| {
+        let (_stop_sender, stop) = tokio::sync::watch::channel(false);
+        let (progress, _) = tokio::sync::watch::channel(SyncerStatus::default());
+        dm_syncer::run_with(
+            settings.clone(),
+            source,
+            start.clone(),
+            sinks.clone(),
+            rules(),
+            stop,
+            progress,
+        )
+    };
+    let old = UpstreamIdentity {
+        server_id: 1,
+        server_uuid: Some("3e11fa47-71ca-11e1-9e33-c80aa9429562".into()),
+    };
+    run(script.source().played_by(old.clone()))
+        .await
+        .expect("the first run");
+    let global = sinks.stored().global.expect("a global checkpoint");
+    assert_eq!(global.location.position, script.end());
+    assert_eq!(
+        global.upstream,
+        Some(old.clone()),
+        "the server that wrote it"
+    );
+    let applied = sinks.applied().len();
+    assert_eq!(applied, 10);
+
+    // Another server (a clone that kept the server id, with its own server_uuid).
+    let clone = UpstreamIdentity {
+        server_uuid: Some("8a94f357-aab4-11df-86ab-c80aa9429562".into()),
+        ..old.clone()
+    };
+    let error = run(script.source().played_by(clone))
+        .await
+        .expect_err("refused");
+    assert_eq!(error.code().to_string(), "DM-11014", "{error}");
+    let message = error.to_string();
+    assert!(
+        message.contains("3e11fa47-71ca-11e1-9e33-c80aa9429562")
+            && message.contains("8a94f357-aab4-11df-86ab-c80aa9429562"),
+        "{message}"
+    );
+    assert_eq!(sinks.applied().len(), applied, "nothing applied");
+    assert_eq!(
+        sinks.stored().global.and_then(|global| global.upstream),
+        Some(old.clone()),
+        "the checkpoint still names the server that wrote it"
+    );
+    // The same server again goes on.
+    run(script.source().played_by(old))
+        .await
+        .expect("the server that wrote the checkpoint");
 }
