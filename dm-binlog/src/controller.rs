@@ -215,7 +215,10 @@ impl<Source: BinlogSource> StreamController<Source> {
 
     /// Switches to another source at the last transaction end (relay to remote or back).
     pub fn replace_source(&mut self, source: Source) {
+        let upstream = self.source.upstream_identity().cloned();
         self.source = source;
+        // The positions delivered so far are still that server's.
+        self.source.expect_upstream(upstream);
         self.stream = None;
     }
 
@@ -309,8 +312,25 @@ impl<Source: BinlogSource> StreamController<Source> {
                 (Some(set), true) => StartPoint::Gtid(set.as_ref().clone()),
                 _ => StartPoint::Position(resume.position.clone()),
             };
+            let before = self.source.upstream_identity().cloned();
             match self.source.open(&start).await {
                 Ok(stream) => {
+                    let mid_transaction = resume.position != self.delivered_end;
+                    if reopening
+                        && mid_transaction
+                        && let (Some(previous), Some(current)) =
+                            (&before, self.source.upstream_identity())
+                        && !previous.same_server(current)
+                    {
+                        // The delivered part's positions are the other server's: nothing here
+                        // matches them, so neither skip nor deliver again; start over from the
+                        // checkpoint.
+                        return Err(BinlogError::UpstreamChangedMidTransaction {
+                            at: resume.to_string(),
+                            previous: previous.to_string(),
+                            current: current.to_string(),
+                        });
+                    }
                     self.stream = Some(stream);
                     self.opened_once = true;
                     if reopening {

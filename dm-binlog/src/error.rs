@@ -89,6 +89,21 @@ pub enum BinlogError {
         /// The server's message.
         message: String,
     },
+    /// The stream broke inside a transaction and reopened (by GTID set) on another server: the
+    /// part of the transaction already delivered cannot be matched by position on the new
+    /// server, so the controller neither drops nor repeats it: the reader restarts from its
+    /// checkpoint, as after a crash (the syncer writes idempotently for a while after a start).
+    #[error(
+        "the upstream changed while a transaction was being read: the stream reopened at {at} on the server with {current}, and the part of the transaction already delivered came from the server with {previous}; restart from the checkpoint"
+    )]
+    UpstreamChangedMidTransaction {
+        /// The transaction end the stream reopened at.
+        at: String,
+        /// The server the delivered part came from.
+        previous: String,
+        /// The server the stream reopened on.
+        current: String,
+    },
     /// A file position this upstream did not write: the file is not one it has, the offset is
     /// past its end or inside an event. The source's primary was replaced (a failover to a
     /// replica, which has the same transactions under other file names and offsets) or its
@@ -203,7 +218,9 @@ pub enum BinlogError {
 impl ClassifiedError for BinlogError {
     fn class(&self) -> ErrorClass {
         match self {
-            BinlogError::Io { .. } | BinlogError::Network { .. } => ErrorClass::Transient,
+            BinlogError::Io { .. }
+            | BinlogError::Network { .. }
+            | BinlogError::UpstreamChangedMidTransaction { .. } => ErrorClass::Transient,
             // Transient so that the relay goes on by itself, with backoff, once space is freed
             // (DM pauses the relay for the user; the files are consistent either way).
             BinlogError::DiskFull { .. } => ErrorClass::Transient,
@@ -229,6 +246,7 @@ impl ClassifiedError for BinlogError {
             BinlogError::BinlogPurged { .. } => 11008,
             BinlogError::UpstreamChanged { .. } => 11014,
             BinlogError::GtidsNotOnUpstream { .. } => 11015,
+            BinlogError::UpstreamChangedMidTransaction { .. } => 11016,
             BinlogError::ServerIdInUse { .. } => 11009,
             BinlogError::Unsupported { .. } => 11010,
             BinlogError::BinlogFormatNotRow { .. } => 11011,
@@ -259,6 +277,9 @@ impl ClassifiedError for BinlogError {
             BinlogError::Network { .. } => {
                 "check that the upstream is running and reachable; the stream reconnects with backoff and resumes where it stopped"
             }
+            BinlogError::UpstreamChangedMidTransaction { .. } => {
+                "none: the subtask resumes by itself from its checkpoint's GTID set on the new server (auto-resume), writing idempotently for a while; a standalone reader starts again from its checkpoint"
+            }
             BinlogError::Server { error, .. } => match error.code {
                 1045 => "check the user and password in the source configuration",
                 1227 | 1044 | 1142 => {
@@ -270,7 +291,7 @@ impl ClassifiedError for BinlogError {
                 "restart the task from a full dump (task-mode all), or from a position or GTID set the upstream still has (SHOW BINARY LOGS); keep binlogs longer with expire_logs_days / binlog_expire_logs_seconds, or enable the relay log"
             }
             BinlogError::UpstreamChanged { .. } => {
-                "a file position means something only on the server that wrote it: set `enable-gtid: true` in source.yaml so that the task resumes from its GTID set on the new primary, or start the task again from the position on the new primary that matches the checkpoint (task `meta` binlog-name and binlog-pos; safe mode replays the overlap) or from a full dump"
+                "a file position means something only on the server that wrote it: set `enable-gtid: true` in source.yaml so that the task resumes from its GTID set on the new primary, or point the task's global checkpoint at the matching position on the new primary (UPDATE <meta-schema>.<task>_syncer_checkpoint SET binlog_name, binlog_pos WHERE id = <source-id> AND is_global = 1; the stored server identity applies only to the position it was saved with), or drop the task's checkpoint tables and start again from task `meta` (safe mode replays the overlap) or from a full dump"
             }
             BinlogError::GtidsNotOnUpstream { .. } => {
                 "the downstream has transactions the upstream lacks: let the new primary catch up (apply the old primary's missing binlog to it) and resume, or rebuild the downstream from a full dump of the new primary"

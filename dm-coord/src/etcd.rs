@@ -52,11 +52,16 @@ pub struct EtcdOptions {
     pub request_timeout: Duration,
     /// TLS to the members; `None`: plain gRPC.
     pub tls: Option<dm_core::TlsConfig>,
-    /// HTTP/2 pings to each member, idle or not, this often; a member that does not answer
-    /// one within the same time is taken out of the client's balancing until it reconnects.
-    /// Without them a member cut off by the network (no RST, no FIN) keeps receiving requests
-    /// that each wait the whole `request_timeout`.
+    /// HTTP/2 pings to each member while requests or streams are open on its connection, this
+    /// long after the last frame from it; a member that does not answer one within
+    /// `keepalive_timeout` is taken out of the client's balancing until it reconnects. Without
+    /// them a member cut off by the network (no RST, no FIN) keeps receiving requests that each
+    /// wait the whole `request_timeout`. At least [`EtcdOptions::MIN_KEEPALIVE`]: etcd closes
+    /// the connection of a client that pings more often (`--grpc-keepalive-min-time`,
+    /// `too_many_pings`). Idle connections are not pinged (etcd forbids that too).
     pub keepalive: Duration,
+    /// How long a ping may wait for its answer.
+    pub keepalive_timeout: Duration,
 }
 
 impl std::fmt::Debug for EtcdOptions {
@@ -68,6 +73,7 @@ impl std::fmt::Debug for EtcdOptions {
             request_timeout,
             tls,
             keepalive,
+            keepalive_timeout,
         } = self;
         let user = user
             .as_ref()
@@ -80,6 +86,7 @@ impl std::fmt::Debug for EtcdOptions {
             .field("request_timeout", request_timeout)
             .field("tls", tls)
             .field("keepalive", keepalive)
+            .field("keepalive_timeout", keepalive_timeout)
             .finish()
     }
 }
@@ -89,8 +96,11 @@ impl std::fmt::Debug for EtcdOptions {
 const BACKOFF: Backoff = Backoff::doubling(Duration::from_millis(50), Duration::from_secs(2));
 
 impl EtcdOptions {
+    /// The shortest keepalive etcd accepts by default (`--grpc-keepalive-min-time`).
+    pub const MIN_KEEPALIVE: Duration = Duration::from_secs(5);
+
     /// Options for these endpoints, no authentication, 2 s connect and 5 s request timeouts,
-    /// a keepalive ping every second.
+    /// a keepalive ping after 10 s of silence answered within 3 s.
     pub fn new(endpoints: impl IntoIterator<Item = impl Into<String>>) -> Self {
         EtcdOptions {
             endpoints: endpoints.into_iter().map(Into::into).collect(),
@@ -98,7 +108,8 @@ impl EtcdOptions {
             connect_timeout: Duration::from_secs(2),
             request_timeout: Duration::from_secs(5),
             tls: None,
-            keepalive: Duration::from_secs(1),
+            keepalive: Duration::from_secs(10),
+            keepalive_timeout: Duration::from_secs(3),
         }
     }
 }
@@ -251,6 +262,19 @@ impl EtcdCoordStore {
                 reason: "no endpoint given".into(),
             });
         }
+        if options.keepalive < EtcdOptions::MIN_KEEPALIVE || options.keepalive_timeout.is_zero() {
+            return Err(CoordError::Refused {
+                endpoint: endpoints,
+                reason: format!(
+                    "keepalive {:?} (timeout {:?}): etcd closes the connection of a client that \
+                     pings more often than every {:?} (--grpc-keepalive-min-time); use at least \
+                     that, and a timeout above zero",
+                    options.keepalive,
+                    options.keepalive_timeout,
+                    EtcdOptions::MIN_KEEPALIVE
+                ),
+            });
+        }
         for endpoint in &options.endpoints {
             let address = endpoint
                 .strip_prefix("http://")
@@ -269,8 +293,8 @@ impl EtcdCoordStore {
         let mut connect_options = ConnectOptions::new()
             .with_connect_timeout(options.connect_timeout)
             .with_timeout(options.request_timeout)
-            .with_keep_alive(options.keepalive, options.keepalive)
-            .with_keep_alive_while_idle(true);
+            .with_keep_alive(options.keepalive, options.keepalive_timeout)
+            .with_keep_alive_while_idle(false);
         if let Some((user, password)) = &options.user {
             connect_options = connect_options.with_user(user.clone(), password.clone());
         }

@@ -143,15 +143,15 @@ impl UpstreamIdentity {
         }
     }
 
-    /// Whether `self` and `other` can be the same server: the same `server_id`, and the same
-    /// `server_uuid` when both are known (a server cloned with its `server_id` keeps it, but
-    /// MySQL gives it another `server_uuid`). Unknown UUIDs never make two identities differ.
+    /// Whether `self` and `other` can be the same server. When both `server_uuid`s are known
+    /// they decide: MySQL keeps a server's UUID across restarts and `SET GLOBAL server_id`,
+    /// and gives a clone another one even when it kept the `server_id`. Otherwise (MariaDB has
+    /// none) the same `server_id`.
     pub fn same_server(&self, other: &UpstreamIdentity) -> bool {
-        self.server_id == other.server_id
-            && match (&self.server_uuid, &other.server_uuid) {
-                (Some(mine), Some(theirs)) => mine.eq_ignore_ascii_case(theirs),
-                _ => true,
-            }
+        match (&self.server_uuid, &other.server_uuid) {
+            (Some(mine), Some(theirs)) => mine.eq_ignore_ascii_case(theirs),
+            _ => self.server_id == other.server_id,
+        }
     }
 }
 
@@ -194,6 +194,24 @@ pub struct GlobalCheckpoint {
     pub tables: Vec<TableCheckpoint>,
 }
 
+impl GlobalCheckpoint {
+    /// A checkpoint of `source` at `location` and nothing else: no upstream identity, no safe
+    /// mode exit, no DDL record, hold or table (set the fields that apply).
+    pub fn new(source: impl Into<String>, location: Location) -> Self {
+        GlobalCheckpoint {
+            source: source.into(),
+            location,
+            upstream: None,
+            safe_mode_exit: None,
+            schema_charsets: HashMap::new(),
+            ddl: None,
+            earlier_ddls: Vec::new(),
+            holds: Vec::new(),
+            tables: Vec::new(),
+        }
+    }
+}
+
 /// Everything stored for one task and source.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SourceCheckpoints {
@@ -226,7 +244,10 @@ mod tests {
             !mysql(1, first).same_server(&mysql(1, second)),
             "a clone that kept its server_id"
         );
-        assert!(!mysql(1, first).same_server(&mysql(2, first)));
+        assert!(
+            mysql(1, first).same_server(&mysql(2, first)),
+            "SET GLOBAL server_id on the same MySQL server keeps its UUID"
+        );
         // One side without a UUID (an old MySQL, or a checkpoint of a server that had none):
         // the server ids decide.
         assert!(mysql(1, first).same_server(&mariadb));

@@ -362,17 +362,7 @@ mod tests {
     #[tokio::test]
     async fn complete_lines_that_do_not_fit_are_damage_not_a_torn_block() {
         let directory = tempfile::tempdir().expect("temp dir");
-        let checkpoint = GlobalCheckpoint {
-            source: "suite-source".into(),
-            location: suite_location(100),
-            upstream: None,
-            safe_mode_exit: None,
-            schema_charsets: HashMap::new(),
-            ddl: None,
-            earlier_ddls: Vec::new(),
-            holds: Vec::new(),
-            tables: Vec::new(),
-        };
+        let checkpoint = GlobalCheckpoint::new("suite-source", suite_location(100));
         // A change line, then a complete checkpoint line: no write cut short leaves that.
         let path = directory.path().join("a.jsonl");
         let mut bytes = Vec::new();

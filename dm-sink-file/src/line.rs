@@ -546,7 +546,6 @@ impl DdlLine {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
 
     use dm_core::testsuite::suite_location;
 
@@ -563,18 +562,11 @@ mod tests {
     #[test]
     fn a_checkpoint_line_keeps_the_upstream_that_wrote_its_location() {
         let checkpoint = GlobalCheckpoint {
-            source: "source".into(),
-            location: suite_location(100),
             upstream: Some(UpstreamIdentity {
                 server_id: 7,
                 server_uuid: Some("3e11fa47-71ca-11e1-9e33-c80aa9429562".into()),
             }),
-            safe_mode_exit: None,
-            schema_charsets: HashMap::new(),
-            ddl: None,
-            earlier_ddls: Vec::new(),
-            holds: Vec::new(),
-            tables: Vec::new(),
+            ..GlobalCheckpoint::new("source", suite_location(100))
         };
         let mut bytes = Vec::new();
         push_checkpoint(&mut bytes, &checkpoint);

@@ -16,8 +16,9 @@
 //! beside the global point is JSON in DM's `table_info` columns: in the global row the schemas'
 //! default character sets and a running DDL statement's record (`{"version":1,
 //! "schema_charsets":{..},"ddl":{"position","statement","sql","before"}}`), the upstream server
-//! that wrote the location (`"upstream":{"server_id","server_uuid"?}`, absent when unknown and
-//! in rows of earlier versions, which load as `None`), and, for shard DDL,
+//! that wrote the location (`"upstream":{"server_id","server_uuid"?}` and the position it was
+//! saved with, `"upstream_position"`; absent when unknown and in rows of earlier versions, and
+//! ignored once the row's position was changed by hand: both load as `None`), and, for shard DDL,
 //! `"earlier_ddls":[..]` and `"holds":[{"table","held_at","reopen_at","stage","until"}]`; in each
 //! table row the table's structure (`dm_core::TableSnapshot`); in a worker row's `replay_info`
 //! (added to tables of earlier versions at start) its replay progress
@@ -507,6 +508,11 @@ struct GlobalInfo {
     /// The upstream server that wrote the location, when known (absent in earlier versions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     upstream: Option<UpstreamIdentity>,
+    /// The position (`file:offset`) `upstream` was saved with: a row whose `binlog_name` and
+    /// `binlog_pos` no longer say this (a user pointed the checkpoint at the matching position
+    /// on a new primary, DM-11014's fix) names no upstream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    upstream_position: Option<String>,
 }
 
 /// A location as `table_info` JSON keeps it.
@@ -669,6 +675,16 @@ impl GlobalInfo {
         })
     }
 
+    /// The upstream that wrote `location`: the stored one, unless it was saved with another
+    /// position (the row's position was changed since, by hand).
+    fn upstream_of(&self, location: &Location) -> Option<UpstreamIdentity> {
+        let saved_with = self.upstream_position.as_deref();
+        if saved_with.is_some_and(|position| position != location.position.to_string()) {
+            return None;
+        }
+        self.upstream.clone()
+    }
+
     fn text(&self) -> Result<String, SinkError> {
         serde_json::to_string(self).map_err(|error| SinkError::Schema {
             table: "checkpoint".into(),
@@ -703,6 +719,10 @@ impl CheckpointTables {
             earlier_ddls: checkpoint.earlier_ddls.clone(),
             holds: checkpoint.holds.iter().map(StoredHold::from).collect(),
             upstream: checkpoint.upstream.clone(),
+            upstream_position: checkpoint
+                .upstream
+                .as_ref()
+                .map(|_| checkpoint.location.position.to_string()),
         };
         let mut statements = Vec::with_capacity(checkpoint.tables.len() + 1);
         statements.push(self.global_upsert(&GlobalRow {
@@ -752,8 +772,8 @@ impl CheckpointTables {
         Ok(SourceCheckpoints {
             global: Some(GlobalCheckpoint {
                 source: source.to_owned(),
+                upstream: info.upstream_of(&row.location),
                 location: row.location,
-                upstream: info.upstream,
                 safe_mode_exit: row.safe_mode_exit,
                 schema_charsets: info.schema_charsets,
                 ddl: info.ddl,
@@ -866,6 +886,20 @@ mod tests {
             .expect("reads")
             .upstream;
         assert_eq!(stored, Some(UpstreamIdentity::from_server_id(2)));
+        // The identity belongs to the position it was saved with: a row pointed by hand at
+        // another position (DM-11014's fix after a failover) names no upstream.
+        let saved = GlobalInfo::parse(
+            r#"{"version":1,"upstream":{"server_id":2},"upstream_position":"mysql-bin.000003:1234"}"#,
+        )
+        .expect("reads");
+        let at = |position: &str| {
+            Location::from_position(dm_core::BinlogPosition::parse(position).expect("position"))
+        };
+        assert_eq!(
+            saved.upstream_of(&at("mysql-bin.000003:1234")),
+            Some(UpstreamIdentity::from_server_id(2))
+        );
+        assert_eq!(saved.upstream_of(&at("mysql-bin.000001:4")), None);
         assert_eq!(
             GlobalInfo::parse("{}").expect("empty"),
             GlobalInfo::default()

@@ -246,25 +246,19 @@ impl SubtaskSpec {
         let tables = dm_sink::CheckpointTables::new(&self.syncer.meta_schema, &self.syncer.task)
             .map_err(sync_error)?;
         let mut sink = dm_sink::MySqlSink::new(self.sink.clone()).map_err(sync_error)?;
-        let table = tables.syncer_table();
-        let exists = format!(
-            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {}",
-            dm_sink::literal::quote_text(&table.schema),
-            dm_sink::literal::quote_text(&table.table)
-        );
-        let count = sink.query(&exists).await.map_err(sync_error)?;
-        let present = count
-            .first()
-            .and_then(|row| row.first().cloned().flatten())
-            .is_some_and(|count| count != "0");
-        if !present {
-            return Ok(None);
-        }
-        let global = tables
+        // A downstream without the checkpoint tables (1146) or the meta schema (1049) holds
+        // none; asking the table itself avoids comparing names that lower_case_table_names or
+        // the server may have changed.
+        match tables
             .load_global(&mut sink, &self.syncer.source_id, flavor)
             .await
-            .map_err(sync_error)?;
-        Ok(global.map(|row| row.location))
+        {
+            Ok(global) => Ok(global.map(|row| row.location)),
+            Err(dm_sink::SinkError::Statement {
+                code: 1146 | 1049, ..
+            }) => Ok(None),
+            Err(error) => Err(sync_error(error)),
+        }
     }
 
     /// Where an incremental sync starts without a checkpoint ([`SyncStart`]).

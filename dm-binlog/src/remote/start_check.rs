@@ -52,8 +52,8 @@ pub(crate) fn identity_change(
         format!(
             "it is the server with {connected}, and the position was written by the server \
              with {written_by} (a file of that name and an event at that offset here would be \
-             there by chance): resume by GTID set (`enable-gtid: true`) or give the task a new \
-             start position on this server"
+             there by chance): resume by GTID set (`enable-gtid: true`), or point the task's \
+             checkpoint at the matching position on this server"
         )
     })
 }

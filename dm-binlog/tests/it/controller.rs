@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use dm_binlog::{
-    EventData, Operator, Origin, ReconnectPolicy, RemoteOptions, StreamController, event::Event,
+    BinlogError, EventData, Operator, Origin, ReconnectPolicy, RemoteOptions, StartPoint,
+    StreamController, event::Event,
 };
 use dm_core::{BinlogPosition, Flavor, GtidSet, Location};
 use dm_testkit::{MariaDb, MariaDbOptions, or_skip};
@@ -398,4 +399,118 @@ async fn switching_from_the_relay_to_the_upstream_mid_transaction_loses_and_repe
     }
     assert!(controller.replayed_events() > 0);
     assert_eq!(seen.delivered, expected);
+}
+
+/// Plays a script as server A until `break_after` events, then breaks (a transient network
+/// error); every later open plays it as server B (a failover behind the same address, reopened
+/// by GTID set: no identity check refuses it).
+struct FailoverMidTransaction {
+    events: Vec<dm_binlog::StreamEvent>,
+    break_after: usize,
+    opens: usize,
+    serving: Option<dm_core::UpstreamIdentity>,
+}
+
+struct ScriptedStreamUntil {
+    events: Vec<dm_binlog::StreamEvent>,
+    next: usize,
+    break_at: Option<usize>,
+}
+
+impl dm_binlog::EventStream for ScriptedStreamUntil {
+    async fn next_event(&mut self) -> Result<Option<dm_binlog::StreamEvent>, BinlogError> {
+        if self.break_at == Some(self.next) {
+            return Err(BinlogError::Network {
+                address: "script".into(),
+                reason: "connection reset".into(),
+            });
+        }
+        let event = self.events.get(self.next).cloned();
+        self.next += 1;
+        Ok(event)
+    }
+}
+
+impl dm_binlog::BinlogSource for FailoverMidTransaction {
+    type Stream = ScriptedStreamUntil;
+
+    async fn open(&mut self, start: &StartPoint) -> Result<ScriptedStreamUntil, BinlogError> {
+        let StartPoint::Position(position) = start else {
+            panic!("the script opens at positions");
+        };
+        self.opens += 1;
+        let first = self.opens == 1;
+        self.serving = Some(dm_core::UpstreamIdentity::from_server_id(if first {
+            1
+        } else {
+            2
+        }));
+        let next = self
+            .events
+            .iter()
+            .position(|event| {
+                event
+                    .position
+                    .partial_cmp(position)
+                    .is_some_and(|order| order.is_ge())
+            })
+            .unwrap_or(self.events.len());
+        Ok(ScriptedStreamUntil {
+            events: self.events.clone(),
+            next,
+            break_at: first.then_some(self.break_after),
+        })
+    }
+
+    fn expect_upstream(&mut self, upstream: Option<dm_core::UpstreamIdentity>) {
+        self.serving = upstream;
+    }
+
+    fn upstream_identity(&self) -> Option<&dm_core::UpstreamIdentity> {
+        self.serving.as_ref()
+    }
+}
+
+#[tokio::test]
+async fn a_reopen_on_another_server_inside_a_transaction_restarts_instead_of_matching_positions() {
+    use dm_binlog::testsuite::{BinlogScript, ScriptRow};
+    use dm_core::ClassifiedError;
+
+    let mut script = BinlogScript::new();
+    let table = script.table("shop", "t", &[false]);
+    let rows: Vec<ScriptRow> = (0..6)
+        .map(|id| ScriptRow::Insert(table.clone(), vec![Some(id)]))
+        .collect();
+    script.transaction(&rows);
+    let events = script.events().to_vec();
+    // Break after the transaction's first events: inside it, past its start.
+    let break_after = events.len() - 2;
+    let source = FailoverMidTransaction {
+        events,
+        break_after,
+        opens: 0,
+        serving: Some(dm_core::UpstreamIdentity::from_server_id(1)),
+    };
+    let start = Location::from_position(script.events()[0].position.clone());
+    let mut controller = dm_binlog::StreamController::new(source, start, Default::default());
+    let mut delivered = 0;
+    let error = loop {
+        match controller.next_event().await {
+            Ok(Some(_)) => delivered += 1,
+            Ok(None) => panic!("the stream ended after {delivered} events without an error"),
+            Err(error) => break error,
+        }
+    };
+    assert_eq!(delivered, break_after, "every event before the break, once");
+    assert!(
+        matches!(error, BinlogError::UpstreamChangedMidTransaction { .. }),
+        "{error}"
+    );
+    assert_eq!(error.code().to_string(), "DM-11016");
+    assert_eq!(error.class(), dm_core::ErrorClass::Transient);
+    let message = error.to_string();
+    assert!(
+        message.contains("server_id 1") && message.contains("server_id 2"),
+        "{message}"
+    );
 }

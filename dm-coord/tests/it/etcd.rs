@@ -179,6 +179,23 @@ async fn a_malformed_endpoint_is_refused_naming_it() {
 }
 
 #[tokio::test]
+async fn a_keepalive_etcd_would_refuse_is_refused_naming_etcds_minimum() {
+    let options = EtcdOptions {
+        keepalive: Duration::from_secs(1),
+        ..EtcdOptions::new(["127.0.0.1:2379"])
+    };
+    let error = EtcdCoordStore::connect(&options)
+        .await
+        .expect_err("pings every second");
+    assert_eq!(error.class(), ErrorClass::Definite);
+    let message = error.to_string();
+    assert!(
+        message.contains("--grpc-keepalive-min-time") && message.contains("5s"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
 async fn an_unreachable_cluster_is_transient_and_retried_with_backoff() {
     // A port nothing listens on.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
