@@ -76,6 +76,11 @@ pub struct HoldKeeper {
     deferred: Vec<(Location, Vec<TableCheckpoint>)>,
     /// Records of DDLs that ran while the checkpoint was clamped, other than the newest.
     records: Vec<DdlRecord>,
+    /// The workers' stored checkpoints were written while reading another server than the one
+    /// read now (a failover by GTID set): their file positions mean nothing here, so a change
+    /// is covered only when its whole transaction is before the mark's
+    /// ([`HoldKeeper::compare_marks_by_transaction_only`]).
+    marks_by_transaction_only: bool,
 }
 
 fn before(left: &Location, right: &Location) -> bool {
@@ -87,6 +92,15 @@ fn at_or_after(left: &Location, right: &Location) -> bool {
         left.compare(right),
         Some(Ordering::Greater | Ordering::Equal)
     )
+}
+
+/// Whether the change at `location` is in a transaction before the one of `mark_location`, by
+/// GTID sets alone (the same on every server of a replication group); `false` without them.
+fn transaction_before(location: &Location, mark_location: &Location) -> bool {
+    match (&location.gtid_set, &mark_location.gtid_set) {
+        (Some(set), Some(mark)) => set.as_ref().partial_cmp(mark.as_ref()) == Some(Ordering::Less),
+        _ => false,
+    }
 }
 
 /// Whether the change at (`location`, `row`) is at or before (`mark_location`, `mark_row`).
@@ -110,6 +124,29 @@ impl HoldKeeper {
             marks,
             records,
             ..HoldKeeper::default()
+        }
+    }
+
+    /// From now on a worker's stored checkpoint covers only the changes of the transactions
+    /// before its own (by GTID set): the marks were written while reading another server, whose
+    /// file positions cannot be compared with this one's. The rest of a mark's transaction is
+    /// dispatched again, and the caller writes it idempotently.
+    pub fn compare_marks_by_transaction_only(&mut self) {
+        self.marks_by_transaction_only = true;
+    }
+
+    /// Whether the change at (`location`, `row`) is at or before a worker's mark.
+    fn covers(
+        &self,
+        location: &Location,
+        row: u64,
+        mark_location: &Location,
+        mark_row: u64,
+    ) -> bool {
+        if self.marks_by_transaction_only {
+            transaction_before(location, mark_location)
+        } else {
+            covered(location, row, mark_location, mark_row)
         }
     }
 
@@ -212,7 +249,7 @@ impl HoldKeeper {
             let mark = self.marks.get(worker).and_then(Option::as_ref);
             let done = mark.is_some_and(|mark| {
                 mark.held_at.compare(&hold.held_at) == Some(Ordering::Equal)
-                    && covered(location, row, &mark.location, mark.row)
+                    && self.covers(location, row, &mark.location, mark.row)
             });
             return if done {
                 Fate::Committed
@@ -223,7 +260,7 @@ impl HoldKeeper {
             };
         }
         match applied {
-            Some((applied, last_row)) if covered(location, row, applied, *last_row) => {
+            Some((applied, last_row)) if self.covers(location, row, applied, *last_row) => {
                 Fate::Committed
             }
             _ => Fate::Dispatch { replay: None },
@@ -447,6 +484,65 @@ mod tests {
 
     fn table(name: &str) -> TableRef {
         TableRef::new("shard", name)
+    }
+
+    #[test]
+    fn marks_of_another_server_cover_only_the_transactions_before_theirs() {
+        let in_transaction_after = |sequence: u64, position: &str| {
+            let set = dm_core::GtidSet::parse(dm_core::Flavor::MariaDb, &format!("0-1-{sequence}"))
+                .expect("a GTID set");
+            Location {
+                gtid_set: Some(std::sync::Arc::new(set)),
+                ..Location::from_position(BinlogPosition::parse(position).expect("position"))
+            }
+        };
+        let table = TableRef::new("shop", "items");
+        // The worker's mark: row 3 of an event in transaction 21, at the old server's position.
+        let mark = (in_transaction_after(20, "mysql-bin.000001:5000"), 3);
+        let mut keeper = HoldKeeper::default();
+        // By position (one server), the new server's later file would seem past the mark.
+        let same_transaction = in_transaction_after(20, "mysql-bin.000002:300");
+        assert!(matches!(
+            keeper.fate(&table, &same_transaction, 0, 0, Some(&mark)),
+            Fate::Dispatch { replay: None }
+        ));
+        let earlier_file = in_transaction_after(20, "mysql-bin.000000:300");
+        assert_eq!(
+            keeper.fate(&table, &earlier_file, 9, 0, Some(&mark)),
+            Fate::Committed,
+            "by position a row of the mark's transaction can look covered"
+        );
+        keeper.compare_marks_by_transaction_only();
+        for location in [&same_transaction, &earlier_file] {
+            assert!(
+                matches!(
+                    keeper.fate(&table, location, 0, 0, Some(&mark)),
+                    Fate::Dispatch { replay: None }
+                ),
+                "the mark's own transaction is written again: {location}"
+            );
+        }
+        assert_eq!(
+            keeper.fate(
+                &table,
+                &in_transaction_after(19, "mysql-bin.000009:4"),
+                0,
+                0,
+                Some(&mark)
+            ),
+            Fate::Committed,
+            "an earlier transaction is covered, wherever it is in this server's files"
+        );
+        assert!(matches!(
+            keeper.fate(
+                &table,
+                &in_transaction_after(21, "mysql-bin.000000:4"),
+                0,
+                0,
+                Some(&mark)
+            ),
+            Fate::Dispatch { replay: None }
+        ));
     }
 
     #[test]

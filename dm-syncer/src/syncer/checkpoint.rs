@@ -110,7 +110,12 @@ impl<Control: ControlSink> EventLoop<Control> {
             .filter(|hold| hold.stage == dm_core::HoldStage::Held)
             .count() as u64;
         let reached_upstream = self.watermark.reached_upstream();
-        let upstream = if held_back {
+        // While transactions applied in part while reading another server are written again,
+        // the workers' checkpoints may still be that server's: the global one keeps naming it,
+        // so that a restart meanwhile compares them by transaction again.
+        let upstream = if self.safe_mode.replaying_transactions() {
+            self.saved_upstream.clone()
+        } else if held_back {
             self.saved_upstream
                 .clone()
                 .filter(|saved| Some(saved) == reached_upstream)

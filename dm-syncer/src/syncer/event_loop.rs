@@ -127,9 +127,48 @@ pub(super) struct EventLoop<Control: ControlSink> {
     /// The upstream server named by the last global checkpoint saved (or loaded): what a
     /// checkpoint held back to a shard hold's floor keeps naming (`checkpoint`).
     pub(super) saved_upstream: Option<UpstreamIdentity>,
+    /// The stream's open (its reconnect count) whose server the workers' stored checkpoints
+    /// were last checked against ([`EventLoop::check_marks_server`]).
+    pub(super) marks_checked_at: Option<u64>,
 }
 
 impl<Control: ControlSink> EventLoop<Control> {
+    /// After a stream opened: when the workers' stored checkpoints that are not passed yet
+    /// were written while reading another server than `reading` (a failover by GTID set), their
+    /// file positions cannot be compared with this server's. Each then covers only the
+    /// transactions before its own, and those transactions, applied in part, are written again
+    /// idempotently (keyed tables end exact; a table without a key may get a row again, as in
+    /// DM's safe mode).
+    pub(super) fn check_marks_server(&mut self, reading: Option<&UpstreamIdentity>) {
+        let (Some(saved), Some(reading)) = (&self.saved_upstream, reading) else {
+            return;
+        };
+        if saved.same_server(reading) || self.applied.iter().all(Option::is_none) {
+            return;
+        }
+        let mut furthest: Option<std::sync::Arc<dm_core::GtidSet>> = None;
+        for (location, _) in self.applied.iter().flatten() {
+            if let Some(set) = &location.gtid_set
+                && furthest.as_ref().is_none_or(|best| {
+                    set.as_ref().partial_cmp(best.as_ref()) == Some(std::cmp::Ordering::Greater)
+                })
+            {
+                furthest = Some(set.clone());
+            }
+        }
+        tracing::warn!(
+            written_while_reading = %saved,
+            reading = %reading,
+            replayed_through = furthest.as_ref().map(ToString::to_string),
+            "the workers' checkpoints were written while reading another server: the \
+             transactions they applied in part are written again, idempotently"
+        );
+        self.holds.compare_marks_by_transaction_only();
+        if let Some(furthest) = furthest {
+            self.safe_mode.replay_transactions_through(furthest);
+        }
+    }
+
     /// Reads and handles events until the source ends or a stop is requested (`stop`), then
     /// lets the workers finish (everything dispatched, or after `Now` only their batches in
     /// flight) and writes the global checkpoint.
@@ -190,6 +229,10 @@ impl<Control: ControlSink> EventLoop<Control> {
             // stream opened on (after a reopen by GTID set, possibly another one).
             self.watermark
                 .reading_from(controller.source().upstream_identity());
+            if self.marks_checked_at != Some(controller.reconnects()) {
+                self.marks_checked_at = Some(controller.reconnects());
+                self.check_marks_server(controller.source().upstream_identity());
+            }
             if let Some(metrics) = &mut self.metrics {
                 metrics.read(event.event.event.header.event_size, event.event.artificial);
             }

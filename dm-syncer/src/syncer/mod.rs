@@ -325,6 +325,7 @@ async fn run_syncer<Source: BinlogSource, Sinks: SinkFactory>(
         reading: start.clone(),
         transaction_start: start.clone(),
         saved_upstream: upstream.clone(),
+        marks_checked_at: None,
     };
     // The start is a transaction end: a checkpoint taken before the first one is the start,
     // still the position of the server that wrote it.

@@ -23,9 +23,10 @@
 //! against the exit point neither passes it nor counts as before it, as before the split.
 
 use std::cmp::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dm_core::Location;
+use dm_core::{GtidSet, Location};
 
 /// When row changes are written idempotently.
 #[derive(Clone, Debug)]
@@ -38,6 +39,10 @@ pub(super) struct SafeMode {
     started: Instant,
     /// Every change before this location (the dump's exit point), until the stream passes it.
     exit: Option<Location>,
+    /// Every change of the transactions up to the one that starts after this GTID set, until
+    /// the stream passes it: transactions that workers applied in part while reading another
+    /// server ([`SafeMode::replay_transactions_through`]).
+    replayed_through: Option<Arc<GtidSet>>,
 }
 
 impl SafeMode {
@@ -52,6 +57,39 @@ impl SafeMode {
             duration,
             started,
             exit,
+            replayed_through: None,
+        }
+    }
+
+    /// The changes of every transaction up to the one that starts after `gtid_set` (a location
+    /// inside that transaction carries `gtid_set`) are written idempotently until the stream
+    /// passes its end: they were applied in part by an earlier run that read another server.
+    /// Widens what is already set, never narrows it.
+    pub(super) fn replay_transactions_through(&mut self, gtid_set: Arc<GtidSet>) {
+        let wider = match &self.replayed_through {
+            Some(current) => {
+                gtid_set.as_ref().partial_cmp(current.as_ref()) == Some(Ordering::Greater)
+            }
+            None => true,
+        };
+        if wider {
+            self.replayed_through = Some(gtid_set);
+        }
+    }
+
+    /// Whether transactions [`SafeMode::replay_transactions_through`] named are still ahead.
+    pub(super) fn replaying_transactions(&self) -> bool {
+        self.replayed_through.is_some()
+    }
+
+    /// Whether `location` is in a transaction [`SafeMode::replay_transactions_through`] named.
+    fn replayed(&self, location: &Location) -> bool {
+        match (&self.replayed_through, &location.gtid_set) {
+            (Some(through), Some(set)) => matches!(
+                set.as_ref().partial_cmp(through.as_ref()),
+                Some(Ordering::Less | Ordering::Equal)
+            ),
+            _ => false,
         }
     }
 
@@ -72,6 +110,7 @@ impl SafeMode {
                 .duration
                 .is_some_and(|duration| now().saturating_duration_since(self.started) < duration)
             || self.before_exit(location)
+            || self.replayed(location)
     }
 
     /// Whether `location` is before the exit point: the dump's rows may already hold what
@@ -85,6 +124,11 @@ impl SafeMode {
     /// The stream read up to `end`: at or past the exit point, it is forgotten (exact writes
     /// from there, unless configured or within the duration).
     pub(super) fn passed(&mut self, end: &Location) {
+        if let (Some(through), Some(set)) = (&self.replayed_through, &end.gtid_set)
+            && set.as_ref().partial_cmp(through.as_ref()) == Some(Ordering::Greater)
+        {
+            self.replayed_through = None;
+        }
         if self.exit.as_ref().is_some_and(|exit| {
             end.compare(exit)
                 .is_some_and(|order| order != Ordering::Less)
@@ -161,6 +205,45 @@ mod tests {
         assert!(!mode.idempotent_when(&other_base, || started));
         mode.passed(&other_base);
         assert_eq!(mode.exit(), Some(&at("mysql-bin.000002:100")));
+    }
+
+    /// A location of MariaDB GTID sequence `sequence` (the set of the transactions before it).
+    fn in_transaction_after(sequence: u64, position: &str) -> Location {
+        let set = dm_core::GtidSet::parse(dm_core::Flavor::MariaDb, &format!("0-1-{sequence}"))
+            .expect("a GTID set");
+        Location {
+            gtid_set: Some(Arc::new(set)),
+            ..at(position)
+        }
+    }
+
+    #[test]
+    fn transactions_applied_in_part_elsewhere_are_idempotent_until_passed_by_gtid_alone() {
+        let started = Instant::now();
+        let mut mode = SafeMode::new(false, None, started, None);
+        let through = in_transaction_after(20, "mysql-bin.000009:900");
+        mode.replay_transactions_through(through.gtid_set.clone().expect("set"));
+        // A narrower set does not narrow it.
+        mode.replay_transactions_through(
+            in_transaction_after(10, "mysql-bin.000001:4")
+                .gtid_set
+                .expect("set"),
+        );
+        assert!(mode.replaying_transactions());
+        // Positions of this server, whatever they are, do not matter: the GTID sets decide.
+        assert!(mode.idempotent_when(&in_transaction_after(15, "mysql-bin.000002:4"), || started));
+        assert!(mode.idempotent_when(&in_transaction_after(20, "mysql-bin.000002:99"), || started));
+        assert!(!mode.idempotent_when(&in_transaction_after(21, "mysql-bin.000001:4"), || started));
+        assert!(
+            !mode.idempotent_when(&at("mysql-bin.000002:99"), || started),
+            "no set"
+        );
+        // The end of the last such transaction passes it.
+        mode.passed(&in_transaction_after(20, "mysql-bin.000002:120"));
+        assert!(mode.replaying_transactions(), "inside the transaction");
+        mode.passed(&in_transaction_after(21, "mysql-bin.000002:200"));
+        assert!(!mode.replaying_transactions());
+        assert!(!mode.idempotent_when(&in_transaction_after(15, "mysql-bin.000002:4"), || started));
     }
 
     #[test]

@@ -680,3 +680,96 @@ async fn a_checkpoint_names_the_server_that_wrote_it_and_a_position_start_elsewh
         .await
         .expect("the server that wrote the checkpoint");
 }
+
+/// A task stopped in the middle of a big transaction (its workers committed part of it, the
+/// global checkpoint is before it), then the primary fails over and the task resumes by GTID
+/// set on the new primary: the workers' checkpoints hold the old primary's positions, which
+/// mean nothing there. The transaction is written again idempotently, and the downstream ends
+/// equal to the new primary: nothing lost (a mark compared by position could cover rows it
+/// never applied), nothing doubled (keyed table).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_applied_in_part_before_a_failover_is_completed_on_the_new_primary() {
+    let (pair, downstream) = tokio::join!(
+        ReplicationPair::start("failover-part"),
+        MariaDb::start_with(MariaDbOptions::named("failover-part-down")),
+    );
+    let (mut pair, downstream) = (or_skip!(pair), or_skip!(downstream));
+    // The replica writes what it replicates into its next file: the same transactions at
+    // other positions (else the two binlogs can match byte for byte and old positions seem
+    // to fit the new primary).
+    pair.replica
+        .execute("FLUSH BINARY LOGS")
+        .await
+        .expect("a new binlog file on the replica");
+    const ROWS: u32 = 60_000;
+    pair.primary
+        .execute(&format!(
+            "{SCHEMA};
+             INSERT INTO shop.items SELECT 100000 + seq, CONCAT('big ', seq), seq % 7
+                 FROM shop.seq_1_to_{ROWS};"
+        ))
+        .await
+        .expect("one big transaction on the primary");
+
+    // The task reads the big transaction; once part of it is downstream, the downstream table
+    // is locked (the workers' next batches wait) and the task is stopped now.
+    let (stop_sender, stop) = tokio::sync::watch::channel(dm_syncer::StopRequest::Continue);
+    let mut source = RemoteOptions::new("127.0.0.1", pair.primary.port(), "root", "", 731);
+    source.replica_name = "test-test-mariadb-01".into();
+    let (progress, _) = tokio::sync::watch::channel(SyncerStatus::default());
+    let first_run = tokio::spawn(dm_syncer::run(
+        settings(4),
+        source,
+        gtid_start(),
+        dm_sink::MySqlSinkOptions::new("127.0.0.1", downstream.port(), "root", ""),
+        rules(),
+        stop,
+        progress,
+    ));
+    let waited = Instant::now();
+    while count_or_zero(&downstream, "items").await == 0 {
+        assert!(
+            waited.elapsed() < Duration::from_secs(60),
+            "no row of the big transaction arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut lock = downstream.connect().await.expect("connect");
+    dm_testkit::sql::execute(&mut lock, "downstream", "LOCK TABLES shop.items WRITE")
+        .await
+        .expect("lock");
+    stop_sender.send_replace(dm_syncer::StopRequest::Now);
+    dm_testkit::sql::execute(&mut lock, "downstream", "UNLOCK TABLES")
+        .await
+        .expect("unlock");
+    drop(lock);
+    tokio::time::timeout(Duration::from_secs(60), first_run)
+        .await
+        .expect("the first run stops")
+        .expect("joins")
+        .expect("a stop is not an error");
+    let applied = count_or_zero(&downstream, "items").await;
+    eprintln!("stopped with {applied} of the big transaction's {ROWS} rows downstream");
+    assert!(
+        applied > 0 && applied < u64::from(ROWS),
+        "the stop fell outside the transaction ({applied} rows)"
+    );
+
+    fail_over_with_writes(&mut pair).await;
+    let new_primary = &pair.replica;
+    let (run, _stop) = syncer(
+        new_primary,
+        &downstream,
+        732,
+        gtid_start(),
+        settings(4),
+        rules(),
+        true,
+    );
+    run.await.expect("the task goes on on the new primary");
+    assert_equal(new_primary, &downstream, "shop").await;
+    assert_eq!(
+        count_or_zero(&downstream, "items").await,
+        u64::from(ROWS) + 20
+    );
+}
