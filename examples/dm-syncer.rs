@@ -131,7 +131,18 @@ async fn follow(
     loop {
         let status = updates.borrow_and_update().clone();
         if !bar_done && (status.dump.is_some() || status.load.is_some()) {
-            let reached = bar.follow(subtask).await;
+            // Ctrl-C works during the dump and the load too (an auto-resume loop included).
+            let reached = loop {
+                tokio::select! {
+                    reached = bar.follow(subtask) => break reached,
+                    changed = stop.changed(), if stop_open => {
+                        stop_open = changed.is_ok();
+                        if forward_stop(subtask, &mut stop).await.is_err() {
+                            break subtask.status();
+                        }
+                    }
+                }
+            };
             bar_done = true;
             if reached.unit == Some(Unit::Sync) || reached.stage == Stage::Finished {
                 bar.finish(&reached);
@@ -185,17 +196,26 @@ async fn follow(
             changed = stop.changed(), if stop_open => {
                 // After the second Ctrl-C no request can come any more.
                 stop_open = changed.is_ok();
-                let sent = match *stop.borrow_and_update() {
-                    StopRequest::AtTransactionEnd => subtask.stop().await,
-                    StopRequest::Now => subtask.stop_now().await,
-                    StopRequest::Continue => Ok(()),
-                };
-                if sent.is_err() {
+                if forward_stop(subtask, &mut stop).await.is_err() {
                     return subtask.status();
                 }
             }
         }
     }
+}
+
+/// Passes the latest Ctrl-C request on to the subtask; `Err` when it has ended.
+async fn forward_stop(
+    subtask: &SubtaskHandle,
+    stop: &mut tokio::sync::watch::Receiver<StopRequest>,
+) -> Result<(), ()> {
+    let request = *stop.borrow_and_update();
+    let sent = match request {
+        StopRequest::AtTransactionEnd => subtask.stop().await,
+        StopRequest::Now => subtask.stop_now().await,
+        StopRequest::Continue => Ok(()),
+    };
+    sent.map_err(|_| ())
 }
 
 /// What the subtask did.

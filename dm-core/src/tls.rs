@@ -140,6 +140,24 @@ impl TlsConfig {
         self.verification = verification;
         self
     }
+
+    /// Checks that every file it names can be read now: `Err((file, reason))` for the first
+    /// that cannot. A connector reads them only when it connects, where a missing file looks
+    /// like a network failure to be retried; callers check first and refuse the configuration.
+    pub fn check_files(&self) -> Result<(), (PathBuf, String)> {
+        let identity = self
+            .client_identity
+            .iter()
+            .flat_map(|identity| [&identity.certificate, &identity.key]);
+        for source in std::iter::once(&self.ca).chain(identity) {
+            if let PemSource::File(path) = source
+                && let Err(error) = std::fs::File::open(path)
+            {
+                return Err((path.clone(), error.to_string()));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

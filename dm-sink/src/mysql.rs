@@ -238,10 +238,19 @@ pub fn tls_connect_error(tls: &dm_core::TlsConfig, error: &mysql_async::Error) -
         || text.contains("TLS")
         || text.contains("tls");
     is_tls.then(|| {
-        format!(
-            "{text} (the server's certificate is verified against the CA in {})",
-            tls.ca
-        )
+        if text.contains("UnsupportedCertVersion") {
+            format!(
+                "{text}: a certificate is not X.509 v3, which TLS here needs (the CA in {}, the \
+                 server's, or the client's): make it with extensions (`openssl x509 -req ... \
+                 -extfile` with at least `basicConstraints`)",
+                tls.ca
+            )
+        } else {
+            format!(
+                "{text} (the server's certificate is verified against the CA in {})",
+                tls.ca
+            )
+        }
     })
 }
 

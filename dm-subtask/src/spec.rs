@@ -182,6 +182,24 @@ impl SubtaskSpec {
             task,
             source,
         };
+        // A certificate file that cannot be read is named now: at connect time it would look
+        // like a network failure and be retried for ever.
+        let tls_files = [
+            (source_file, "from.security", spec.remote.tls.as_deref()),
+            (
+                task_file,
+                "target-database.security",
+                spec.sink.tls.as_ref(),
+            ),
+        ];
+        for (file, section, tls) in tls_files {
+            if let Some(Err((path, reason))) = tls.map(dm_core::TlsConfig::check_files) {
+                return Err(SubtaskError::File {
+                    path: path.display().to_string(),
+                    reason: format!("{reason} (named in {file}: {section})"),
+                });
+            }
+        }
         if mode == TaskMode::Incremental {
             // A meta that cannot be read is named now, not when the subtask starts.
             spec.meta_location(flavor.unwrap_or(Flavor::MariaDb))?;
@@ -213,6 +231,21 @@ impl SubtaskSpec {
             reason,
         };
         let name = meta.binlog_name.clone().unwrap_or_default();
+        let by_gtid_only = name.is_empty() && self.source.enable_gtid && meta.binlog_gtid.is_some();
+        if name.is_empty() && !by_gtid_only {
+            return Err(error(format!(
+                "mysql-instances `{}`: meta needs binlog-name (and binlog-pos), or binlog-gtid \
+                 with `enable-gtid: true` in the source file",
+                self.instance.source_id
+            )));
+        }
+        // With only a GTID set the stream opens by it and the server tells the file; the
+        // position is a placeholder that is never opened.
+        let name = if by_gtid_only {
+            "mysql-bin.000001".to_owned()
+        } else {
+            name
+        };
         let file = BinlogFileName::parse(&name).map_err(|failure| {
             error(format!(
                 "mysql-instances `{}`: meta.binlog-name `{name}`: {failure}",
@@ -293,9 +326,15 @@ impl SubtaskSpec {
     /// the file that gives it.
     pub async fn connect_upstream(&self) -> Result<mysql_async::Conn, SubtaskError> {
         let from = &self.source.from;
-        self.connect(&from.host, from.port, &from.user, &from.password)
-            .await
-            .map_err(|error| self.upstream_error(&error))
+        self.connect(
+            &from.host,
+            from.port,
+            &from.user,
+            &from.password,
+            self.remote.tls.as_deref(),
+        )
+        .await
+        .map_err(|error| self.upstream_error(&error))
     }
 
     fn upstream_error(&self, error: &mysql_async::Error) -> SubtaskError {
@@ -335,7 +374,13 @@ impl SubtaskSpec {
         }
         let target = &self.task.target_database;
         let connection = self
-            .connect(&target.host, target.port, &target.user, &target.password)
+            .connect(
+                &target.host,
+                target.port,
+                &target.user,
+                &target.password,
+                self.sink.tls.as_ref(),
+            )
             .await
             .map_err(|error| {
                 SubtaskError::connect(
@@ -349,19 +394,30 @@ impl SubtaskSpec {
         Ok(flavor)
     }
 
+    /// One connection as the units open theirs: with the file's TLS when it has a `security`
+    /// section (never a plaintext precheck before a TLS task).
     async fn connect(
         &self,
         host: &str,
         port: u16,
         user: &str,
         password: &str,
+        tls: Option<&dm_core::TlsConfig>,
     ) -> Result<mysql_async::Conn, mysql_async::Error> {
+        let ssl = match tls {
+            Some(tls) => Some(
+                dm_sink::ssl_options(tls)
+                    .map_err(|reason| mysql_async::Error::Other(reason.into()))?,
+            ),
+            None => None,
+        };
         let options = mysql_async::OptsBuilder::default()
             .ip_or_hostname(host.to_owned())
             .tcp_port(port)
             .user(Some(user.to_owned()))
             .pass(Some(password.to_owned()))
-            .prefer_socket(false);
+            .prefer_socket(false)
+            .ssl_opts(ssl);
         mysql_async::Conn::new(options).await
     }
 }

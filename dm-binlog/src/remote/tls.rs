@@ -166,10 +166,20 @@ impl TlsClient {
                     ))
                 })?;
                 builder.with_client_auth_cert(chain, key).map_err(|error| {
-                    failed(format!(
-                        "the client certificate ({}) and key ({}) do not go together: {error}",
-                        identity.certificate, identity.key
-                    ))
+                    let text = error.to_string();
+                    failed(if text.contains("UnsupportedCertVersion") {
+                        format!(
+                            "the client certificate ({}) is not X.509 v3 ({text}): make it with \
+                             extensions (`openssl x509 -req ... -extfile` with at least \
+                             `basicConstraints=CA:FALSE`)",
+                            identity.certificate
+                        )
+                    } else {
+                        format!(
+                            "the client certificate ({}) and key ({}) do not go together: {text}",
+                            identity.certificate, identity.key
+                        )
+                    })
                 })?
             }
         };

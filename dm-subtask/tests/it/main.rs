@@ -7,8 +7,10 @@
 
 mod disk_full;
 mod lifecycle;
+mod meta;
 mod modes;
 mod redaction;
+mod tls_files;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
