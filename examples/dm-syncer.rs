@@ -164,18 +164,10 @@ async fn follow(
             {
                 return status;
             }
-            Stage::Paused if status.auto_resume.attempts > announced_attempts => {
-                announced_attempts = status.auto_resume.attempts;
-                if let (Some(error), Some(backoff)) =
-                    (&status.auto_resume.last_error, status.auto_resume.backoff)
-                {
-                    eprintln!(
-                        "paused by a transient error ({}): {}; resuming in {:.1} s (attempt {})",
-                        error.code,
-                        error.message,
-                        backoff.as_secs_f64(),
-                        status.auto_resume.attempts
-                    );
+            Stage::Paused if status.auto_resume.total_attempts > announced_attempts => {
+                announced_attempts = status.auto_resume.total_attempts;
+                if let Some(line) = bar::auto_resume_line(&status) {
+                    eprintln!("{line}");
                 }
             }
             _ => {}

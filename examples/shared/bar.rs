@@ -17,6 +17,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 pub struct FullProgressBar {
     bar: ProgressBar,
     started: Instant,
+    /// The auto-resume attempts already told (each pause by a transient error is one line).
+    announced: std::cell::Cell<u32>,
 }
 
 impl FullProgressBar {
@@ -29,6 +31,7 @@ impl FullProgressBar {
         FullProgressBar {
             bar,
             started: Instant::now(),
+            announced: std::cell::Cell::new(0),
         }
     }
 
@@ -57,6 +60,13 @@ impl FullProgressBar {
     }
 
     fn show(&self, status: &SubtaskStatus) {
+        if status.auto_resume.total_attempts > self.announced.get() {
+            self.announced.set(status.auto_resume.total_attempts);
+            if let Some(line) = auto_resume_line(status) {
+                // Printed whether or not the bar is shown (no terminal: hidden).
+                self.bar.suspend(|| eprintln!("{line}"));
+            }
+        }
         let (prefix, progress) = match (status.unit, &status.dump, &status.load) {
             (Some(Unit::Load), _, Some(load)) => ("load", &load.progress),
             (_, Some(dump), _) => ("dump", dump),
@@ -125,4 +135,20 @@ fn past_the_full_units(status: &SubtaskStatus) -> bool {
             && status
                 .error()
                 .is_none_or(|error| error.class != ErrorClass::Transient))
+}
+
+/// The line that tells a pause by a transient error and when it resumes, while it waits.
+pub fn auto_resume_line(status: &SubtaskStatus) -> Option<String> {
+    if status.stage != Stage::Paused {
+        return None;
+    }
+    let resume = &status.auto_resume;
+    let (error, backoff) = (resume.last_error.as_ref()?, resume.backoff?);
+    Some(format!(
+        "paused by a transient error ({}): {}; resuming in {:.1} s (attempt {})",
+        error.code,
+        error.message,
+        backoff.as_secs_f64(),
+        resume.attempts
+    ))
 }
