@@ -66,20 +66,6 @@ fn io_error(path: &Path) -> impl Fn(std::io::Error) -> BinlogError + '_ {
     }
 }
 
-/// Whether an I/O error says the file system is full (ENOSPC) or the user's quota is used up
-/// (EDQUOT): what it is, in words, for [`BinlogError::DiskFull`].
-fn disk_full(error: &std::io::Error) -> Option<&'static str> {
-    match (error.kind(), error.raw_os_error()) {
-        (std::io::ErrorKind::QuotaExceeded, _) | (_, Some(122)) => {
-            Some("the disk quota is used up")
-        }
-        (std::io::ErrorKind::StorageFull, _) | (_, Some(28)) => {
-            Some("no space left on the file system")
-        }
-        _ => None,
-    }
-}
-
 /// Where a sub-directory's relay stands: the last flushed transaction end.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RelayMeta {
@@ -366,7 +352,7 @@ impl RelayWriter {
     fn recover(&mut self) -> Result<(), BinlogError> {
         self.cut_after_last_transaction()?;
         match self.write_meta() {
-            Err(BinlogError::Io { source, .. }) if disk_full(&source).is_some() => Ok(()),
+            Err(BinlogError::Io { source, .. }) if dm_core::disk_full(&source).is_some() => Ok(()),
             other => other,
         }
     }
@@ -461,38 +447,28 @@ impl RelayWriter {
             }
         }
         let path = directory.join(keep_file.to_string());
-        if !files.contains(&keep_file) {
+        if files.contains(&keep_file) {
+            let handle = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&path)
+                .map_err(io_error(&path))?;
+            handle.set_len(keep_length).map_err(io_error(&path))?;
+            handle.sync_all().map_err(io_error(&path))?;
+            let mut handle = handle;
+            handle.seek(SeekFrom::End(0)).map_err(io_error(&path))?;
+            self.file = Some(OpenFile {
+                name: keep_file.clone(),
+                path,
+                writer: BufWriter::with_capacity(256 * 1024, handle),
+                length: keep_length,
+            });
+        } else {
             // The meta names the start of a file never created (the writer stopped between a
             // ROTATE and the next file's first event): the stream creates it.
             self.file = None;
             self.next_file = Some(keep_file.clone());
-            self.meta = Some(RelayMeta {
-                binlog_name: keep_file.to_string(),
-                binlog_position: keep_length,
-                binlog_gtid: last_complete.gtid_set.as_ref().map(ToString::to_string),
-            });
-            self.tracker = Some(LocationTracker::new(Location {
-                position: BinlogPosition::new(keep_file, keep_length),
-                gtid_set: last_complete.gtid_set,
-                suffix: 0,
-            }));
-            return Ok(());
         }
-        let handle = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(io_error(&path))?;
-        handle.set_len(keep_length).map_err(io_error(&path))?;
-        handle.sync_all().map_err(io_error(&path))?;
-        let mut handle = handle;
-        handle.seek(SeekFrom::End(0)).map_err(io_error(&path))?;
-        self.file = Some(OpenFile {
-            name: keep_file.clone(),
-            path,
-            writer: BufWriter::with_capacity(256 * 1024, handle),
-            length: keep_length,
-        });
         self.meta = Some(RelayMeta {
             binlog_name: keep_file.to_string(),
             binlog_position: keep_length,
@@ -715,7 +691,7 @@ impl RelayWriter {
         if self.cut_after_failure().is_err() {
             self.cut_pending = true;
         }
-        let Some(what) = disk_full(&source) else {
+        let Some(what) = dm_core::disk_full(&source) else {
             return BinlogError::Io { path, source };
         };
         let cut_away = match (&accepted, &self.file) {

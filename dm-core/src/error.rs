@@ -280,6 +280,21 @@ impl ClassifiedError for CoreError {
     }
 }
 
+/// Whether an I/O error says the file system is full (ENOSPC) or the user's disk quota is used
+/// up (EDQUOT): what it is, in words, for the disk-full errors of the crates that write files
+/// (the relay log, the dump directory); `None` for any other error.
+pub fn disk_full(error: &std::io::Error) -> Option<&'static str> {
+    match (error.kind(), error.raw_os_error()) {
+        (std::io::ErrorKind::QuotaExceeded, _) | (_, Some(122)) => {
+            Some("the disk quota is used up")
+        }
+        (std::io::ErrorKind::StorageFull, _) | (_, Some(28)) => {
+            Some("no space left on the file system")
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -61,7 +61,8 @@ pub use checkpoint::{
 };
 pub use ddl::{DdlEvent, DdlKind, DdlStatement, DdlTarget};
 pub use error::{
-    ClassifiedError, CoreError, ErrorClass, ErrorCode, ErrorReport, is_transient_server_error,
+    ClassifiedError, CoreError, ErrorClass, ErrorCode, ErrorReport, disk_full,
+    is_transient_server_error,
 };
 pub use gtid::{Flavor, Gtid, GtidSet, MariaDbGtid, MariaDbGtidSet, MySqlGtid, MySqlGtidSet};
 pub use location::Location;

@@ -113,20 +113,6 @@ fn file_error(path: &Path, error: impl std::fmt::Display) -> DumpError {
 /// The suffix of a chunk file being written.
 const PARTIAL: &str = ".partial";
 
-/// Whether an I/O error says the file system is full (ENOSPC) or the user's quota is used up
-/// (EDQUOT): what it is, in words.
-fn disk_full(error: &std::io::Error) -> Option<&'static str> {
-    match (error.kind(), error.raw_os_error()) {
-        (std::io::ErrorKind::QuotaExceeded, _) | (_, Some(122)) => {
-            Some("the disk quota is used up")
-        }
-        (std::io::ErrorKind::StorageFull, _) | (_, Some(28)) => {
-            Some("no space left on the file system")
-        }
-        _ => None,
-    }
-}
-
 /// Bytes free for this user on the file system of `path` (0 when it cannot be told).
 fn free_space(path: &Path) -> u64 {
     rustix::fs::statvfs(path)
@@ -149,7 +135,7 @@ impl Space {
     /// A write of `path` failed with `error`, `pending` bytes not written: a full file system as
     /// [`DumpError::DiskFull`], anything else as [`DumpError::File`].
     fn error(&self, path: &Path, error: std::io::Error, pending: u64) -> DumpError {
-        let Some(what) = disk_full(&error) else {
+        let Some(what) = dm_core::disk_full(&error) else {
             return file_error(path, error);
         };
         let written = self.written.load(Ordering::Relaxed);

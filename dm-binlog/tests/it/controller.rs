@@ -401,43 +401,43 @@ async fn switching_from_the_relay_to_the_upstream_mid_transaction_loses_and_repe
     assert_eq!(seen.delivered, expected);
 }
 
-/// Plays a script as server A until `break_after` events, then breaks (a transient network
-/// error); every later open plays it as server B (a failover behind the same address, reopened
-/// by GTID set: no identity check refuses it).
+/// Plays a script (a [`ScriptedSource`](dm_binlog::testsuite::ScriptedSource)) as server A
+/// until `break_after` events, then breaks (a transient network error); every later open plays
+/// it as server B (a failover behind the same address, reopened by GTID set: no identity check
+/// refuses it).
 struct FailoverMidTransaction {
-    events: Vec<dm_binlog::StreamEvent>,
+    script: dm_binlog::testsuite::ScriptedSource,
     break_after: usize,
     opens: usize,
     serving: Option<dm_core::UpstreamIdentity>,
 }
 
-struct ScriptedStreamUntil {
-    events: Vec<dm_binlog::StreamEvent>,
-    next: usize,
-    break_at: Option<usize>,
+/// A scripted stream that breaks after `left` events, when given.
+struct BreakingStream {
+    inner: dm_binlog::testsuite::ScriptedStream,
+    left: Option<usize>,
 }
 
-impl dm_binlog::EventStream for ScriptedStreamUntil {
+impl dm_binlog::EventStream for BreakingStream {
     async fn next_event(&mut self) -> Result<Option<dm_binlog::StreamEvent>, BinlogError> {
-        if self.break_at == Some(self.next) {
-            return Err(BinlogError::Network {
+        match &mut self.left {
+            Some(0) => Err(BinlogError::Network {
                 address: "script".into(),
                 reason: "connection reset".into(),
-            });
+            }),
+            Some(left) => {
+                *left -= 1;
+                self.inner.next_event().await
+            }
+            None => self.inner.next_event().await,
         }
-        let event = self.events.get(self.next).cloned();
-        self.next += 1;
-        Ok(event)
     }
 }
 
 impl dm_binlog::BinlogSource for FailoverMidTransaction {
-    type Stream = ScriptedStreamUntil;
+    type Stream = BreakingStream;
 
-    async fn open(&mut self, start: &StartPoint) -> Result<ScriptedStreamUntil, BinlogError> {
-        let StartPoint::Position(position) = start else {
-            panic!("the script opens at positions");
-        };
+    async fn open(&mut self, start: &StartPoint) -> Result<BreakingStream, BinlogError> {
         self.opens += 1;
         let first = self.opens == 1;
         self.serving = Some(dm_core::UpstreamIdentity::from_server_id(if first {
@@ -445,20 +445,9 @@ impl dm_binlog::BinlogSource for FailoverMidTransaction {
         } else {
             2
         }));
-        let next = self
-            .events
-            .iter()
-            .position(|event| {
-                event
-                    .position
-                    .partial_cmp(position)
-                    .is_some_and(|order| order.is_ge())
-            })
-            .unwrap_or(self.events.len());
-        Ok(ScriptedStreamUntil {
-            events: self.events.clone(),
-            next,
-            break_at: first.then_some(self.break_after),
+        Ok(BreakingStream {
+            inner: self.script.open(start).await?,
+            left: first.then_some(self.break_after),
         })
     }
 
@@ -482,11 +471,10 @@ async fn a_reopen_on_another_server_inside_a_transaction_restarts_instead_of_mat
         .map(|id| ScriptRow::Insert(table.clone(), vec![Some(id)]))
         .collect();
     script.transaction(&rows);
-    let events = script.events().to_vec();
     // Break after the transaction's first events: inside it, past its start.
-    let break_after = events.len() - 2;
+    let break_after = script.events().len() - 2;
     let source = FailoverMidTransaction {
-        events,
+        script: script.source(),
         break_after,
         opens: 0,
         serving: Some(dm_core::UpstreamIdentity::from_server_id(1)),
